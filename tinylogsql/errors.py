@@ -1,0 +1,109 @@
+"""The tinylogsql exception hierarchy: every error is a PondError and also the matching built-in.
+
+Callers can catch ``FileNotFoundError`` as they would with ``os``, or ``PondError`` to catch
+everything tinylogsql raises on purpose.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+
+class PondError(Exception):
+    """Base class of every error tinylogsql raises on purpose."""
+
+
+class _PathOSError(PondError, OSError):
+    """An OSError carrying errno, the usual message and the pond path it concerns."""
+
+    errno_code = errno.EIO
+
+    def __init__(self, path: str, detail: str | None = None) -> None:
+        message = os.strerror(self.errno_code)
+        if detail:
+            message = f"{message} ({detail})"
+        super().__init__(self.errno_code, message, path)
+
+
+class PathNotFoundError(_PathOSError, FileNotFoundError):
+    """A path (or a component of it) does not exist in the pond."""
+
+    errno_code = errno.ENOENT
+
+
+class PathExistsError(_PathOSError, FileExistsError):
+    """The name is already taken in its directory."""
+
+    errno_code = errno.EEXIST
+
+
+class NotADirError(_PathOSError, NotADirectoryError):
+    """A file or symlink was used where a directory is needed."""
+
+    errno_code = errno.ENOTDIR
+
+
+class IsADirError(_PathOSError, IsADirectoryError):
+    """A directory was used where a file is needed."""
+
+    errno_code = errno.EISDIR
+
+
+class DirectoryNotEmptyError(_PathOSError):
+    """Removing (or replacing) a directory that still has entries, without ``recursive=True``."""
+
+    errno_code = errno.ENOTEMPTY
+
+
+class SymlinkLoopError(_PathOSError):
+    """Resolving a path followed more than 40 symlinks (a loop or a very long chain)."""
+
+    errno_code = errno.ELOOP
+
+
+class RootError(_PathOSError, PermissionError):
+    """The root directory cannot be removed or moved."""
+
+    errno_code = errno.EPERM
+
+
+class ReadOnlyError(_PathOSError, PermissionError):
+    """A write was attempted on a read-only pond (``pond.at(version)``)."""
+
+    errno_code = errno.EROFS
+
+
+class InvalidNameError(PondError, ValueError):
+    """A name is empty, ".", "..", contains "/" or NUL, or is longer than 255 UTF-8 bytes."""
+
+
+class InvalidMoveError(PondError, ValueError):
+    """A directory cannot be moved into itself or one of its descendants."""
+
+
+class InvalidContentError(PondError, TypeError):
+    """File content must be bytes-like or str."""
+
+
+class VersionNotFoundError(PondError, LookupError):
+    """The requested Delta version (or time) is not in the pond's history."""
+
+
+class ConflictError(PondError, RuntimeError):
+    """Another writer changed something this transaction read; nothing of it was committed."""
+
+
+class CorruptPondError(PondError, OSError):
+    """The store is damaged or not a tinylogsql pond; the message names the file."""
+
+
+class PondNotFoundError(PondError, FileNotFoundError):
+    """``Pond.open`` found no pond at that location."""
+
+
+class PondExistsError(PondError, FileExistsError):
+    """``Pond.create`` found a pond already there."""
+
+
+__all__ = [name for name in dir() if name.endswith("Error") and not name.startswith("_")]

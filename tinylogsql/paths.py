@@ -1,0 +1,110 @@
+"""Names and path resolution, following Linux rules (40 symlink hops, absolute paths anywhere)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+from .errors import InvalidNameError, NotADirError, PathNotFoundError, SymlinkLoopError
+from .query import NodeRow
+from .schema import ROOT_ID
+
+MAX_NAME_BYTES = 255
+MAX_SYMLINK_HOPS = 40
+
+
+class View(Protocol):
+    """What resolution needs from a pond state: the live state, a snapshot, or a transaction."""
+
+    def lookup(self, parent_id: str, name: str) -> NodeRow | None: ...
+
+    def node(self, node_id: str) -> NodeRow | None: ...
+
+
+def validate_name(name: object) -> str:
+    """Return ``name`` if it can be a directory entry, else raise InvalidNameError."""
+    if not isinstance(name, str):
+        raise InvalidNameError(f"a name must be a str, not {type(name).__name__}")
+    if name in ("", ".", ".."):
+        raise InvalidNameError(f"invalid name {name!r}")
+    if "/" in name or "\x00" in name:
+        raise InvalidNameError(f"a name cannot contain '/' or NUL: {name!r}")
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidNameError(f"a name must be valid UTF-8 (lone surrogate?): {name!r}") from exc
+    if len(encoded) > MAX_NAME_BYTES:
+        raise InvalidNameError(f"a name is at most {MAX_NAME_BYTES} UTF-8 bytes, this one has {len(encoded)}")
+    return name
+
+
+def split_path(path: object) -> tuple[bool, list[str]]:
+    """(is absolute, components without empty ones). "." and ".." are kept for resolution."""
+    if not isinstance(path, str):
+        raise InvalidNameError(f"a path must be a str, not {type(path).__name__}")
+    if path == "":
+        raise InvalidNameError("empty path")
+    if "\x00" in path:
+        raise InvalidNameError(f"a path cannot contain NUL: {path!r}")
+    parts = [part for part in path.split("/") if part]
+    for part in parts:
+        if part not in (".", ".."):
+            validate_name(part)
+    return path.startswith("/"), parts
+
+
+class Resolved(NamedTuple):
+    """Where a path leads: the directory and name of its final component, and what is there."""
+
+    parent_id: str
+    name: str
+    row: NodeRow | None
+    dotted: bool  # the final component was "." or ".." (or the path was "/")
+
+
+class _Hops:
+    def __init__(self) -> None:
+        self.count = 0
+
+
+def resolve(view: View, start_id: str, path: str, follow_last: bool, hops: _Hops | None = None) -> Resolved:
+    """Walk ``path`` from the directory ``start_id``; symlinks in the middle are always followed."""
+    hops = hops or _Hops()
+    absolute, parts = split_path(path)
+    current = ROOT_ID if absolute else start_id
+    current_row = view.node(current)
+    if current_row is None:
+        raise PathNotFoundError(path, "its directory no longer exists")
+    if not parts:
+        return Resolved(current_row.parent_id, current_row.name, current_row, True)
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        if part == ".":
+            row = current_row
+        elif part == "..":
+            row = current_row if current == ROOT_ID else view.node(current_row.parent_id)
+            if row is None:
+                raise PathNotFoundError(path)
+        else:
+            row = view.lookup(current, part)
+            if row is None:
+                if last:
+                    return Resolved(current, part, None, False)
+                raise PathNotFoundError(path)
+            if row.kind == "symlink" and (follow_last or not last):
+                hops.count += 1
+                if hops.count > MAX_SYMLINK_HOPS:
+                    raise SymlinkLoopError(path, f"more than {MAX_SYMLINK_HOPS} symlinks")
+                if not row.target:
+                    raise PathNotFoundError(path, "empty symlink target")
+                found = resolve(view, current, row.target, True, hops)
+                if last:
+                    return found
+                row = found.row
+                if row is None:
+                    raise PathNotFoundError(path)
+        if last:
+            return Resolved(row.parent_id, row.name, row, part in (".", ".."))
+        if row.kind != "dir":
+            raise NotADirError(path)
+        current, current_row = row.node_id, row
+    raise AssertionError("unreachable")

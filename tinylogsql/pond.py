@@ -1,0 +1,280 @@
+"""Pond: a tree of directories, files and symlinks kept in a Delta op log, read through DuckDB.
+
+A Pond object owns a Store (the Delta table) and an Engine (the DuckDB copy of the log,
+kept current by checking the table before each read). It holds no state of its own:
+opening the same folder twice, or from another process, gives the same answers.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Protocol, TypeVar
+
+import duckdb
+from deltalake.exceptions import DeltaError
+
+from .errors import PondError, ReadOnlyError, VersionNotFoundError
+from .nodes import Directory, wrap
+from .query import Engine, NodeRow
+from .schema import ROOT_ID
+from .store import CommitConflict, Store, backoff, locate, stamp
+from .txn import Stale, Transaction
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 1000
+"""A single op retries this often against racing writers before giving up."""
+
+
+class ReadView(Protocol):
+    """What node handles read through: the live state, a snapshot, or a transaction."""
+
+    def lookup(self, parent_id: str, name: str) -> NodeRow | None: ...
+
+    def node(self, node_id: str) -> NodeRow | None: ...
+
+    def children(self, parent_id: str) -> list[NodeRow]: ...
+
+    def content(self, row: NodeRow) -> bytes: ...
+
+
+class StateView:
+    """Reads of the committed state: live (``at=None``, after a sync) or at a fixed version."""
+
+    def __init__(self, pond: Pond, at: int | None) -> None:
+        self.pond, self.at = pond, at
+
+    def lookup(self, parent_id: str, name: str) -> NodeRow | None:
+        return self.pond._engine.lookup(parent_id, name, self.at)
+
+    def node(self, node_id: str) -> NodeRow | None:
+        return self.pond._engine.node(node_id, self.at)
+
+    def children(self, parent_id: str) -> list[NodeRow]:
+        return self.pond._engine.children(parent_id, self.at)
+
+    def content(self, row: NodeRow) -> bytes:
+        return self.pond._read_content(row)
+
+
+def _default_author() -> str:
+    try:
+        return os.environ.get("TINYLOGSQL_AUTHOR") or getpass.getuser()
+    except Exception:  # no user database entry (containers)
+        return "unknown"
+
+
+class Pond:
+    """A versioned filesystem in a Delta table. Use ``Pond.create`` or ``Pond.open``."""
+
+    def __init__(self, store: Store, engine: Engine, author: str, at: int | None = None) -> None:
+        self._store = store
+        self._engine = engine
+        self.author = author
+        self._at = at
+        self._local = threading.local()
+        self._closed = False
+
+    # -- opening and closing ------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], *, author: str | None = None,
+               storage_options: dict[str, str] | None = None) -> Pond:
+        """Create a new pond (FileExistsError if one is there) and open it."""
+        author = author or _default_author()
+        store = Store.create(locate(path, storage_options), author)
+        return cls(store, Engine(store), author)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, author: str | None = None,
+             storage_options: dict[str, str] | None = None) -> Pond:
+        """Open an existing pond (FileNotFoundError if there is none)."""
+        store = Store.open(locate(path, storage_options))
+        return cls(store, Engine(store), author or _default_author())
+
+    def close(self) -> None:
+        """Release the DuckDB connection; snapshots from ``at`` share it and close too."""
+        if not self._closed and self._at is None:
+            self._engine.close()
+        self._closed = True
+
+    def __enter__(self) -> Pond:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def uri(self) -> str:
+        """Where the pond lives."""
+        return self._store.location.uri
+
+    @property
+    def read_only(self) -> bool:
+        return self._at is not None
+
+    def __repr__(self) -> str:
+        at = f", at={self._at}" if self._at is not None else ""
+        return f"Pond({self.uri!r}{at})"
+
+    # -- state ---------------------------------------------------------------------
+    @property
+    def root(self) -> Directory:
+        """The directory "/"."""
+        return Directory(self, ROOT_ID)
+
+    @property
+    def version(self) -> int:
+        """The Delta version this pond reads (checked against the table for a live pond)."""
+        if self._at is not None:
+            return self._at
+        return self._engine.sync()
+
+    def at(self, version: int | datetime) -> Pond:
+        """A read-only view of the pond at a Delta version, or the last version at or before a time."""
+        latest = self._engine.sync()
+        if isinstance(version, datetime):
+            when = version.astimezone(timezone.utc).replace(tzinfo=None) if version.tzinfo else version
+            number = self._engine.version_at(when)
+        elif isinstance(version, int) and not isinstance(version, bool):
+            number = version
+        else:
+            raise TypeError(f"version must be an int or a datetime, not {type(version).__name__}")
+        if number < 0 or number > latest:
+            raise VersionNotFoundError(f"version {number} is not in this pond (versions 0..{latest})")
+        self._engine.snapshot(number)
+        return Pond(self._store, self._engine, self.author, at=number)
+
+    def sql(self, query: str, params: Any = None) -> duckdb.DuckDBPyRelation:
+        """Run SQL over the views (oplog, nodes, entries, paths) at this pond's version."""
+        with self._engine.lock:
+            version = self._at if self._at is not None else None
+            if version is None:
+                self._engine.sync()
+            cursor = self._engine.cursor(version)
+            table = cursor.sql(query, params=params).to_arrow_table()
+            cursor.close()
+        return duckdb.from_arrow(table)
+
+    # -- reading and writing (used by node handles) ---------------------------------
+    def _tx(self) -> Transaction | None:
+        return getattr(self._local, "tx", None)
+
+    def _read(self, fn: Callable[[Any], T]) -> T:
+        tx = self._tx()
+        if tx is not None:
+            return fn(tx)
+        if self._at is not None:
+            return fn(StateView(self, self._at))
+        with self._engine.lock:
+            self._engine.sync()
+            return fn(StateView(self, None))
+
+    def _read_content(self, row: NodeRow) -> bytes:
+        content, ref = self._engine.content(row)
+        if ref is not None:
+            return self._store.read_blob(ref, row.sha256)
+        return content or b""
+
+    def _write(self, fn: Callable[[Transaction], T], message: str) -> T:
+        if self._at is not None:
+            raise ReadOnlyError(self.uri, f"pond.at({self._at}) is read-only")
+        tx = self._tx()
+        if tx is not None:
+            return fn(tx)
+        with self._engine.lock:
+            for attempt in range(MAX_ATTEMPTS):
+                tx = Transaction(self, self._engine.sync(), message, self.author, explicit=False)
+                try:
+                    self._local.tx = tx
+                    try:
+                        result = fn(tx)
+                    finally:
+                        self._local.tx = None
+                    self._commit(tx)
+                    return result
+                except Stale:
+                    backoff(attempt)
+        raise PondError(f"gave up after {MAX_ATTEMPTS} attempts against concurrent writers")
+
+    @contextmanager
+    def transaction(self, message: str | None = None, author: str | None = None) -> Iterator[Transaction]:
+        """All ops in the block land in one commit, or none if it raises (or conflicts)."""
+        if self._at is not None:
+            raise ReadOnlyError(self.uri, f"pond.at({self._at}) is read-only")
+        if self._tx() is not None:
+            raise PondError("transactions do not nest")
+        tx = Transaction(self, self._engine.sync(), message or "transaction", author or self.author, explicit=True)
+        self._local.tx = tx
+        try:
+            yield tx
+        except Stale as stale:
+            raise stale.error from None
+        finally:
+            self._local.tx = None
+        try:
+            self._commit(tx)
+        except Stale as stale:
+            raise stale.error from None
+
+    def _commit(self, tx: Transaction) -> None:
+        """Commit the transaction's ops as exactly one new Delta version (see README)."""
+        if not tx.ops:
+            tx.committed_version = tx.base
+            return
+        with self._engine.lock:
+            attempt = 0
+            while True:
+                version = self._store.table_version()
+                if self._engine.version > version:
+                    continue
+                self._engine.sync(upto=version)
+                if version != tx.base:
+                    tx.rebase(version)
+                rows = stamp(tx.ops, version + 1, tx.txn_id, tx.message, tx.author)
+                try:
+                    self._store.commit(rows, version, tx.message, tx.author)
+                except CommitConflict:
+                    attempt += 1
+                    backoff(attempt)
+                    continue
+                except (DeltaError, OSError):
+                    # Outcome unknown: the commit is acknowledged only if its rows are in the log.
+                    self._engine.sync()
+                    if tx.txn_id in self._engine.changes(version, self._engine.version).txn_ids:
+                        tx.committed_version = version + 1
+                        return
+                    raise
+                self._engine.ingest(rows, version + 1)
+                tx.committed_version = version + 1
+                return
+
+    def _walk(self, node_id: str, path: str) -> Iterator[tuple[str, list[str], list[str]]]:
+        def listing(view: Any) -> tuple[list[str], list[str], dict[str, str]]:
+            dirs, files, real = [], [], {}
+            for child in view.children(node_id):
+                kind = child.kind
+                if kind == "symlink":
+                    from .paths import resolve
+
+                    try:
+                        target = resolve(view, node_id, child.name, follow_last=True).row
+                    except PondError:
+                        target = None
+                    kind = "dir" if target is not None and target.kind == "dir" else "file"
+                else:
+                    real[child.name] = child.node_id
+                (dirs if kind == "dir" else files).append(child.name)
+            return dirs, files, real
+
+        dirs, files, real = self._read(listing)
+        yield path, dirs, files
+        for name in dirs:
+            if name in real:
+                yield from self._walk(real[name], f"{path.rstrip('/')}/{name}")
+
+
+__all__ = ["Pond", "wrap"]

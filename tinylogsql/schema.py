@@ -1,0 +1,36 @@
+"""The op-log schema: one row per change to one node. README documents every column."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+ROOT_ID = "0" * 32
+"""Node id of the root directory; created by ``Pond.create`` in Delta version 0."""
+
+OPS = ("create", "write", "remove", "move")
+KINDS = ("dir", "file", "symlink")
+
+OPLOG_SCHEMA = pa.schema(
+    [
+        pa.field("version", pa.int64(), nullable=False),  # Delta version of the commit
+        pa.field("seq", pa.int32(), nullable=False),  # order of the op inside its commit
+        pa.field("txn_id", pa.string(), nullable=False),  # one id per transaction, kept across retries
+        pa.field("ts", pa.timestamp("us"), nullable=False),  # commit time, UTC
+        pa.field("op", pa.string(), nullable=False),  # create | write | remove | move
+        pa.field("node_id", pa.string(), nullable=False),  # identity, independent of names
+        pa.field("kind", pa.string(), nullable=False),  # dir | file | symlink
+        pa.field("parent_id", pa.string(), nullable=False),  # directory holding the node after the op
+        pa.field("name", pa.string(), nullable=False),  # name in that directory after the op
+        pa.field("from_parent_id", pa.string()),  # move only: where it was
+        pa.field("from_name", pa.string()),  # move only: its previous name
+        pa.field("size", pa.int64()),  # file content length in bytes
+        pa.field("sha256", pa.string()),  # hex digest of the file content
+        pa.field("content", pa.binary()),  # inline content (create/write of small files)
+        pa.field("content_ref", pa.string()),  # blob path for content stored beside the table
+        pa.field("target", pa.string()),  # symlink target, as given
+        pa.field("message", pa.string()),  # the commit's message
+        pa.field("author", pa.string()),  # the commit's author
+    ]
+)
+
+COLUMNS = tuple(OPLOG_SCHEMA.names)

@@ -1,0 +1,284 @@
+"""The Delta op log on disk: create/open the table, commit op rows, read new commits, blobs.
+
+This is the only module that talks to deltalake. The commit protocol lives here:
+a commit is written against the exact table version V the caller validated its ops
+against, with ``max_commit_retries=0``, so it lands as version V+1 or fails with
+``CommitConflict`` (another writer got V+1 first). Each row carries that version, so
+readers never need to map files to versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+
+from .errors import CorruptPondError, PondExistsError, PondNotFoundError
+from .schema import OPLOG_SCHEMA, ROOT_ID
+
+LOG_DIR = "log"
+BLOB_DIR = "blobs"
+REOPEN_EVERY = 200
+"""Reopen the DeltaTable after this many commits: a long-lived one gets slower per commit."""
+
+
+class CommitConflict(Exception):
+    """Internal: another writer committed the version this commit expected to create."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a pond lives: a pyarrow filesystem plus the base path inside it."""
+
+    uri: str
+    fs: pafs.FileSystem
+    base: str
+    storage_options: dict[str, str] | None
+
+    @property
+    def table_uri(self) -> str:
+        return _join(self.uri, LOG_DIR)
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.base.rstrip("/"), *parts])
+
+
+def _join(uri: str, part: str) -> str:
+    return uri.rstrip("/") + "/" + part
+
+
+def locate(uri: str | os.PathLike[str], storage_options: dict[str, str] | None = None) -> Location:
+    """Turn a pond location into a Location; local folders become absolute paths."""
+    text = os.fspath(uri)
+    if "://" in text and not text.startswith("file://"):
+        raise ValueError(f"unsupported pond location {text!r}: use a local folder")
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    base = os.path.abspath(text)
+    return Location(base, pafs.LocalFileSystem(), base, storage_options)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def stamp(ops: list[dict[str, Any]], version: int, txn_id: str, message: str, author: str) -> pa.Table:
+    """Turn pending ops into op rows for the commit that will become ``version``."""
+    ts = _now()
+    columns: dict[str, list[Any]] = {name: [] for name in OPLOG_SCHEMA.names}
+    for seq, op in enumerate(ops):
+        row = {**op, "version": version, "seq": seq, "txn_id": txn_id, "ts": ts, "message": message, "author": author}
+        for name in OPLOG_SCHEMA.names:
+            columns[name].append(row.get(name))
+    return pa.table(columns, schema=OPLOG_SCHEMA)
+
+
+class Store:
+    """One pond's Delta table and blob folder."""
+
+    def __init__(self, location: Location, dt: DeltaTable) -> None:
+        self.location = location
+        self._dt = dt
+        self._commits_since_open = 0
+
+    # -- opening -----------------------------------------------------------------
+    @classmethod
+    def create(cls, location: Location, author: str) -> Store:
+        if cls.exists(location):
+            raise PondExistsError(f"a pond already exists at {location.uri}")
+        root = {
+            "op": "create",
+            "node_id": ROOT_ID,
+            "kind": "dir",
+            "parent_id": "",
+            "name": "",
+        }
+        rows = stamp([root], 0, uuid.uuid4().hex, "create pond", author)
+        location.fs.create_dir(location.path(BLOB_DIR), recursive=True)
+        try:
+            write_deltalake(
+                location.table_uri,
+                rows,
+                mode="error",
+                name="tinylogsql",
+                description="tinylogsql op log",
+                storage_options=location.storage_options,
+                commit_properties=CommitProperties(custom_metadata={"message": "create pond", "author": author}),
+            )
+        except DeltaError as exc:
+            if cls.exists(location):
+                raise PondExistsError(f"a pond already exists at {location.uri}") from exc
+            raise
+        return cls.open(location)
+
+    @staticmethod
+    def exists(location: Location) -> bool:
+        info = location.fs.get_file_info(location.path(LOG_DIR, "_delta_log"))
+        return info.type == pafs.FileType.Directory
+
+    @classmethod
+    def open(cls, location: Location) -> Store:
+        if not cls.exists(location):
+            raise PondNotFoundError(f"no pond at {location.uri}")
+        try:
+            dt = DeltaTable(location.table_uri, storage_options=location.storage_options)
+        except TableNotFoundError as exc:
+            raise PondNotFoundError(f"no pond at {location.uri}") from exc
+        except DeltaError as exc:
+            raise CorruptPondError(f"cannot read the op log at {location.table_uri}: {exc}") from exc
+        if dt.schema().to_arrow().names != OPLOG_SCHEMA.names:  # type: ignore[union-attr]
+            raise CorruptPondError(f"{location.table_uri} is a Delta table but not a tinylogsql op log")
+        return cls(location, dt)
+
+    # -- versions ----------------------------------------------------------------
+    def _log_entry(self, version: int) -> str:
+        return self.location.path(LOG_DIR, "_delta_log", f"{version:020d}.json")
+
+    def has_version(self, version: int) -> bool:
+        """Does the commit file for ``version`` exist? One stat (one HEAD on object storage)."""
+        return self.location.fs.get_file_info(self._log_entry(version)).type == pafs.FileType.File
+
+    def latest_version(self, known: int) -> int:
+        """The newest version, probing forward from a version known to exist."""
+        version = known
+        while self.has_version(version + 1):
+            version += 1
+        return version
+
+    def table_version(self) -> int:
+        """Bring the DeltaTable handle to the newest version and return it."""
+        if self._commits_since_open >= REOPEN_EVERY:
+            self._dt = DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
+            self._commits_since_open = 0
+        else:
+            self._dt.update_incremental()
+        return self._dt.version()
+
+    # -- reading -----------------------------------------------------------------
+    def read_snapshot(self) -> tuple[int, pa.Table]:
+        """All op rows at the newest version, read from the table's own file list (never a glob)."""
+        dt = DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
+        version = dt.version()
+        return version, self._read_files(dt.file_uris(), version)
+
+    def read_commit(self, version: int) -> pa.Table | None:
+        """Op rows that commit ``version`` added, or None if its log entry is gone (cleaned up).
+
+        Files a maintenance commit re-adds (dataChange=false) carry no new ops and are skipped.
+        """
+        path = self._log_entry(version)
+        try:
+            with self.location.fs.open_input_stream(path) as stream:
+                text = stream.read().decode("utf-8")
+        except FileNotFoundError:
+            return None
+        files = []
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                action = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CorruptPondError(f"damaged log entry {path}: {exc}") from exc
+            if "add" in action and action["add"].get("dataChange", True):
+                files.append(self.location.path(LOG_DIR, unquote(action["add"]["path"])))
+            elif "remove" in action and action["remove"].get("dataChange", True):
+                raise CorruptPondError(f"{path} removes op rows; a pond's log is append-only")
+        return self._read_files(files, version, only_version=version)
+
+    def _read_files(self, files: list[str], upto: int, only_version: int | None = None) -> pa.Table:
+        if not files:
+            return OPLOG_SCHEMA.empty_table()
+        try:
+            table = pq.read_table(files, schema=OPLOG_SCHEMA, filesystem=self.location.fs)
+        except FileNotFoundError as exc:
+            raise CorruptPondError(f"a data file of the op log is missing: {exc}") from exc
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise CorruptPondError(f"a data file of the op log is damaged: {exc}") from exc
+        if only_version is not None:
+            mask = pc.equal(table["version"], only_version)
+        else:
+            mask = pc.less_equal(table["version"], upto)
+        return table.filter(mask)
+
+    # -- writing -----------------------------------------------------------------
+    def commit(self, rows: pa.Table, base_version: int, message: str, author: str) -> None:
+        """Append ``rows`` as version base_version+1, or raise CommitConflict.
+
+        The DeltaTable handle must be at ``base_version`` (see ``table_version``).
+        """
+        if self._dt.version() != base_version:
+            raise CommitConflict(base_version)
+        try:
+            write_deltalake(
+                self._dt,
+                rows,
+                mode="append",
+                commit_properties=CommitProperties(
+                    max_commit_retries=0,
+                    custom_metadata={"message": message, "author": author},
+                ),
+            )
+        except CommitFailedError as exc:
+            raise CommitConflict(base_version) from exc
+        self._commits_since_open += 1
+        if self._dt.version() != base_version + 1:
+            raise CorruptPondError(
+                f"commit landed at version {self._dt.version()}, expected {base_version + 1} in {self.location.table_uri}"
+            )
+
+    # -- blobs -------------------------------------------------------------------
+    def blob_path(self, sha256: str) -> str:
+        return f"{BLOB_DIR}/{sha256}"
+
+    def write_blob(self, data: bytes, sha256: str) -> str:
+        """Store content under its sha256 beside the table (once); return its reference."""
+        ref = self.blob_path(sha256)
+        final = self.location.path(ref)
+        fs = self.location.fs
+        if fs.get_file_info(final).type == pafs.FileType.File:
+            return ref
+        tmp = self.location.path(BLOB_DIR, f".tmp-{uuid.uuid4().hex}")
+        with fs.open_output_stream(tmp) as out:
+            out.write(data)
+        fs.move(tmp, final)
+        return ref
+
+    def read_blob(self, ref: str, expected_sha256: str | None = None) -> bytes:
+        path = self.location.path(ref)
+        try:
+            with self.location.fs.open_input_file(path) as stream:
+                data = stream.read()
+        except FileNotFoundError as exc:
+            raise CorruptPondError(f"blob missing: {path}") from exc
+        if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
+            raise CorruptPondError(f"blob damaged (sha256 mismatch): {path}")
+        return data
+
+    def open_blob(self, ref: str) -> Any:
+        """A seekable binary stream over a blob (content is never loaded whole)."""
+        path = self.location.path(ref)
+        try:
+            return self.location.fs.open_input_file(path)
+        except FileNotFoundError as exc:
+            raise CorruptPondError(f"blob missing: {path}") from exc
+
+
+def backoff(attempt: int) -> None:
+    """Sleep a little, growing with the attempt, so racing writers spread out."""
+    import random
+
+    time.sleep(min(0.05, 0.001 * (2 ** min(attempt, 6))) * random.random())
