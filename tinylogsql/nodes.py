@@ -165,7 +165,9 @@ class Directory(Node):
         """The directory and free name where ``path`` would be created."""
         found = self._resolve(view, path, follow_last=False)
         if found.dotted:
-            raise PathExistsError(path)
+            if path.strip("/") == "":
+                raise PathExistsError(path)
+            raise InvalidNameError(f"cannot create {path!r}: it ends in '.' or '..'")
         if found.row is not None:
             raise PathExistsError(path)
         parent = view.node(found.parent_id)
@@ -203,7 +205,9 @@ class Directory(Node):
         absolute = path.startswith("/")
         parts = [p for p in path.split("/") if p]
         if not parts:
-            raise PathExistsError(path) if not exist_ok else InvalidNameError("empty path")
+            if absolute and exist_ok:
+                return tx.node(ROOT_ID)  # type: ignore[return-value]
+            raise PathExistsError(path) if absolute else InvalidNameError("empty path")
         current = "/" if absolute else "."
         row: NodeRow | None = None
         for index, part in enumerate(parts):
