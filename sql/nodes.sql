@@ -3,7 +3,7 @@
 -- a node whose latest op is 'remove' is gone. Moves and removes copy kind/size/sha256/target
 -- forward, so the latest op carries them; content_version/content_seq point at the op row
 -- holding the current content (the latest create or write).
-CREATE OR REPLACE VIEW nodes AS
+CREATE OR REPLACE MACRO nodes_at(v) AS TABLE
 WITH ranked AS (
     SELECT
         *,
@@ -12,7 +12,7 @@ WITH ranked AS (
         first_value(ts) OVER (PARTITION BY node_id ORDER BY version, seq) AS created,
         last_value(CASE WHEN op IN ('create', 'write') THEN version END IGNORE NULLS) OVER whole AS content_version,
         last_value(CASE WHEN op IN ('create', 'write') THEN seq END IGNORE NULLS) OVER whole AS content_seq
-    FROM oplog
+    FROM oplog_at(v)
     WINDOW whole AS (
         PARTITION BY node_id ORDER BY version, seq
         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
@@ -25,3 +25,8 @@ SELECT
     content_version, content_seq
 FROM ranked
 WHERE recency = 1 AND op <> 'remove';
+
+-- The live view: every version in `log`.
+CREATE OR REPLACE VIEW nodes AS
+SELECT *
+FROM nodes_at(9223372036854775807);

@@ -106,4 +106,16 @@ class PondExistsError(PondError, FileExistsError):
     """``Pond.create`` found a pond already there."""
 
 
+class QueryRejectedError(PondError, PermissionError):
+    """``pond.sql`` refused a query: it is not a single read-only query over the pond."""
+
+
+class QueryError(PondError, ValueError):
+    """A query failed in DuckDB (syntax, unknown column, ...); the message is DuckDB's."""
+
+
+class QueryTimeoutError(PondError, TimeoutError):
+    """A query ran longer than its ``timeout`` and was interrupted."""
+
+
 __all__ = [name for name in dir() if name.endswith("Error") and not name.startswith("_")]

@@ -71,17 +71,23 @@ def resolve(view: View, start_id: str, path: str, follow_last: bool, hops: _Hops
     hops = hops or _Hops()
     absolute, parts = split_path(path)
     current = ROOT_ID if absolute else start_id
-    current_row = view.node(current)
-    if current_row is None:
-        raise PathNotFoundError(path, "its directory no longer exists")
+    current_row: NodeRow | None = None  # fetched only when "." or ".." need it
+
+    def here() -> NodeRow:
+        row = current_row or view.node(current)
+        if row is None:
+            raise PathNotFoundError(path, "its directory no longer exists")
+        return row
+
     if not parts:
-        return Resolved(current_row.parent_id, current_row.name, current_row, True)
+        row = here()
+        return Resolved(row.parent_id, row.name, row, True)
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
         if part == ".":
-            row = current_row
+            row = here()
         elif part == "..":
-            row = current_row if current == ROOT_ID else view.node(current_row.parent_id)
+            row = here() if current == ROOT_ID else view.node(here().parent_id)
             if row is None:
                 raise PathNotFoundError(path)
         else:

@@ -7,14 +7,18 @@ reads and folds in only the commits it has not seen.
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
 import duckdb
 import pyarrow as pa
 
-from .errors import CorruptPondError, VersionNotFoundError
+from .errors import CorruptPondError, QueryError, QueryRejectedError, QueryTimeoutError, VersionNotFoundError
+from .sandbox import POND_SCHEME
+from .sqlfiles import PondSQLFiles
 from .schema import OPLOG_SCHEMA
 from .store import Store
 from .views import VIEW_FILES, sql_text
@@ -39,6 +43,8 @@ class NodeRow(NamedTuple):
 
 
 NODE_COLUMNS = ", ".join(NodeRow._fields)
+MEMORY_LIMIT = os.environ.get("TINYLOGSQL_MEMORY_LIMIT", "4GB")
+"""DuckDB's memory limit for a pond (the resident log, the cache and user queries)."""
 
 
 class Changes(NamedTuple):
@@ -53,19 +59,59 @@ class Changes(NamedTuple):
 class Engine:
     """One DuckDB database holding a pond's resident log; thread-safe through one lock."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, open_pond: Callable[[int], Any] | None = None) -> None:
         self.store = store
         self.lock = threading.RLock()
-        self.con = duckdb.connect(config={"enable_external_access": False, "threads": 2})
+        self.con = duckdb.connect(config={"threads": 2, "autoinstall_known_extensions": False})
         self._snapshots: set[int] = set()
+        self._dir_ids: dict[str, NodeRow] = {}
+        self._dir_keys: dict[tuple[str, str], NodeRow] = {}
         empty = OPLOG_SCHEMA.empty_table()
         self.con.register("empty_log", empty)
         self._run("CREATE TABLE log AS SELECT * FROM empty_log")
         self.con.unregister("empty_log")
         for name in VIEW_FILES:
             self._run(sql_text(name))
+        self.table_functions = frozenset(
+            row[0] for row in self._run(
+                "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type IN ('table', 'table_macro')"
+            )
+        )
+        if open_pond is not None:
+            self.con.register_filesystem(PondSQLFiles.for_pond(open_pond))
+        self._lock_down(self.con, allowed_directories=[f"{POND_SCHEME}/"] if open_pond else [])
+        self.results = duckdb.connect()
+        self._lock_down(self.results, allowed_directories=[])
         self.version = -1
         self._load_all()
+
+    @staticmethod
+    def _lock_down(con: duckdb.DuckDBPyConnection, allowed_directories: list[str]) -> None:
+        """The sandbox's second layer: no host files, no network, limits, and no way back."""
+        con.execute("SET allowed_directories = ?", [allowed_directories]).fetchall()
+        con.execute("SET temp_directory = ''").fetchall()
+        con.execute("SET memory_limit = ?", [MEMORY_LIMIT]).fetchall()
+        con.execute("SET enable_external_access = false").fetchall()
+        con.execute("SET allowed_configs = ['schema', 'search_path']").fetchall()
+        con.execute("SET lock_configuration = true").fetchall()
+
+    def run_user_query(self, sql: str, params: Any, version: int | None, timeout: float) -> pa.Table:
+        """Run a checked query on its own cursor (views at ``version``), interrupted after ``timeout`` s."""
+        cursor = self.cursor(version)
+        timer = threading.Timer(timeout, cursor.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            return cursor.sql(sql, params=params).to_arrow_table()
+        except duckdb.InterruptException as exc:
+            raise QueryTimeoutError(f"query interrupted after {timeout} s") from exc
+        except duckdb.PermissionException as exc:
+            raise QueryRejectedError(f"query rejected by DuckDB: {exc}") from exc
+        except duckdb.Error as exc:
+            raise QueryError(str(exc)) from exc
+        finally:
+            timer.cancel()
+            cursor.close()
 
     def _run(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Execute and fetch everything: DuckDB refuses new work while a result is unfinished."""
@@ -75,6 +121,7 @@ class Engine:
     def close(self) -> None:
         with self.lock:
             self.con.close()
+            self.results.close()
 
     # -- keeping the resident log current --------------------------------------
     def _load_all(self) -> None:
@@ -82,6 +129,7 @@ class Engine:
         self._run("DELETE FROM log")
         self._insert(rows)
         self._run(sql_text("state"))
+        self._load_dirs()
         self.version = version
 
     def _insert(self, rows: pa.Table) -> None:
@@ -100,10 +148,73 @@ class Engine:
                 self.con.register("batch", rows)
                 try:
                     self._run("INSERT INTO log SELECT * FROM batch")
-                    self._run(sql_text("state_apply"))
                 finally:
                     self.con.unregister("batch")
+                self._fold(rows.to_pylist())
             self.version = version
+
+    def _fold(self, ops: list[dict[str, Any]]) -> None:
+        """Bring `state` (and the directory cache) from the old version to the new one.
+
+        Per node, the latest op decides location and liveness; created/content pointers
+        come from the node's first/last content op, here or already in `state`. This is
+        what the `nodes` view computes over the whole log (tests check they agree).
+        """
+        ops.sort(key=lambda op: (op["version"], op["seq"]))
+        latest: dict[str, dict[str, Any]] = {}
+        for op in ops:
+            prev = latest.get(op["node_id"])
+            has_content = op["op"] in ("create", "write")
+            latest[op["node_id"]] = {
+                "op": op,
+                "first": prev["first"] if prev else op,
+                "content": (op["version"], op["seq"]) if has_content else (prev["content"] if prev else None),
+            }
+        existing = [node_id for node_id, entry in latest.items() if entry["first"]["op"] != "create"]
+        old: dict[str, NodeRow] = {}
+        if existing:
+            old = {row.node_id: row for row in self._rows(
+                f"SELECT {NODE_COLUMNS} FROM state WHERE node_id = ANY(?::VARCHAR[])", [existing])}
+            self._run("DELETE FROM state WHERE node_id = ANY(?::VARCHAR[])", [existing])
+        columns: dict[str, list[Any]] = {name: [] for name in ("key", *NodeRow._fields)}
+        for node_id, entry in latest.items():
+            op, first, before = entry["op"], entry["first"], old.get(node_id)
+            self._forget_dir(node_id)
+            if op["op"] == "remove":
+                continue
+            content = entry["content"] or ((before.content_version, before.content_seq) if before else (None, None))
+            row = NodeRow(
+                node_id, op["kind"], op["parent_id"], op["name"], op["size"], op["sha256"], op["target"],
+                before.created if before else first["ts"],
+                before.created_version if before else first["version"],
+                op["ts"], op["version"], content[0], content[1],
+            )
+            columns["key"].append(f"{row.parent_id}/{row.name}")
+            for name, value in zip(NodeRow._fields, row):
+                columns[name].append(value)
+            if row.kind == "dir":
+                self._remember_dir(row)
+        if columns["key"]:
+            self.con.register("fold", pa.table(columns))
+            try:
+                self._run("INSERT INTO state SELECT * FROM fold")
+            finally:
+                self.con.unregister("fold")
+
+    # -- the directory cache: every live directory, derived with `state` ------------------
+    def _remember_dir(self, row: NodeRow) -> None:
+        self._dir_ids[row.node_id] = row
+        self._dir_keys[(row.parent_id, row.name)] = row
+
+    def _forget_dir(self, node_id: str) -> None:
+        row = self._dir_ids.pop(node_id, None)
+        if row is not None and self._dir_keys.get((row.parent_id, row.name)) is row:
+            del self._dir_keys[(row.parent_id, row.name)]
+
+    def _load_dirs(self) -> None:
+        self._dir_ids, self._dir_keys = {}, {}
+        for row in self._rows(f"SELECT {NODE_COLUMNS} FROM state WHERE kind = 'dir'", []):
+            self._remember_dir(row)
 
     def sync(self, upto: int | None = None) -> int:
         """Catch up with the table (to ``upto`` or the newest version) and return the version."""
@@ -127,6 +238,9 @@ class Engine:
 
     def lookup(self, parent_id: str, name: str, at: int | None = None) -> NodeRow | None:
         if at is None:
+            directory = self._dir_keys.get((parent_id, name))
+            if directory is not None:
+                return directory
             rows = self._rows(f"SELECT {NODE_COLUMNS} FROM state WHERE key = ?", [f"{parent_id}/{name}"])
         else:
             rows = self._rows(
@@ -136,6 +250,8 @@ class Engine:
         return rows[0] if rows else None
 
     def node(self, node_id: str, at: int | None = None) -> NodeRow | None:
+        if at is None and node_id in self._dir_ids:
+            return self._dir_ids[node_id]
         relation = "state" if at is None else f"{self.snapshot(at)}.nodes"
         rows = self._rows(f"SELECT {NODE_COLUMNS} FROM {relation} WHERE node_id = ?", [node_id])
         return rows[0] if rows else None

@@ -31,7 +31,7 @@ from .schema import OPLOG_SCHEMA, ROOT_ID
 
 LOG_DIR = "log"
 BLOB_DIR = "blobs"
-REOPEN_EVERY = 200
+REOPEN_EVERY = 50
 """Reopen the DeltaTable after this many commits: a long-lived one gets slower per commit."""
 
 
@@ -158,14 +158,14 @@ class Store:
             version += 1
         return version
 
-    def table_version(self) -> int:
-        """Bring the DeltaTable handle to the newest version and return it."""
+    def prepare(self, version: int) -> bool:
+        """Bring the DeltaTable handle to ``version`` for a commit; False if the table is already past it."""
         if self._commits_since_open >= REOPEN_EVERY:
             self._dt = DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
             self._commits_since_open = 0
-        else:
+        elif self._dt.version() < version:
             self._dt.update_incremental()
-        return self._dt.version()
+        return self._dt.version() == version
 
     # -- reading -----------------------------------------------------------------
     def read_snapshot(self) -> tuple[int, pa.Table]:
@@ -218,7 +218,7 @@ class Store:
     def commit(self, rows: pa.Table, base_version: int, message: str, author: str) -> None:
         """Append ``rows`` as version base_version+1, or raise CommitConflict.
 
-        The DeltaTable handle must be at ``base_version`` (see ``table_version``).
+        The DeltaTable handle must be at ``base_version`` (see ``prepare``).
         """
         if self._dt.version() != base_version:
             raise CommitConflict(base_version)

@@ -30,6 +30,9 @@ from .query import NodeRow
 if TYPE_CHECKING:
     from .pond import Pond
 
+LISTING_AFTER = 16
+"""After this many lookups in one committed directory, a transaction reads its whole listing."""
+
 INLINE_MAX = 64 * 1024
 """Content up to this many bytes is stored inline in the op row; larger content as a blob."""
 
@@ -83,11 +86,16 @@ class Transaction:
     read_dirs: set[str] = field(default_factory=set)
     read_nodes: set[str] = field(default_factory=set)
     claims: list[Claim] = field(default_factory=list)
+    created: set[str] = field(default_factory=set)
+    touched: dict[str, set[str]] = field(default_factory=dict)
+    listings: dict[str, dict[str, NodeRow]] = field(default_factory=dict)
+    lookups_in: dict[str, int] = field(default_factory=dict)
     committed_version: int | None = None
 
     # -- reads: pending ops first, then the committed state ---------------------
-    def _fresh(self) -> None:
-        version = self.pond._engine.sync()
+    def _current(self) -> None:
+        """Reads see the committed state at ``base``; if another thread moved the engine on, re-check first."""
+        version = self.pond._engine.version
         if version != self.base:
             self.rebase(version)
 
@@ -95,27 +103,39 @@ class Transaction:
         key = (parent_id, name)
         if key in self.keys:
             return self.keys[key]
-        self._fresh()
+        if parent_id in self.created:  # a directory this transaction made has nothing committed in it
+            return None
+        self._current()
+        listing = self.listings.get(parent_id)
+        if listing is not None:
+            return listing.get(name)
+        hits = self.lookups_in[parent_id] = self.lookups_in.get(parent_id, 0) + 1
+        if hits > LISTING_AFTER:  # many names in one directory: read its listing once instead
+            self.read_dirs.add(parent_id)
+            listing = self.listings[parent_id] = {row.name: row for row in self.pond._engine.children(parent_id)}
+            return listing.get(name)
         self.read_keys.add(key)
         return self.pond._engine.lookup(parent_id, name)
 
     def node(self, node_id: str) -> NodeRow | None:
         if node_id in self.nodes:
             return self.nodes[node_id]
-        self._fresh()
+        self._current()
         self.read_nodes.add(node_id)
         return self.pond._engine.node(node_id)
 
     def children(self, parent_id: str) -> list[NodeRow]:
-        self._fresh()
-        self.read_dirs.add(parent_id)
-        rows = {row.name: row for row in self.pond._engine.children(parent_id)}
-        for (parent, name), row in self.keys.items():
-            if parent == parent_id:
-                if row is None:
-                    rows.pop(name, None)
-                else:
-                    rows[name] = row
+        rows: dict[str, NodeRow] = {}
+        if parent_id not in self.created:
+            self._current()
+            self.read_dirs.add(parent_id)
+            rows = {row.name: row for row in self.pond._engine.children(parent_id)}
+        for name in self.touched.get(parent_id, ()):
+            row = self.keys[(parent_id, name)]
+            if row is None:
+                rows.pop(name, None)
+            else:
+                rows[name] = row
         return [rows[name] for name in sorted(rows)]
 
     def content(self, row: NodeRow) -> bytes:
@@ -144,6 +164,7 @@ class Transaction:
                     raise Stale(error)
             raise Stale(ConflictError(f"another writer changed what this transaction read (now at version {version})"))
         self.base = version
+        self.listings.clear()
 
     def _broken(self, claim: Claim) -> PondError | None:
         engine = self.pond._engine
@@ -178,8 +199,10 @@ class Transaction:
         self.ops.append(op)
         if old is not None:
             self.keys[(old.parent_id, old.name)] = None
+            self.touched.setdefault(old.parent_id, set()).add(old.name)
         if row is not None:
             self.keys[(row.parent_id, row.name)] = row
+            self.touched.setdefault(row.parent_id, set()).add(row.name)
             self.nodes[row.node_id] = row
         else:
             self.nodes[op["node_id"]] = None
@@ -203,6 +226,7 @@ class Transaction:
         op.update(size=size, sha256=sha)
         now = self._now()
         row = NodeRow(node_id, kind, parent.node_id, name, size, sha, target, now, None, now, None, None, None)
+        self.created.add(node_id)
         self._record(op, row)
         return row
 

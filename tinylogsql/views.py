@@ -6,7 +6,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-VIEW_FILES = ("oplog", "nodes", "entries", "paths")
+VIEW_FILES = ("oplog", "nodes", "entries", "paths", "files", "history", "commits", "file_versions", "diff")
 """The truth: views over the resident log, created in this order."""
 
 
