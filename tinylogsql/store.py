@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
@@ -27,9 +25,9 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from .errors import CorruptPondError, PondExistsError, PondNotFoundError
+from .location import LOG_DIR, Location
 from .schema import OPLOG_SCHEMA, ROOT_ID
 
-LOG_DIR = "log"
 BLOB_DIR = "blobs"
 REOPEN_EVERY = 50
 """Reopen the DeltaTable after this many commits: a long-lived one gets slower per commit."""
@@ -37,38 +35,6 @@ REOPEN_EVERY = 50
 
 class CommitConflict(Exception):
     """Internal: another writer committed the version this commit expected to create."""
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where a pond lives: a pyarrow filesystem plus the base path inside it."""
-
-    uri: str
-    fs: pafs.FileSystem
-    base: str
-    storage_options: dict[str, str] | None
-
-    @property
-    def table_uri(self) -> str:
-        return _join(self.uri, LOG_DIR)
-
-    def path(self, *parts: str) -> str:
-        return "/".join([self.base.rstrip("/"), *parts])
-
-
-def _join(uri: str, part: str) -> str:
-    return uri.rstrip("/") + "/" + part
-
-
-def locate(uri: str | os.PathLike[str], storage_options: dict[str, str] | None = None) -> Location:
-    """Turn a pond location into a Location; local folders become absolute paths."""
-    text = os.fspath(uri)
-    if "://" in text and not text.startswith("file://"):
-        raise ValueError(f"unsupported pond location {text!r}: use a local folder")
-    if text.startswith("file://"):
-        text = text[len("file://") :]
-    base = os.path.abspath(text)
-    return Location(base, pafs.LocalFileSystem(), base, storage_options)
 
 
 def _now() -> datetime:
