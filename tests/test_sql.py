@@ -290,3 +290,26 @@ def test_second_layer_holds_without_the_parser(pond, tmp_path):
         (r["name"], r["value"]) for r in run("select name, value from duckdb_settings() where name in ('enable_external_access', 'lock_configuration', 'threads')", None, None, 5).to_pylist()
     ])
     assert settings == {"enable_external_access": "false", "lock_configuration": "true", "threads": "2"}
+
+
+def readme_queries() -> list[str]:
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = text.split("### Worked questions", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    return [q.strip() for q in re.split(r";\s*\n", block) if q.strip()]
+
+
+def test_readme_worked_questions_run(history_pond):
+    pond = history_pond
+    pond.root.create_dir_path("config")
+    pond.root.create_file_path("config/settings.toml", 'a = "1"\n')
+    pond.root.create_file_path("data/readings.csv", "sensor,value\na,1.5\nb,2.5\na,2.5\n")
+    pond.root.create_file_path("data/dup.txt", "hello world")
+    queries = readme_queries()
+    assert len(queries) >= 10
+    results = [pond.sql(query.rstrip(";")).fetchall() for query in queries]
+    assert ("/data/clean/a.csv", 19) in results[1]  # largest files
+    assert sorted(results[11]) == [("a", 2.0), ("b", 2.5)]
+    assert [(row[1], row[2]) for row in results[8]] == [(2, ["/data/copy.txt", "/data/dup.txt"])]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from .errors import (
     InvalidMoveError,
@@ -21,7 +21,7 @@ from .errors import (
     RootError,
     SymlinkLoopError,
 )
-from .paths import Resolved, resolve
+from .paths import Resolved, resolve, split_path
 from .query import NodeRow
 from .schema import ROOT_ID
 
@@ -46,6 +46,26 @@ def node_path(view: ReadView, row: NodeRow) -> str:
 
 def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class NodeStat(NamedTuple):
+    """What ``stat`` and ``listing`` report about a node, read in one go (like os.stat_result)."""
+
+    path: str
+    name: str
+    kind: str  # dir | file | symlink
+    size: int | None  # bytes, files only
+    sha256: str | None  # files only
+    target: str | None  # symlinks only, as given
+    node_id: str
+    created: datetime | None  # UTC; None while pending in a transaction
+    modified: datetime | None  # UTC; None while pending in a transaction
+    version: int | None  # Delta version of the last change; None while pending
+
+
+def _stat(row: NodeRow, path: str) -> NodeStat:
+    return NodeStat(path, row.name, row.kind, row.size, row.sha256, row.target, row.node_id,
+                    _utc(row.created), _utc(row.modified), row.version)
 
 
 class Node:
@@ -90,6 +110,15 @@ class Node:
         """Delta version of the node's last change (None while pending in a transaction)."""
         return self._get("version")
 
+    def stat(self) -> NodeStat:
+        """Path, kind, size, sha256, target, times and version, from one read of the state."""
+        return self.pond._read(lambda view: _stat(self._row(view), node_path(view, self._row(view))))
+
+    def _repr_html_(self) -> str:
+        from .display import node_html
+
+        return node_html(self)
+
     def exists_now(self) -> bool:
         """Is this node still in the pond (under any name)?"""
         return self.pond._read(lambda view: view.node(self.node_id) is not None)
@@ -101,11 +130,9 @@ class Node:
         return hash((id(self.pond), self.node_id))
 
     def __repr__(self) -> str:
-        try:
-            where = self.path
-        except PathNotFoundError:
-            where = f"<removed {self.node_id}>"
-        return f"{type(self).__name__}({where!r})"
+        from .display import node_repr
+
+        return node_repr(self)
 
 
 def wrap(pond: Pond, row: NodeRow | None) -> Node | None:
@@ -124,6 +151,10 @@ class File(Node):
     def read(self) -> bytes:
         """The current content."""
         return self.pond._read(lambda view: view.content(self._row(view)))
+
+    def open(self) -> BinaryIO:
+        """A seekable binary file over the current content; large content streams from its blob."""
+        return self.pond._read(lambda view: view.open(self._row(view)))
 
     def write(self, data: bytes | str) -> None:
         """Store a new content version."""
@@ -202,6 +233,7 @@ class Directory(Node):
         return Directory(self.pond, self.pond._write(op, f"mkdir {path}").node_id)
 
     def _make_parents(self, tx: Transaction, path: str, exist_ok: bool) -> NodeRow:
+        split_path(path)  # a non-str, empty or NUL path is an InvalidNameError, not an AttributeError
         absolute = path.startswith("/")
         parts = [p for p in path.split("/") if p]
         if not parts:
@@ -291,11 +323,11 @@ class Directory(Node):
 
         return Directory(self.pond, self.pond._read(find).node_id)
 
-    def get(self, path: str) -> File | Directory | Symlink | None:
-        """The node at ``path`` without following a final symlink; None if missing."""
+    def get(self, path: str, *, follow_symlinks: bool = False) -> File | Directory | Symlink | None:
+        """The node at ``path`` (a final symlink is not followed unless asked); None if missing."""
         def find(view: ReadView) -> NodeRow | None:
             try:
-                return self._resolve(view, path, follow_last=False).row
+                return self._resolve(view, path, follow_last=follow_symlinks).row
             except PathNotFoundError:
                 return None
 
@@ -306,6 +338,14 @@ class Directory(Node):
         rows = self.pond._read(lambda view: (self._row(view), view.children(self.node_id))[1])
         for row in rows:
             yield row.name, wrap(self.pond, row)  # type: ignore[misc]
+
+    def listing(self) -> list[NodeStat]:
+        """A NodeStat for every entry, sorted by name, from one read (like os.scandir)."""
+        def read(view: ReadView) -> list[NodeStat]:
+            base = node_path(view, self._row(view)).rstrip("/")
+            return [_stat(row, f"{base}/{row.name}") for row in view.children(self.node_id)]
+
+        return self.pond._read(read)
 
     def __iter__(self) -> Iterator[str]:
         return (name for name, _ in self.entries())

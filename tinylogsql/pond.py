@@ -8,26 +8,48 @@ opening the same folder twice, or from another process, gives the same answers.
 from __future__ import annotations
 
 import getpass
+import io
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 import duckdb
 from deltalake.exceptions import DeltaError
 
+from .check import CheckReport, check_pond
 from .errors import PondError, ReadOnlyError, VersionNotFoundError
 from .nodes import Directory, wrap
 from .query import Engine, NodeRow
 from .schema import ROOT_ID
-from .store import CommitConflict, Store, backoff, locate, stamp
+from .location import locate
+from .store import BLOB_DIR, CommitConflict, Store, backoff, stamp
+from .sandbox import check_query
 from .txn import Stale, Transaction
 
 T = TypeVar("T")
+AUTO_COMPACT_EVERY = 250
+"""Commits between automatic compactions of small data files."""
+DEFAULT_RETENTION_HOURS = 168.0
+"""What ``maintain`` keeps of old data files and stray blobs: a week, as Delta's own default."""
+
 MAX_ATTEMPTS = 1000
 """A single op retries this often against racing writers before giving up."""
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    """What ``Pond.maintain`` did."""
+
+    version: int
+    files_added: int
+    files_removed: int
+    files_vacuumed: int
+    blobs_dropped: list[str]
 
 
 class ReadView(Protocol):
@@ -40,6 +62,8 @@ class ReadView(Protocol):
     def children(self, parent_id: str) -> list[NodeRow]: ...
 
     def content(self, row: NodeRow) -> bytes: ...
+
+    def open(self, row: NodeRow) -> BinaryIO: ...
 
 
 class StateView:
@@ -60,6 +84,9 @@ class StateView:
     def content(self, row: NodeRow) -> bytes:
         return self.pond._read_content(row)
 
+    def open(self, row: NodeRow) -> BinaryIO:
+        return self.pond._open_content(row)
+
 
 def _default_author() -> str:
     try:
@@ -71,13 +98,13 @@ def _default_author() -> str:
 class Pond:
     """A versioned filesystem in a Delta table. Use ``Pond.create`` or ``Pond.open``."""
 
-    def __init__(self, store: Store, engine: Engine, author: str, at: int | None = None) -> None:
+    def __init__(self, store: Store, engine: Engine | None, author: str, at: int | None = None) -> None:
         self._store = store
-        self._engine = engine
         self.author = author
         self._at = at
         self._local = threading.local()
         self._closed = False
+        self._engine = engine if engine is not None else Engine(store, open_pond=self._files_at)
 
     # -- opening and closing ------------------------------------------------------
     @classmethod
@@ -86,14 +113,14 @@ class Pond:
         """Create a new pond (FileExistsError if one is there) and open it."""
         author = author or _default_author()
         store = Store.create(locate(path, storage_options), author)
-        return cls(store, Engine(store), author)
+        return cls(store, None, author)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, author: str | None = None,
              storage_options: dict[str, str] | None = None) -> Pond:
         """Open an existing pond (FileNotFoundError if there is none)."""
         store = Store.open(locate(path, storage_options))
-        return cls(store, Engine(store), author or _default_author())
+        return cls(store, None, author or _default_author())
 
     def close(self) -> None:
         """Release the DuckDB connection; snapshots from ``at`` share it and close too."""
@@ -117,8 +144,14 @@ class Pond:
         return self._at is not None
 
     def __repr__(self) -> str:
-        at = f", at={self._at}" if self._at is not None else ""
-        return f"Pond({self.uri!r}{at})"
+        from .display import pond_repr
+
+        return pond_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .display import pond_html
+
+        return pond_html(self)
 
     # -- state ---------------------------------------------------------------------
     @property
@@ -133,6 +166,16 @@ class Pond:
             return self._at
         return self._engine.sync()
 
+    @property
+    def last_committed_version(self) -> int | None:
+        """The Delta version that this thread's last successful write on this Pond committed.
+
+        None before the first write. Unlike ``version`` (which other writers may already have
+        moved on), this names the commit holding that op or transaction; a write that changed
+        nothing (e.g. renaming a node onto itself) reports the version it was checked against.
+        """
+        return getattr(self._local, "last_version", None)
+
     def at(self, version: int | datetime) -> Pond:
         """A read-only view of the pond at a Delta version, or the last version at or before a time."""
         latest = self._engine.sync()
@@ -145,19 +188,60 @@ class Pond:
             raise TypeError(f"version must be an int or a datetime, not {type(version).__name__}")
         if number < 0 or number > latest:
             raise VersionNotFoundError(f"version {number} is not in this pond (versions 0..{latest})")
-        self._engine.snapshot(number)
-        return Pond(self._store, self._engine, self.author, at=number)
+        return Pond(self._store, self._engine, self.author, at=number)  # its views are made on first use
 
-    def sql(self, query: str, params: Any = None) -> duckdb.DuckDBPyRelation:
-        """Run SQL over the views (oplog, nodes, entries, paths) at this pond's version."""
+    def maintain(self, *, retention_hours: float = DEFAULT_RETENTION_HOURS, zorder: bool = True) -> MaintenanceReport:
+        """Compact (z-ordered by parent_id), checkpoint, vacuum, and drop crash leftovers.
+
+        Nothing a pond promises is lost: every op row survives compaction with its version,
+        so ``pond.at(v)`` works for every version forever. ``retention_hours`` only bounds how
+        long Delta-level readers of old table versions (and files a crashed writer left)
+        are kept: data files and unreferenced blobs younger than that are never deleted.
+        """
+        if self._at is not None:
+            raise ReadOnlyError(self.uri, f"pond.at({self._at}) is read-only")
         with self._engine.lock:
-            version = self._at if self._at is not None else None
-            if version is None:
-                self._engine.sync()
-            cursor = self._engine.cursor(version)
-            table = cursor.sql(query, params=params).to_arrow_table()
-            cursor.close()
-        return duckdb.from_arrow(table)
+            metrics = self._store.compact(zorder=zorder)
+            self._store.checkpoint()
+            removed = self._store.vacuum(retention_hours)
+            self._engine.sync()
+            referenced = {ref for (ref,) in self._engine._run(
+                "SELECT DISTINCT content_ref FROM log WHERE content_ref IS NOT NULL")}
+        cutoff = time.time() - retention_hours * 3600
+        dropped = []
+        for info in self._store.blobs():
+            relative = f"{BLOB_DIR}/{info.base_name}"
+            if relative not in referenced and info.mtime is not None and info.mtime.timestamp() <= cutoff:
+                self._store.delete(info.path)
+                dropped.append(relative)
+        return MaintenanceReport(
+            version=self._engine.version,
+            files_added=int(metrics.get("numFilesAdded", 0)),
+            files_removed=int(metrics.get("numFilesRemoved", 0)),
+            files_vacuumed=len(removed),
+            blobs_dropped=dropped,
+        )
+
+    def check(self) -> CheckReport:
+        """Verify the pond's invariants, content hashes and list crash leftovers (see ``check.py``)."""
+        return check_pond(self)
+
+    def sql(self, query: str, params: Any = None, dialect: str | None = None, timeout: float = 30) -> duckdb.DuckDBPyRelation:
+        """Run one read-only query over the pond's views at this pond's version, in the sandbox.
+
+        ``params`` binds ``?``/``$name`` parameters; ``dialect`` (any sqlglot dialect) is
+        transpiled to DuckDB first. The result is computed here, so rejection
+        (QueryRejectedError), timeout (QueryTimeoutError) and SQL errors (QueryError) raise
+        from this call, and the returned relation is a stable result.
+        """
+        version = self._at if self._at is not None else self._engine.sync()
+        checked = check_query(query, dialect, self._engine.table_functions, version)
+        table = self._engine.run_user_query(checked, params, self._at, timeout)
+        return self._engine.results.from_arrow(table)
+
+    def _files_at(self, version: int) -> Pond:
+        """The pond whose files SQL reads at ``version`` (see sqlfiles)."""
+        return self if self._at is None and version == self._engine.version else self.at(version)
 
     # -- reading and writing (used by node handles) ---------------------------------
     def _tx(self) -> Transaction | None:
@@ -179,6 +263,12 @@ class Pond:
             return self._store.read_blob(ref, row.sha256)
         return content or b""
 
+    def _open_content(self, row: NodeRow) -> BinaryIO:
+        content, ref = self._engine.content(row)
+        if ref is not None:
+            return self._store.open_blob(ref)
+        return io.BytesIO(content or b"")
+
     def _write(self, fn: Callable[[Transaction], T], message: str) -> T:
         if self._at is not None:
             raise ReadOnlyError(self.uri, f"pond.at({self._at}) is read-only")
@@ -195,6 +285,7 @@ class Pond:
                     finally:
                         self._local.tx = None
                     self._commit(tx)
+                    self._local.last_version = tx.committed_version
                     return result
                 except Stale:
                     backoff(attempt)
@@ -219,6 +310,7 @@ class Pond:
             self._commit(tx)
         except Stale as stale:
             raise stale.error from None
+        self._local.last_version = tx.committed_version
 
     def _commit(self, tx: Transaction) -> None:
         """Commit the transaction's ops as exactly one new Delta version (see README)."""
@@ -228,12 +320,11 @@ class Pond:
         with self._engine.lock:
             attempt = 0
             while True:
-                version = self._store.table_version()
-                if self._engine.version > version:
-                    continue
-                self._engine.sync(upto=version)
+                version = self._engine.sync()
                 if version != tx.base:
                     tx.rebase(version)
+                if not self._store.prepare(version):
+                    continue
                 rows = stamp(tx.ops, version + 1, tx.txn_id, tx.message, tx.author)
                 try:
                     self._store.commit(rows, version, tx.message, tx.author)
@@ -250,7 +341,17 @@ class Pond:
                     raise
                 self._engine.ingest(rows, version + 1)
                 tx.committed_version = version + 1
+                if (version + 1) % AUTO_COMPACT_EVERY == 0:
+                    self._auto_compact()
                 return
+
+    def _auto_compact(self) -> None:
+        """Every AUTO_COMPACT_EVERY commits the committer merges small files, so commit cost
+        stays flat as the log grows (delta-rs writes a checkpoint every 100 commits itself)."""
+        try:
+            self._store.compact()
+        except DeltaError:
+            pass  # best effort: a concurrent maintenance or writer may have won; the next one retries
 
     def _walk(self, node_id: str, path: str) -> Iterator[tuple[str, list[str], list[str]]]:
         def listing(view: Any) -> tuple[list[str], list[str], dict[str, str]]:

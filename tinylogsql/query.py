@@ -224,8 +224,11 @@ class Engine:
                     if upto is not None:
                         raise CorruptPondError(f"log entry for version {self.version + 1} is missing")
                     break
-                rows = self.store.read_commit(self.version + 1)
-                if rows is None:  # log entry cleaned up: rebuild from the table's file list
+                try:
+                    rows = self.store.read_commit(self.version + 1)
+                except CorruptPondError:
+                    rows = None  # its files were compacted and vacuumed since: the snapshot has them
+                if rows is None:  # log entry or files cleaned up: rebuild from the table's file list
                     self._load_all()
                     continue
                 self.ingest(rows, self.version + 1)

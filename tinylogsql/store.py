@@ -29,8 +29,35 @@ from .location import LOG_DIR, Location
 from .schema import OPLOG_SCHEMA, ROOT_ID
 
 BLOB_DIR = "blobs"
+_DELTA_ACTIONS = {"add", "remove", "commitInfo", "metaData", "protocol", "txn", "cdc", "domainMetadata",
+                  "checkpointMetadata", "sidecar"}
+"""Top-level keys of the actions a Delta log entry may hold (anything else means damage)."""
 REOPEN_EVERY = 50
+CHUNK = 1 << 20
+"""Streams are copied in 1 MiB chunks."""
 """Reopen the DeltaTable after this many commits: a long-lived one gets slower per commit."""
+
+
+def unreadable_log(location: Location, exc: Exception) -> CorruptPondError:
+    """A clear error for a Delta log deltalake cannot load: the first line of its message (no
+    Rust backtrace), naming the damaged log entry when one does not parse."""
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    log_dir = location.path(LOG_DIR, "_delta_log")
+    try:
+        infos = location.fs.get_file_info(pafs.FileSelector(log_dir))
+    except OSError:
+        infos = []
+    for info in sorted(infos, key=lambda i: i.base_name):
+        if not info.base_name.endswith(".json"):
+            continue
+        try:
+            with location.fs.open_input_stream(info.path) as stream:
+                lines = [json.loads(line) for line in stream.read().decode("utf-8").splitlines() if line.strip()]
+            if not lines or not all(isinstance(a, dict) and set(a) & _DELTA_ACTIONS for a in lines):
+                raise ValueError("no Delta actions")
+        except (OSError, UnicodeDecodeError, ValueError):
+            return CorruptPondError(f"damaged log entry {info.path}: {detail}")
+    return CorruptPondError(f"cannot read the op log at {location.table_uri}: {detail}")
 
 
 class CommitConflict(Exception):
@@ -93,7 +120,11 @@ class Store:
     @staticmethod
     def exists(location: Location) -> bool:
         info = location.fs.get_file_info(location.path(LOG_DIR, "_delta_log"))
-        return info.type == pafs.FileType.Directory
+        if info.type != pafs.FileType.Directory:
+            return False
+        # A crash inside Pond.create can leave an empty _delta_log: that is no pond (yet).
+        entries = location.fs.get_file_info(pafs.FileSelector(info.path))
+        return any(e.base_name.endswith(".json") or e.base_name == "_last_checkpoint" for e in entries)
 
     @classmethod
     def open(cls, location: Location) -> Store:
@@ -104,7 +135,7 @@ class Store:
         except TableNotFoundError as exc:
             raise PondNotFoundError(f"no pond at {location.uri}") from exc
         except DeltaError as exc:
-            raise CorruptPondError(f"cannot read the op log at {location.table_uri}: {exc}") from exc
+            raise unreadable_log(location, exc) from exc
         if dt.schema().to_arrow().names != OPLOG_SCHEMA.names:  # type: ignore[union-attr]
             raise CorruptPondError(f"{location.table_uri} is a Delta table but not a tinylogsql op log")
         return cls(location, dt)
@@ -115,7 +146,7 @@ class Store:
 
     def has_version(self, version: int) -> bool:
         """Does the commit file for ``version`` exist? One stat (one HEAD on object storage)."""
-        return self.location.fs.get_file_info(self._log_entry(version)).type == pafs.FileType.File
+        return self.location.is_file(self._log_entry(version))
 
     def latest_version(self, known: int) -> int:
         """The newest version, probing forward from a version known to exist."""
@@ -136,9 +167,21 @@ class Store:
     # -- reading -----------------------------------------------------------------
     def read_snapshot(self) -> tuple[int, pa.Table]:
         """All op rows at the newest version, read from the table's own file list (never a glob)."""
-        dt = DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
-        version = dt.version()
-        return version, self._read_files(dt.file_uris(), version)
+        try:
+            dt = DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
+            version = dt.version()
+            uris = dt.file_uris()
+        except DeltaError as exc:
+            raise unreadable_log(self.location, exc) from exc
+        rows = self._read_files([self.location.fs_path(uri) for uri in uris], version)
+        # Every commit tinylogsql makes adds op rows. A version without any is a maintenance
+        # commit, or a damaged log entry whose rows the snapshot silently dropped: look at it.
+        present = set(pc.unique(rows["version"]).to_pylist())
+        for missing in sorted(set(range(version + 1)) - present):
+            lost = self.read_commit(missing)  # raises CorruptPondError for an empty/garbage entry
+            if lost is not None and lost.num_rows:
+                raise CorruptPondError(f"the table's snapshot lacks the op rows of {self._log_entry(missing)}")
+        return version, rows
 
     def read_commit(self, version: int) -> pa.Table | None:
         """Op rows that commit ``version`` added, or None if its log entry is gone (cleaned up).
@@ -152,6 +195,7 @@ class Store:
         except FileNotFoundError:
             return None
         files = []
+        known = False
         for line in text.splitlines():
             if not line.strip():
                 continue
@@ -159,10 +203,15 @@ class Store:
                 action = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise CorruptPondError(f"damaged log entry {path}: {exc}") from exc
+            if not isinstance(action, dict) or not set(action) & _DELTA_ACTIONS:
+                raise CorruptPondError(f"damaged log entry {path}: {line[:80]!r} is not a Delta action")
+            known = True
             if "add" in action and action["add"].get("dataChange", True):
                 files.append(self.location.path(LOG_DIR, unquote(action["add"]["path"])))
             elif "remove" in action and action["remove"].get("dataChange", True):
                 raise CorruptPondError(f"{path} removes op rows; a pond's log is append-only")
+        if not known:
+            raise CorruptPondError(f"damaged log entry {path}: it holds no Delta actions")
         return self._read_files(files, version, only_version=version)
 
     def _read_files(self, files: list[str], upto: int, only_version: int | None = None) -> pa.Table:
@@ -206,9 +255,76 @@ class Store:
                 f"commit landed at version {self._dt.version()}, expected {base_version + 1} in {self.location.table_uri}"
             )
 
+    # -- maintenance ---------------------------------------------------------------
+    def _fresh_table(self) -> DeltaTable:
+        return DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
+
+    def compact(self, zorder: bool = False) -> dict[str, Any]:
+        """Rewrite small data files into few large ones (z-ordered by parent_id if asked).
+
+        The rows are re-added with dataChange=false: readers skip them, and every row keeps
+        its version, so time travel through the pond is unaffected.
+        """
+        dt = self._fresh_table()
+        props = CommitProperties(custom_metadata={"message": "maintain: compact", "author": "tinylogsql"})
+        if zorder:
+            metrics = dt.optimize.z_order(["parent_id"], commit_properties=props)
+        else:
+            metrics = dt.optimize.compact(commit_properties=props)
+        self._dt = self._fresh_table()
+        self._commits_since_open = 0
+        return metrics
+
+    def checkpoint(self) -> None:
+        """Write a checkpoint so opening the table reads one parquet file, not every commit."""
+        self._fresh_table().create_checkpoint()
+
+    def vacuum(self, retention_hours: float) -> list[str]:
+        """Delete data files that no version younger than ``retention_hours`` needs.
+
+        Pond time travel does not need them (every row lives on in the current files); the
+        retention protects Delta readers of old table versions and readers still scanning
+        a file list they loaded before the compaction.
+        """
+        return self._fresh_table().vacuum(
+            retention_hours=int(retention_hours), dry_run=False, enforce_retention_duration=False, full=True
+        )
+
+    def blobs(self) -> list[pafs.FileInfo]:
+        """Every file under blobs/ (temporary ones included)."""
+        selector = pafs.FileSelector(self.location.path(BLOB_DIR), allow_not_found=True)
+        return [info for info in self.location.fs.get_file_info(selector) if info.type == pafs.FileType.File]
+
+    def delete(self, path: str) -> None:
+        self.location.fs.delete_file(path)
+
     # -- blobs -------------------------------------------------------------------
     def blob_path(self, sha256: str) -> str:
         return f"{BLOB_DIR}/{sha256}"
+
+    def write_blob_stream(self, stream: Any) -> tuple[str, int, str]:
+        """Copy a binary stream into a blob while hashing it; return (ref, size, sha256).
+
+        Content never sits in memory whole: it goes to a temporary blob, then is renamed to
+        its sha256 (or dropped if that content is already stored).
+        """
+        fs = self.location.fs
+        tmp = self.location.path(BLOB_DIR, f".tmp-{uuid.uuid4().hex}")
+        digest, size = hashlib.sha256(), 0
+        with fs.open_output_stream(tmp) as out:
+            while chunk := stream.read(CHUNK):
+                chunk = bytes(chunk)
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        sha = digest.hexdigest()
+        ref = self.blob_path(sha)
+        final = self.location.path(ref)
+        if fs.get_file_info(final).type == pafs.FileType.File:
+            fs.delete_file(tmp)
+        else:
+            fs.move(tmp, final)
+        return ref, size, sha
 
     def write_blob(self, data: bytes, sha256: str) -> str:
         """Store content under its sha256 beside the table (once); return its reference."""
@@ -217,10 +333,7 @@ class Store:
         fs = self.location.fs
         if fs.get_file_info(final).type == pafs.FileType.File:
             return ref
-        tmp = self.location.path(BLOB_DIR, f".tmp-{uuid.uuid4().hex}")
-        with fs.open_output_stream(tmp) as out:
-            out.write(data)
-        fs.move(tmp, final)
+        self.location.write_atomic(final, data)  # local: temp file + rename; object storage: one PUT
         return ref
 
     def read_blob(self, ref: str, expected_sha256: str | None = None) -> bytes:

@@ -11,10 +11,11 @@ moves its base forward and commits on top (see ``Pond._commit``).
 from __future__ import annotations
 
 import hashlib
+import io
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import (
     ConflictError,
@@ -81,7 +82,7 @@ class Transaction:
     ops: list[dict[str, Any]] = field(default_factory=list)
     keys: dict[tuple[str, str], NodeRow | None] = field(default_factory=dict)
     nodes: dict[str, NodeRow | None] = field(default_factory=dict)
-    contents: dict[str, bytes] = field(default_factory=dict)
+    contents: dict[str, bytes | str] = field(default_factory=dict)  # pending content, or its blob ref
     read_keys: set[tuple[str, str]] = field(default_factory=set)
     read_dirs: set[str] = field(default_factory=set)
     read_nodes: set[str] = field(default_factory=set)
@@ -139,10 +140,22 @@ class Transaction:
         return [rows[name] for name in sorted(rows)]
 
     def content(self, row: NodeRow) -> bytes:
-        if row.node_id in self.contents:
-            return self.contents[row.node_id]
+        pending = self.contents.get(row.node_id)
+        if isinstance(pending, bytes):
+            return pending
+        if isinstance(pending, str):
+            return self.pond._store.read_blob(pending, row.sha256)
         self.read_nodes.add(row.node_id)
         return self.pond._read_content(row)
+
+    def open(self, row: NodeRow) -> BinaryIO:
+        pending = self.contents.get(row.node_id)
+        if isinstance(pending, bytes):
+            return io.BytesIO(pending)
+        if isinstance(pending, str):
+            return self.pond._store.open_blob(pending)
+        self.read_nodes.add(row.node_id)
+        return self.pond._open_content(row)
 
     # -- re-checking against foreign commits ------------------------------------
     def rebase(self, version: int) -> None:
@@ -215,35 +228,39 @@ class Transaction:
         self._claim("absent", path, parent.node_id, name)
         node_id = uuid.uuid4().hex
         op: dict[str, Any] = {"op": "create", "node_id": node_id, "kind": kind, "parent_id": parent.node_id, "name": name}
-        size = sha = None
         if kind == "file":
-            content = to_bytes(data)
-            size, sha = len(content), hashlib.sha256(content).hexdigest()
-            op.update(self._content_fields(content, sha))
-            self.contents[node_id] = content
+            op.update(self._content(node_id, data))
         elif kind == "symlink":
             op["target"] = target
-        op.update(size=size, sha256=sha)
+        size, sha = op.get("size"), op.get("sha256")
         now = self._now()
         row = NodeRow(node_id, kind, parent.node_id, name, size, sha, target, now, None, now, None, None, None)
         self.created.add(node_id)
         self._record(op, row)
         return row
 
-    def _content_fields(self, content: bytes, sha: str) -> dict[str, Any]:
+    def _content(self, node_id: str, data: object) -> dict[str, Any]:
+        """Op fields for new content: small content inline, larger as a blob written now
+        (before the commit that references it); a binary stream is copied to a blob in chunks."""
+        if hasattr(data, "read") and not isinstance(data, (str, bytes, bytearray, memoryview)):
+            ref, size, sha = self.pond._store.write_blob_stream(data)
+            self.contents[node_id] = ref
+            return {"size": size, "sha256": sha, "content": None, "content_ref": ref}
+        content = to_bytes(data)
+        sha = hashlib.sha256(content).hexdigest()
+        self.contents[node_id] = content
         if len(content) > INLINE_MAX:
-            return {"content": None, "content_ref": self.pond._store.write_blob(content, sha)}
-        return {"content": content, "content_ref": None}
+            ref = self.pond._store.write_blob(content, sha)
+            return {"size": len(content), "sha256": sha, "content": None, "content_ref": ref}
+        return {"size": len(content), "sha256": sha, "content": content, "content_ref": None}
 
     def write(self, row: NodeRow, data: object, path: str) -> NodeRow:
         """Replace a file's content (a new content version of the same node)."""
-        content = to_bytes(data)
         self._claim("at", path, row.parent_id, row.name, row.node_id)
-        sha = hashlib.sha256(content).hexdigest()
+        fields = self._content(row.node_id, data)
         op = {"op": "write", "node_id": row.node_id, "kind": row.kind, "parent_id": row.parent_id, "name": row.name,
-              "size": len(content), "sha256": sha, **self._content_fields(content, sha)}
-        new = row._replace(size=len(content), sha256=sha, modified=self._now(), version=None)
-        self.contents[row.node_id] = content
+              **fields}
+        new = row._replace(size=fields["size"], sha256=fields["sha256"], modified=self._now(), version=None)
         self._record(op, new)
         return new
 

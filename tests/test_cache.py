@@ -1,0 +1,191 @@
+"""The version-keyed cache never serves a stale answer; maintenance, blobs and streaming (issue 6)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+
+import pytest
+from deltalake import DeltaTable
+
+import tinylogsql.pond as pond_module
+from tinylogsql import Pond
+
+
+def state_matches_views(pond: Pond) -> None:
+    """The cache (`state` and the directory cache) equals what the views compute from the log."""
+    nodes = pond.sql("select * from nodes order by node_id").fetchall()
+    state = pond.sql("select * exclude (key) from state order by node_id").fetchall()
+    assert nodes == state
+    engine = pond._engine
+    dirs = {row[0] for row in nodes if row[1] == "dir"}
+    assert set(engine._dir_ids) == dirs
+    assert {row.node_id for row in engine._dir_keys.values()} == dirs
+
+
+def tree(pond: Pond) -> dict[str, bytes | str | None]:
+    out: dict[str, bytes | str | None] = {}
+    for path, dirs, files in pond.root.walk():
+        for name in dirs + files:
+            full = f"{path.rstrip('/')}/{name}"
+            node = pond.root.get(full)
+            out[full] = node.read() if node.kind == "file" else (node.target if node.kind == "symlink" else None)
+    return out
+
+
+def random_op(pond: Pond, rng: random.Random, step: int) -> None:
+    root = pond.root
+    files = [p for p in tree(pond) if root.get(p).kind == "file"]
+    dirs = ["/"] + [p for p in tree(pond) if root.get(p).kind == "dir"]
+    choice = rng.random()
+    try:
+        if choice < 0.3 or not files:
+            root.create_file_path(f"{rng.choice(dirs).rstrip('/')}/f{step}", os.urandom(rng.randrange(1, 64)))
+        elif choice < 0.45:
+            root.create_dir_path(f"{rng.choice(dirs).rstrip('/')}/d{step}")
+        elif choice < 0.65:
+            root.write_file_path(rng.choice(files), f"v{step}")
+        elif choice < 0.8:
+            root.rename(rng.choice(files), f"{rng.choice(dirs).rstrip('/')}/m{step}")
+        elif choice < 0.9 and len(dirs) > 1:
+            root.rename(rng.choice(dirs[1:]), f"/r{step}")
+        else:
+            root.remove(rng.choice(files + dirs[1:]), recursive=True)
+    except (FileNotFoundError, FileExistsError, ValueError, OSError):
+        pass  # e.g. a directory moved into itself: refused, nothing changes
+
+
+def test_cache_follows_foreign_writers_time_travel_and_maintenance(pond_path):
+    rng = random.Random(7)
+    a = Pond.create(pond_path)
+    b = Pond.open(pond_path)
+    snapshots: dict[int, dict] = {}
+    for step in range(60):
+        writer = a if step % 2 else b
+        random_op(writer, rng, step)
+        if step % 10 == 0:
+            snapshots[a.version] = tree(a)
+        if step == 30:
+            b.maintain(retention_hours=0)  # compaction + vacuum under a's feet
+        assert tree(a) == tree(b)
+    state_matches_views(a)
+    state_matches_views(b)
+    ops = a.sql("select count(*), count(distinct (version, seq)) from oplog").fetchall()[0]
+    assert ops[0] == ops[1]  # compaction re-added files; no row is counted twice
+    with Pond.open(pond_path) as fresh:
+        assert fresh.sql("select count(*) from oplog").fetchall()[0][0] == ops[0]
+        assert tree(fresh) == tree(a)
+        for version, expected in snapshots.items():
+            assert tree(fresh.at(version)) == expected
+            assert tree(a.at(version)) == expected
+    a.close()
+    b.close()
+
+
+def test_lagging_reader_catches_up_after_vacuum(pond_path):
+    writer = Pond.create(pond_path)
+    reader = Pond.open(pond_path)
+    reader.root.exists("/")  # the reader is now at version 0
+    for i in range(12):
+        writer.root.create_file_path(f"f{i}", str(i))
+    writer.maintain(retention_hours=0)  # files the reader has not read yet are gone
+    assert sorted(reader.root) == sorted(f"f{i}" for i in range(12))
+    assert reader.root.read_file_path("f11") == b"11"
+    state_matches_views(reader)
+    writer.close()
+    reader.close()
+
+
+def test_maintain_reports_and_keeps_history(pond_path):
+    pond = Pond.create(pond_path)
+    for i in range(20):
+        pond.root.create_file_path(f"f{i}", str(i))
+    v = pond.version
+    before = len(DeltaTable(f"{pond_path}/log").file_uris())
+    report = pond.maintain(retention_hours=0)
+    assert report.files_removed >= before - 1 and report.files_added >= 1
+    assert len(DeltaTable(f"{pond_path}/log").file_uris()) < before
+    assert report.files_vacuumed >= before - 1
+    assert sorted(pond.at(v).root) == sorted(f"f{i}" for i in range(20))
+    assert pond.at(5).root.read_file_path("f4") == b"4"
+    pond.root.create_file_path("after", b"ok")  # the next write works on the maintained table
+    assert "after" in pond.root
+    pond.close()
+
+
+def test_maintain_drops_stray_blobs_only(pond_path):
+    pond = Pond.create(pond_path)
+    big = os.urandom(100_000)
+    kept = pond.root.create_file_path("big", big)
+    stray = os.path.join(pond_path, "blobs", hashlib.sha256(b"never committed").hexdigest())
+    with open(stray, "wb") as out:
+        out.write(b"never committed")
+    with open(os.path.join(pond_path, "blobs", ".tmp-crashed"), "wb") as out:
+        out.write(b"half")
+    report = pond.maintain(retention_hours=24)  # young leftovers are kept
+    assert report.blobs_dropped == [] and os.path.exists(stray)
+    report = pond.maintain(retention_hours=0)
+    assert sorted(report.blobs_dropped) == sorted([f"blobs/{os.path.basename(stray)}", "blobs/.tmp-crashed"])
+    assert not os.path.exists(stray)
+    assert kept.read() == big
+    pond.close()
+
+
+def test_auto_compaction_keeps_file_count_low(pond_path, monkeypatch):
+    monkeypatch.setattr(pond_module, "AUTO_COMPACT_EVERY", 10)
+    pond = Pond.create(pond_path)
+    for i in range(25):
+        pond.root.create_file_path(f"f{i}", str(i))
+    files = len(DeltaTable(f"{pond_path}/log").file_uris())
+    assert files <= 7  # 25 one-row commits, compacted at versions 10 and 20
+    assert sorted(pond.root) == sorted(f"f{i}" for i in range(25))
+    assert pond.sql("select count(*) from oplog").fetchall()[0][0] == 26
+    pond.close()
+
+
+def test_large_files_stream_from_blobs(pond):
+    payload = os.urandom(3 * 1024 * 1024 + 17)
+    f = pond.root.create_file_path("big.bin", io.BytesIO(payload))  # copied in chunks, hashed on the way
+    assert f.size == len(payload) and f.sha256 == hashlib.sha256(payload).hexdigest()
+    with f.open() as stream:
+        stream.seek(1024 * 1024)
+        assert stream.read(10) == payload[1024 * 1024 : 1024 * 1024 + 10]
+        stream.seek(-7, io.SEEK_END)
+        assert stream.read() == payload[-7:]
+    assert pond.root.read_file_path("big.bin") == payload
+    small = pond.root.create_file_path("small.txt", b"tiny")
+    with small.open() as stream:
+        assert stream.read() == b"tiny"
+    pond.root.write_file_path("copy.bin", io.BytesIO(payload))  # identical content: one blob
+    blobs = [n for n in os.listdir(os.path.join(pond.uri, "blobs")) if not n.startswith(".")]
+    assert blobs == [f.sha256]
+    inline = pond.sql("select count(*) from oplog where content is not null and octet_length(content) > 65536")
+    assert inline.fetchall()[0][0] == 0
+
+
+def test_reads_inside_a_transaction_see_pending_blobs(pond):
+    payload = os.urandom(200_000)
+    with pond.transaction():
+        f = pond.root.create_file_path("big", io.BytesIO(payload))
+        assert pond.root.read_file_path("big") == payload
+        with f.open() as stream:
+            assert stream.read(5) == payload[:5]
+    assert f.read() == payload
+
+
+@pytest.mark.parametrize("count", [40])
+def test_batched_transaction_into_existing_directory(pond, count):
+    """Past a few lookups, a transaction reads a directory's listing once; answers stay exact."""
+    root = pond.root
+    root.create_dir_path("d")
+    for i in range(0, count, 2):
+        root.create_file_path(f"d/f{i}", b"old")
+    with pond.transaction():
+        for i in range(count):
+            root.write_file_path(f"d/f{i}", f"new{i}")
+        with pytest.raises(FileExistsError):
+            root.create_file_path("d/f0", b"dup")
+    assert [root.read_file_path(f"d/f{i}") for i in range(count)] == [f"new{i}".encode() for i in range(count)]
+    state_matches_views(pond)
