@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import CorruptPondError, QueryError, QueryRejectedError, QueryTimeoutError, VersionNotFoundError
 from .sandbox import POND_SCHEME
@@ -150,56 +151,67 @@ class Engine:
                     self._run("INSERT INTO log SELECT * FROM batch")
                 finally:
                     self.con.unregister("batch")
-                self._fold(rows.to_pylist())
+                self._fold(rows)
             self.version = version
 
-    def _fold(self, ops: list[dict[str, Any]]) -> None:
+    def _fold(self, rows: pa.Table) -> None:
         """Bring `state` (and the directory cache) from the old version to the new one.
 
         Per node, the latest op decides location and liveness; created/content pointers
         come from the node's first/last content op, here or already in `state`. This is
         what the `nodes` view computes over the whole log (tests check they agree).
+        Columns stay in Arrow; Python only walks node ids and op kinds.
         """
-        ops.sort(key=lambda op: (op["version"], op["seq"]))
-        latest: dict[str, dict[str, Any]] = {}
-        for op in ops:
-            prev = latest.get(op["node_id"])
-            has_content = op["op"] in ("create", "write")
-            latest[op["node_id"]] = {
-                "op": op,
-                "first": prev["first"] if prev else op,
-                "content": (op["version"], op["seq"]) if has_content else (prev["content"] if prev else None),
-            }
-        existing = [node_id for node_id, entry in latest.items() if entry["first"]["op"] != "create"]
+        rows = rows.sort_by([("version", "ascending"), ("seq", "ascending")])
+        node_ids = rows.column("node_id").to_pylist()
+        ops = rows.column("op").to_pylist()
+        first: dict[str, int] = {}
+        last: dict[str, int] = {}
+        content: dict[str, int] = {}
+        for index, (node_id, op) in enumerate(zip(node_ids, ops)):
+            first.setdefault(node_id, index)
+            last[node_id] = index
+            if op == "create" or op == "write":
+                content[node_id] = index
+        existing = [node_id for node_id, index in first.items() if ops[index] != "create"]
         old: dict[str, NodeRow] = {}
         if existing:
             old = {row.node_id: row for row in self._rows(
                 f"SELECT {NODE_COLUMNS} FROM state WHERE node_id = ANY(?::VARCHAR[])", [existing])}
             self._run("DELETE FROM state WHERE node_id = ANY(?::VARCHAR[])", [existing])
-        columns: dict[str, list[Any]] = {name: [] for name in ("key", *NodeRow._fields)}
-        for node_id, entry in latest.items():
-            op, first, before = entry["op"], entry["first"], old.get(node_id)
-            self._forget_dir(node_id)
-            if op["op"] == "remove":
-                continue
-            content = entry["content"] or ((before.content_version, before.content_seq) if before else (None, None))
-            row = NodeRow(
-                node_id, op["kind"], op["parent_id"], op["name"], op["size"], op["sha256"], op["target"],
-                before.created if before else first["ts"],
-                before.created_version if before else first["version"],
-                op["ts"], op["version"], content[0], content[1],
-            )
-            columns["key"].append(f"{row.parent_id}/{row.name}")
-            for name, value in zip(NodeRow._fields, row):
-                columns[name].append(value)
-            if row.kind == "dir":
-                self._remember_dir(row)
-        if columns["key"]:
-            self.con.register("fold", pa.table(columns))
-            try:
-                self._run("INSERT INTO state SELECT * FROM fold")
-            finally:
-                self.con.unregister("fold")
+            for node_id in existing:
+                self._forget_dir(node_id)
+        kept = [(node_id, index) for node_id, index in last.items() if ops[index] != "remove"]
+        if not kept:
+            return
+        new = rows.take([index for _, index in kept])
+        versions, seqs = rows.column("version").to_pylist(), rows.column("seq").to_pylist()
+        created_at = rows.column("ts").take([first[node_id] for node_id, _ in kept])
+        created, created_version, content_version, content_seq = [], [], [], []
+        for position, (node_id, _) in enumerate(kept):
+            before, at = old.get(node_id), content.get(node_id)
+            created.append(before.created if before else created_at[position].as_py())
+            created_version.append(before.created_version if before else versions[first[node_id]])
+            content_version.append(versions[at] if at is not None else (before.content_version if before else None))
+            content_seq.append(seqs[at] if at is not None else (before.content_seq if before else None))
+        state = pa.table({
+            "key": pc.binary_join_element_wise(new.column("parent_id"), new.column("name"), "/"),
+            **{name: new.column(name) for name in ("node_id", "kind", "parent_id", "name", "size", "sha256", "target")},
+            "created": pa.array(created, pa.timestamp("us")),
+            "created_version": pa.array(created_version, pa.int64()),
+            "modified": new.column("ts"),
+            "version": new.column("version"),
+            "content_version": pa.array(content_version, pa.int64()),
+            "content_seq": pa.array(content_seq, pa.int32()),
+        })
+        self.con.register("fold", state)
+        try:
+            self._run("INSERT INTO state SELECT * FROM fold")
+            if "dir" in new.column("kind").to_pylist():
+                for row in self._rows(f"SELECT {NODE_COLUMNS} FROM fold WHERE kind = 'dir'", []):
+                    self._remember_dir(row)
+        finally:
+            self.con.unregister("fold")
 
     # -- the directory cache: every live directory, derived with `state` ------------------
     def _remember_dir(self, row: NodeRow) -> None:
@@ -246,10 +258,7 @@ class Engine:
                 return directory
             rows = self._rows(f"SELECT {NODE_COLUMNS} FROM state WHERE key = ?", [f"{parent_id}/{name}"])
         else:
-            rows = self._rows(
-                f"SELECT {NODE_COLUMNS} FROM {self.snapshot(at)}.nodes WHERE parent_id = ? AND name = ?",
-                [parent_id, name],
-            )
+            rows = self._at_version(at, "parent_id = ? AND name = ?", [parent_id, name])
         return rows[0] if rows else None
 
     def node(self, node_id: str, at: int | None = None) -> NodeRow | None:
@@ -260,10 +269,22 @@ class Engine:
         return rows[0] if rows else None
 
     def children(self, parent_id: str, at: int | None = None) -> list[NodeRow]:
-        relation = "state" if at is None else f"{self.snapshot(at)}.entries"
-        return self._rows(
-            f"SELECT {NODE_COLUMNS} FROM {relation} WHERE parent_id = ? ORDER BY name", [parent_id]
-        )
+        if at is not None:
+            return self._at_version(at, "parent_id = ?", [parent_id])
+        return self._rows(f"SELECT {NODE_COLUMNS} FROM state WHERE parent_id = ? ORDER BY name", [parent_id])
+
+    def _at_version(self, at: int, where: str, params: list[Any]) -> list[NodeRow]:
+        """Nodes matching ``where`` at an old version, in two steps: the few nodes that were ever
+        there, then the `nodes` view for just those ids (the filter on node_id reaches below the
+        view's window, so it does not recompute the whole state)."""
+        with self.lock:
+            ids = [row[0] for row in self._run(f"SELECT DISTINCT node_id FROM log WHERE version <= ? AND {where}", [at, *params])]
+            if not ids:
+                return []
+            return self._rows(
+                f"SELECT {NODE_COLUMNS} FROM {self.snapshot(at)}.nodes WHERE node_id = ANY(?::VARCHAR[]) AND {where} ORDER BY name",
+                [ids, *params],
+            )
 
     def content(self, row: NodeRow) -> tuple[bytes | None, str | None]:
         """(inline content, blob reference) of the op row holding a file's current content."""
