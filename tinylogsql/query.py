@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 
 from .errors import CorruptPondError, QueryError, QueryRejectedError, QueryTimeoutError, VersionNotFoundError
 from .sandbox import POND_SCHEME
-from .sqlfiles import PondSQLFiles
 from .schema import OPLOG_SCHEMA
+from .sqlfiles import PondSQLFiles
 from .store import Store
 from .views import VIEW_FILES, sql_text
 
@@ -168,7 +168,7 @@ class Engine:
         first: dict[str, int] = {}
         last: dict[str, int] = {}
         content: dict[str, int] = {}
-        for index, (node_id, op) in enumerate(zip(node_ids, ops)):
+        for index, (node_id, op) in enumerate(zip(node_ids, ops, strict=True)):
             first.setdefault(node_id, index)
             last[node_id] = index
             if op == "create" or op == "write":
@@ -278,12 +278,13 @@ class Engine:
         there, then the `nodes` view for just those ids (the filter on node_id reaches below the
         view's window, so it does not recompute the whole state)."""
         with self.lock:
-            ids = [row[0] for row in self._run(f"SELECT DISTINCT node_id FROM log WHERE version <= ? AND {where}", [at, *params])]
-            if not ids:
+            found = self._run(f"SELECT DISTINCT node_id FROM log WHERE version <= ? AND {where}", [at, *params])
+            if not found:
                 return []
+            nodes = f"{self.snapshot(at)}.nodes"
             return self._rows(
-                f"SELECT {NODE_COLUMNS} FROM {self.snapshot(at)}.nodes WHERE node_id = ANY(?::VARCHAR[]) AND {where} ORDER BY name",
-                [ids, *params],
+                f"SELECT {NODE_COLUMNS} FROM {nodes} WHERE node_id = ANY(?::VARCHAR[]) AND {where} ORDER BY name",
+                [[row[0] for row in found], *params],
             )
 
     def content(self, row: NodeRow) -> tuple[bytes | None, str | None]:

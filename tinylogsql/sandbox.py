@@ -23,8 +23,17 @@ POND_TABLE_FUNCTIONS = frozenset({"oplog_at", "nodes_at", "entries_at", "paths_a
 """Table macros defined in sql/: the pond at any version."""
 
 FILE_READERS = frozenset(
-    {"read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
-     "read_ndjson", "read_ndjson_auto", "read_json_objects"}
+    {
+        "read_csv",
+        "read_csv_auto",
+        "read_parquet",
+        "parquet_scan",
+        "read_json",
+        "read_json_auto",
+        "read_ndjson",
+        "read_ndjson_auto",
+        "read_json_objects",
+    }
 )
 """Table functions that read files: allowed only on literal ``tinylogsql://`` paths."""
 
@@ -39,9 +48,32 @@ FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = tuple(
     for cls in (
         getattr(exp, name, None)
         for name in (
-            "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "AlterTable", "Command",
-            "Copy", "Attach", "Detach", "Install", "Pragma", "Set", "Use", "Transaction", "Commit",
-            "Rollback", "Into", "LoadData", "Export", "Analyze", "TruncateTable", "Grant", "Revoke",
+            "Insert",
+            "Update",
+            "Delete",
+            "Merge",
+            "Create",
+            "Drop",
+            "Alter",
+            "AlterTable",
+            "Command",
+            "Copy",
+            "Attach",
+            "Detach",
+            "Install",
+            "Pragma",
+            "Set",
+            "Use",
+            "Transaction",
+            "Commit",
+            "Rollback",
+            "Into",
+            "LoadData",
+            "Export",
+            "Analyze",
+            "TruncateTable",
+            "Grant",
+            "Revoke",
         )
     )
     if isinstance(cls, type)
@@ -101,7 +133,7 @@ def check_query(query: str, dialect: str | None, table_functions: Iterable[str],
     match = _EXPLAIN.match(query)
     if match:
         explain = "EXPLAIN ANALYZE " if match.group(1) else "EXPLAIN "
-        query = query[match.end():]
+        query = query[match.end() :]
     try:
         trees = [tree for tree in sqlglot.parse(query, read=dialect or "duckdb") if tree is not None]
     except ParseError as exc:
@@ -145,7 +177,7 @@ def check_query(query: str, dialect: str | None, table_functions: Iterable[str],
 
 def pin_path(path: str, version: int) -> str:
     """``tinylogsql:///data/x.csv`` -> ``tinylogsql:///@v<version>/data/x.csv``: read at that version."""
-    return f"{POND_SCHEME}/@v{version}/" + path[len(POND_SCHEME):].lstrip("/")
+    return f"{POND_SCHEME}/@v{version}/" + path[len(POND_SCHEME) :].lstrip("/")
 
 
 def _pin(node: exp.Expression, version: int) -> exp.Expression:

@@ -67,7 +67,9 @@ class PondSQLFiles(AbstractFileSystem):
         version, pond_path = self._split(path)
         directory = self._open_pond(version).root.open_dir_path(pond_path)
         base = f"@v{version}{pond_path.rstrip('/')}"
-        out = [self._info(version, f"{pond_path.rstrip('/')}/{name}", f"{base}/{name}") for name, _ in directory.entries()]
+        out = [
+            self._info(version, f"{pond_path.rstrip('/')}/{name}", f"{base}/{name}") for name, _ in directory.entries()
+        ]
         return out if detail else [entry["name"] for entry in out]
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -220,14 +221,17 @@ class Transaction:
         else:
             self.nodes[op["node_id"]] = None
 
-    def create(self, parent: NodeRow, name: str, kind: str, path: str, data: object = None, target: str | None = None) -> NodeRow:
+    def create(
+        self, parent: NodeRow, name: str, kind: str, path: str, data: object = None, target: str | None = None
+    ) -> NodeRow:
         """Create a node named ``name`` in the directory ``parent`` (checked free by the caller)."""
         if parent.kind != "dir":
             raise NotADirError(path)
         self._claim("dir", path, node_id=parent.node_id)
         self._claim("absent", path, parent.node_id, name)
-        node_id = uuid.uuid4().hex
-        op: dict[str, Any] = {"op": "create", "node_id": node_id, "kind": kind, "parent_id": parent.node_id, "name": name}
+        node_id = os.urandom(16).hex()  # 128 random bits, like uuid4, without building a UUID
+        op: dict[str, Any] = {"op": "create", "node_id": node_id, "kind": kind, "parent_id": parent.node_id}
+        op["name"] = name
         if kind == "file":
             op.update(self._content(node_id, data))
         elif kind == "symlink":
