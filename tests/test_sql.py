@@ -68,15 +68,16 @@ def test_version_macros_and_diff(history_pond):
     assert one(pond.sql("select count(*) from entries_at(0)")) == (0,)
     changes = pond.sql("select path, old_path, change, old_size, new_size from diff(1, 6) order by path").fetchall()
     assert changes == [
-        ("/data/clean", "/data/raw", "moved", None, None),
-        ("/data/clean/a.csv", "/data/raw/a.csv", "moved", 14, 19),
+        ("/data/clean", "/data/raw", "moved", None, None),  # its children moved with it: not listed again
+        ("/data/clean/a.csv", "/data/raw/a.csv", "modified", 14, 19),
         ("/data/copy.txt", None, "added", None, 11),
-        ("/data/raw/b.txt", "/data/raw/b.txt", "removed", 11, None),
+        ("/data/raw/b.txt", None, "removed", 11, None),
         ("/latest", None, "added", None, None),
     ]
     pond.root.remove("latest")
     pond.root.create_dir_path("latest")
-    assert one(pond.sql(f"select change from diff(6, {pond.version}) where path = '/latest'")) == ("type-changed",)
+    replaced = pond.sql(f"select change, kind, old_kind from diff(6, {pond.version}) where path = '/latest'")
+    assert one(replaced) == ("type-changed", "dir", "symlink")
     pond.root.write_file_path("data/copy.txt", "changed")
     assert one(
         pond.sql("select change, new_size from diff(?, ?) where path = '/data/copy.txt'", [6, pond.version])
