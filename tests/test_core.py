@@ -7,8 +7,10 @@ import multiprocessing
 import threading
 from datetime import datetime, timedelta, timezone
 
+import duckdb
+import proc_helpers
 import pytest
-from deltalake import DeltaTable
+from s3_helpers import delta_table, list_dir, sibling
 
 import tinylogsql
 from tinylogsql import (
@@ -24,7 +26,7 @@ from tinylogsql import (
     VersionNotFoundError,
 )
 
-import proc_helpers
+pytestmark = pytest.mark.backends("local", "s3")  # every pond test runs on a folder and on S3
 
 
 def spawn_pool(n: int):
@@ -86,21 +88,21 @@ def test_visibility_across_processes(pond_path):
 
 
 # -- opening ----------------------------------------------------------------------------
-def test_create_and_open_errors(pond_path, tmp_path):
+def test_create_and_open_errors(pond_path):
     Pond.create(pond_path).close()
     with pytest.raises(FileExistsError):
         Pond.create(pond_path)
     with pytest.raises(FileNotFoundError):
-        Pond.open(tmp_path / "nothing-here")
+        Pond.open(sibling(pond_path, "nothing-here"))
     with pytest.raises(PondError):
-        Pond.open(tmp_path / "nothing-here")
+        Pond.open(sibling(pond_path, "nothing-here"))
 
 
 def test_close_releases_connection(pond_path):
     with Pond.create(pond_path) as pond:
         pond.root.create_file_path("f", b"x")
     assert pond._closed
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.ConnectionException):
         pond.root.exists("f")
 
 
@@ -148,7 +150,7 @@ def test_large_content_is_stored_as_a_blob_once(pond, pond_path):
     a = pond.root.create_file_path("a.bin", big)
     pond.root.create_file_path("b.bin", big)
     assert a.read() == big and pond.root.read_file_path("b.bin") == big
-    blobs = [name for name in os.listdir(os.path.join(pond_path, "blobs")) if not name.startswith(".")]
+    blobs = [name for name in list_dir(pond_path, "blobs") if not name.startswith(".")]
     assert blobs == [a.sha256]
 
 
@@ -411,7 +413,8 @@ def test_processes_race_and_lose_nothing(pond_path):
     with Pond.open(pond_path) as pond:
         expected = {name for names in made for name in names} | {"prize"}
         assert set(pond.root) == expected
-        assert pond.sql("select count(*) from oplog where op = 'create' and kind = 'file'").fetchall()[0][0] == len(expected)
+        created = pond.sql("select count(*) from oplog where op = 'create' and kind = 'file'").fetchall()[0][0]
+        assert created == len(expected)
         winner = pond.root.read_file_path("prize").decode()
         assert winner.startswith("p")
 
@@ -463,7 +466,7 @@ def test_reads_use_the_table_file_list_not_a_glob(pond_path):
     for i in range(6):
         pond.root.create_file_path(f"f{i}", b"x")
     count = pond.sql("select count(*) from oplog").fetchall()[0][0]
-    DeltaTable(f"{pond_path}/log").optimize.compact()  # rewrites files: old ones stay on disk
+    delta_table(pond_path).optimize.compact()  # rewrites files: old ones stay on disk
     pond.root.create_file_path("after", b"y")  # the live pond catches up over the compaction
     assert pond.sql("select count(*) from oplog").fetchall()[0][0] == count + 1
     with Pond.open(pond_path) as fresh:
@@ -480,7 +483,8 @@ def test_sql_files_ship_in_the_wheel(tmp_path):
 
     repo = pathlib.Path(__file__).resolve().parent.parent
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(repo)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
+         str(repo)],
         check=True,
     )
     (wheel,) = tmp_path.glob("tinylogsql-*.whl")
@@ -488,3 +492,15 @@ def test_sql_files_ship_in_the_wheel(tmp_path):
     for view in sorted(p.name for p in (repo / "sql").glob("*.sql")):
         assert f"tinylogsql/sql/{view}" in names, view
     assert "tinylogsql/sql/nodes.sql" in names
+
+
+def test_loop_error_names_the_path_asked_for(pond):
+    pond.root.create_symlink_path("a", "b")
+    pond.root.create_symlink_path("b", "a")
+    pond.root.create_symlink_path("entry", "a")
+    with pytest.raises(SymlinkLoopError) as info:
+        pond.root.read_file_path("entry")
+    assert info.value.filename == "entry"
+    with pytest.raises(TypeError) as wrong:
+        pond.at("1")  # type: ignore[arg-type]
+    assert isinstance(wrong.value, PondError)

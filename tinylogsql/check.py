@@ -42,7 +42,7 @@ from deltalake.exceptions import DeltaError
 from .errors import CorruptPondError
 from .location import LOG_DIR, Location, locate
 from .schema import OPLOG_SCHEMA, ROOT_ID
-from .store import BLOB_DIR
+from .store import _DELTA_ACTIONS, BLOB_DIR
 
 if TYPE_CHECKING:
     from .pond import Pond
@@ -218,7 +218,7 @@ def _read_commit_files(fs: pafs.FileSystem, log_dir: str, report: CheckReport) -
             with fs.open_input_stream(info.path) as stream:
                 text = stream.read().decode("utf-8")
             actions = [json.loads(line) for line in text.splitlines() if line.strip()]
-            if not actions or not all(isinstance(action, dict) for action in actions):
+            if not actions or not all(isinstance(action, dict) and set(action) & _DELTA_ACTIONS for action in actions):
                 raise ValueError("not a list of Delta actions")
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             report.problems.append(Problem("delta-log", f"damaged log entry {info.path}: {exc}", info.path, commit))

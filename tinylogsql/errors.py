@@ -86,6 +86,10 @@ class InvalidContentError(PondError, TypeError):
     """File content must be bytes-like or str."""
 
 
+class InvalidArgumentError(PondError, TypeError):
+    """An argument of the wrong type, e.g. ``pond.at("3")`` instead of ``pond.at(3)``."""
+
+
 class VersionNotFoundError(PondError, LookupError):
     """The requested Delta version (or time) is not in the pond's history."""
 
@@ -96,6 +100,13 @@ class ConflictError(PondError, RuntimeError):
 
 class CorruptPondError(PondError, OSError):
     """The store is damaged or not a tinylogsql pond; the message names the file."""
+
+
+class StorageError(PondError, OSError):
+    """The storage refused a commit (read-only folder, full disk, ...); nothing was committed.
+
+    ``errno`` is the operating system's code when known; the message names the file.
+    """
 
 
 class PondNotFoundError(PondError, FileNotFoundError):

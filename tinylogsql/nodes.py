@@ -439,9 +439,15 @@ def _glob(view: ReadView, row: NodeRow, path: str, parts: list[str], found: set[
         found.add(path)
         return
     head, rest = parts[0], parts[1:]
-    join = (lambda name: f"{path.rstrip('/')}/{name}")
+
+    def join(name: str) -> str:
+        return f"{path.rstrip('/')}/{name}"
+
     if head == "**":
-        _glob(view, row, path, rest, found) if rest else found.add(path)
+        if rest:
+            _glob(view, row, path, rest, found)
+        else:
+            found.add(path)
         for child in view.children(row.node_id):
             if child.kind == "dir":
                 _glob(view, child, join(child.name), parts, found)

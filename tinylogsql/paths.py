@@ -102,7 +102,10 @@ def resolve(view: View, start_id: str, path: str, follow_last: bool, hops: _Hops
                     raise SymlinkLoopError(path, f"more than {MAX_SYMLINK_HOPS} symlinks")
                 if not row.target:
                     raise PathNotFoundError(path, "empty symlink target")
-                found = resolve(view, current, row.target, True, hops)
+                try:
+                    found = resolve(view, current, row.target, True, hops)
+                except SymlinkLoopError:
+                    raise SymlinkLoopError(path, f"more than {MAX_SYMLINK_HOPS} symlinks") from None
                 if last:
                     return found
                 row = found.row

@@ -22,13 +22,13 @@ import duckdb
 from deltalake.exceptions import DeltaError
 
 from .check import CheckReport, check_pond
-from .errors import PondError, ReadOnlyError, VersionNotFoundError
+from .errors import InvalidArgumentError, PondError, ReadOnlyError, VersionNotFoundError
+from .location import locate
 from .nodes import Directory, wrap
 from .query import Engine, NodeRow
-from .schema import ROOT_ID
-from .location import locate
-from .store import BLOB_DIR, CommitConflict, Store, backoff, stamp
 from .sandbox import check_query
+from .schema import ROOT_ID
+from .store import BLOB_DIR, CommitConflict, Store, backoff, stamp
 from .txn import Stale, Transaction
 
 T = TypeVar("T")
@@ -185,7 +185,7 @@ class Pond:
         elif isinstance(version, int) and not isinstance(version, bool):
             number = version
         else:
-            raise TypeError(f"version must be an int or a datetime, not {type(version).__name__}")
+            raise InvalidArgumentError(f"version must be an int or a datetime, not {type(version).__name__}")
         if number < 0 or number > latest:
             raise VersionNotFoundError(f"version {number} is not in this pond (versions 0..{latest})")
         return Pond(self._store, self._engine, self.author, at=number)  # its views are made on first use
@@ -222,11 +222,22 @@ class Pond:
             blobs_dropped=dropped,
         )
 
+    def to_daft(self) -> Any:
+        """The op log at this pond's version as a lazy Daft DataFrame (``pip install 'tinylogsql[daft]'``).
+
+        See ``tinylogsql.distributed`` for history questions written in Daft (local or on Ray).
+        """
+        from .distributed import to_daft
+
+        return to_daft(self)
+
     def check(self) -> CheckReport:
         """Verify the pond's invariants, content hashes and list crash leftovers (see ``check.py``)."""
         return check_pond(self)
 
-    def sql(self, query: str, params: Any = None, dialect: str | None = None, timeout: float = 30) -> duckdb.DuckDBPyRelation:
+    def sql(
+        self, query: str, params: Any = None, dialect: str | None = None, timeout: float = 30
+    ) -> duckdb.DuckDBPyRelation:
         """Run one read-only query over the pond's views at this pond's version, in the sandbox.
 
         ``params`` binds ``?``/``$name`` parameters; ``dialect`` (any sqlglot dialect) is

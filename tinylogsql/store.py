@@ -9,8 +9,11 @@ readers never need to map files to versions.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import re
 import time
 import uuid
 from datetime import datetime, timezone
@@ -24,7 +27,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from .errors import CorruptPondError, PondExistsError, PondNotFoundError
+from .errors import CorruptPondError, PondExistsError, PondNotFoundError, StorageError
 from .location import LOG_DIR, Location
 from .schema import OPLOG_SCHEMA, ROOT_ID
 
@@ -36,6 +39,16 @@ REOPEN_EVERY = 50
 CHUNK = 1 << 20
 """Streams are copied in 1 MiB chunks."""
 """Reopen the DeltaTable after this many commits: a long-lived one gets slower per commit."""
+
+
+def storage_error(table_uri: str, exc: Exception) -> StorageError:
+    """deltalake's write failure as an OSError: errno from "(os error N)", the file it names."""
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    code = re.search(r"\(os error (\d+)\)", detail)
+    path = re.search(r"(/\S+?)(?:#\d+)?:", detail)
+    filename = path.group(1) if path else table_uri
+    number = int(code.group(1)) if code else errno.EIO
+    return StorageError(number, f"cannot commit to {table_uri}: {os.strerror(number)} ({detail})", filename)
 
 
 def unreadable_log(location: Location, exc: Exception) -> CorruptPondError:
@@ -70,13 +83,15 @@ def _now() -> datetime:
 
 def stamp(ops: list[dict[str, Any]], version: int, txn_id: str, message: str, author: str) -> pa.Table:
     """Turn pending ops into op rows for the commit that will become ``version``."""
-    ts = _now()
-    columns: dict[str, list[Any]] = {name: [] for name in OPLOG_SCHEMA.names}
-    for seq, op in enumerate(ops):
-        row = {**op, "version": version, "seq": seq, "txn_id": txn_id, "ts": ts, "message": message, "author": author}
-        for name in OPLOG_SCHEMA.names:
-            columns[name].append(row.get(name))
-    return pa.table(columns, schema=OPLOG_SCHEMA)
+    count = len(ops)
+    same = {"version": version, "txn_id": txn_id, "ts": _now(), "message": message, "author": author}
+    columns = {
+        name: [same[name]] * count if name in same else [op.get(name) for op in ops]
+        for name in OPLOG_SCHEMA.names
+        if name != "seq"
+    }
+    columns["seq"] = list(range(count))
+    return pa.table([columns[name] for name in OPLOG_SCHEMA.names], schema=OPLOG_SCHEMA)
 
 
 class Store:
@@ -223,11 +238,15 @@ class Store:
             raise CorruptPondError(f"a data file of the op log is missing: {exc}") from exc
         except (OSError, pa.ArrowInvalid) as exc:
             raise CorruptPondError(f"a data file of the op log is damaged: {exc}") from exc
+        bounds = pc.min_max(table["version"])
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
         if only_version is not None:
-            mask = pc.equal(table["version"], only_version)
-        else:
-            mask = pc.less_equal(table["version"], upto)
-        return table.filter(mask)
+            if low == high == only_version:
+                return table  # the usual case: nothing to filter, no copy
+            return table.filter(pc.equal(table["version"], only_version))
+        if high is None or high <= upto:
+            return table
+        return table.filter(pc.less_equal(table["version"], upto))
 
     # -- writing -----------------------------------------------------------------
     def commit(self, rows: pa.Table, base_version: int, message: str, author: str) -> None:
@@ -249,10 +268,13 @@ class Store:
             )
         except CommitFailedError as exc:
             raise CommitConflict(base_version) from exc
+        except DeltaError as exc:  # the storage refused the write: a clear OSError, not deltalake's
+            raise storage_error(self.location.table_uri, exc) from exc
         self._commits_since_open += 1
         if self._dt.version() != base_version + 1:
+            landed = self._dt.version()
             raise CorruptPondError(
-                f"commit landed at version {self._dt.version()}, expected {base_version + 1} in {self.location.table_uri}"
+                f"commit landed at version {landed}, expected {base_version + 1} in {self.location.table_uri}"
             )
 
     # -- maintenance ---------------------------------------------------------------
@@ -330,8 +352,7 @@ class Store:
         """Store content under its sha256 beside the table (once); return its reference."""
         ref = self.blob_path(sha256)
         final = self.location.path(ref)
-        fs = self.location.fs
-        if fs.get_file_info(final).type == pafs.FileType.File:
+        if self.location.is_file(final):  # one stat locally, one HEAD on object storage
             return ref
         self.location.write_atomic(final, data)  # local: temp file + rename; object storage: one PUT
         return ref
