@@ -1,0 +1,58 @@
+"""The benchmark scripts keep working: each runs in --quick mode and prints its figures.
+
+No timing is asserted here (figures are read by people, from the scripts' output); only
+that every script exits 0 and prints the labels of the figures it promises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = sorted(BENCHMARKS.glob("bench_*.py"))
+
+EXPECTED: dict[str, list[str]] = {
+    "bench_core.py": [
+        "single-op commits/s", "batched ops/s", "exists p50", "exists p99",
+        "read_file_path p50", "read_file_path p99", "ratio/os", "load average",
+    ],
+    "bench_sql.py": ["history by path prefix", "commits", "diff v", "files_at v", "load average"],
+    "bench_scale.py": [
+        "build: batched ops/s", "exists p50", "exists p99", "get p50", "get p99",
+        "resolve 5-component path p50", "-entry dir p50", "history by path prefix",
+        "foreign commit visible (catch-up) p50", "single-op commits/s", "batched ops/s (one transaction)",
+        "cold Pond.open + first lookup", "resident memory (RSS) after open", "open old version (pond.at) p50",
+        "open old version + first get p50", "sustained single-op commits/s (all)", "sustained: slowest window",
+        "ratio/os", "ratio/sqlite", "load average",
+    ],
+}
+
+
+def test_scripts_are_found() -> None:
+    names = {script.name for script in SCRIPTS}
+    assert {"bench_core.py", "bench_sql.py", "bench_scale.py"} <= names
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
+def test_quick_run(script: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true", "MPLBACKEND": "Agg"}
+    result = subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    for label in EXPECTED.get(script.name, ["load average"]):
+        assert label in result.stdout, f"{script.name} did not print {label!r}:\n{result.stdout[-4000:]}"
+    written = list(tmp_path.glob("*.json"))
+    assert written, f"{script.name} --out wrote no JSON"
+    for path in written:
+        assert json.loads(path.read_text())["figures"]
+    if script.name == "bench_scale.py":
+        assert (tmp_path / "bench_scale.png").stat().st_size > 0
