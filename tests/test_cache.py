@@ -189,3 +189,26 @@ def test_batched_transaction_into_existing_directory(pond, count):
             root.create_file_path("d/f0", b"dup")
     assert [root.read_file_path(f"d/f{i}") for i in range(count)] == [f"new{i}".encode() for i in range(count)]
     state_matches_views(pond)
+
+
+def test_maintain_cleans_old_log_entries_and_time_travel_survives(pond_path):
+    pond = Pond.create(pond_path)
+    lagging = Pond.open(pond_path)
+    lagging.root.exists("/")
+    for i in range(15):
+        pond.root.create_file_path(f"f{i}", str(i))
+    log_dir = os.path.join(pond_path, "log", "_delta_log")
+    entries = [name for name in os.listdir(log_dir) if name.endswith(".json")]
+    # an operator shortens the log retention (ponds are created with 7 days)
+    DeltaTable(f"{pond_path}/log").alter.set_table_properties({"delta.logRetentionDuration": "interval 0 seconds"})
+    pond.maintain(retention_hours=0)
+    left = [name for name in os.listdir(log_dir) if name.endswith(".json")]
+    assert len(left) < len(entries) // 2  # old commit entries are gone
+    assert pond.at(3).root.read_file_path("f2") == b"2"  # every row still carries its version
+    with Pond.open(pond_path) as fresh:
+        assert sorted(fresh.at(8).root) == sorted(f"f{i}" for i in range(8))
+    assert sorted(lagging.root) == sorted(f"f{i}" for i in range(15))  # reloads: its entries are gone
+    lagging.root.create_file_path("late", b"ok")  # its stale DeltaTable handle recovers too
+    assert "late" in pond.root
+    pond.close()
+    lagging.close()

@@ -191,12 +191,13 @@ class Pond:
         return Pond(self._store, self._engine, self.author, at=number)  # its views are made on first use
 
     def maintain(self, *, retention_hours: float = DEFAULT_RETENTION_HOURS, zorder: bool = True) -> MaintenanceReport:
-        """Compact (z-ordered by parent_id), checkpoint, vacuum, and drop crash leftovers.
+        """Compact (z-ordered by parent_id), checkpoint, clean old log entries, vacuum, drop crash leftovers.
 
         Nothing a pond promises is lost: every op row survives compaction with its version,
         so ``pond.at(v)`` works for every version forever. ``retention_hours`` only bounds how
         long Delta-level readers of old table versions (and files a crashed writer left)
-        are kept: data files and unreferenced blobs younger than that are never deleted.
+        are kept: log entries, data files and unreferenced blobs younger than that are never
+        deleted.
         """
         if self._at is not None:
             raise ReadOnlyError(self.uri, f"pond.at({self._at}) is read-only")

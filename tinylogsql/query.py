@@ -233,6 +233,9 @@ class Engine:
         with self.lock:
             while upto is None or self.version < upto:
                 if not self.store.has_version(self.version + 1):
+                    if self.store.checkpoint_after(self.version):  # its entries were cleaned up
+                        self._load_all()
+                        continue
                     if upto is not None:
                         raise CorruptPondError(f"log entry for version {self.version + 1} is missing")
                     break
