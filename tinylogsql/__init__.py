@@ -1,10 +1,14 @@
 """tinylogsql: a versioned, SQL-queryable filesystem whose whole state is a Delta Lake op log."""
 
+from .check import CheckReport
 from .errors import *  # noqa: F403
 from .errors import __all__ as _errors
 from .nodes import Directory, File, Node, Symlink
-from .pond import Pond
+from .pond import MaintenanceReport, Pond
 from .txn import Transaction
 
 __version__ = "0.1.0"
-__all__ = ["Pond", "Directory", "File", "Symlink", "Node", "Transaction", "__version__", *_errors]
+__all__ = [
+    "Pond", "Directory", "File", "Symlink", "Node", "Transaction", "MaintenanceReport", "CheckReport",
+    "__version__", *_errors,
+]

@@ -24,7 +24,8 @@ from deltalake.exceptions import DeltaError
 from .check import CheckReport, check_pond
 from .errors import InvalidArgumentError, PondError, ReadOnlyError, VersionNotFoundError
 from .location import locate
-from .nodes import Directory, wrap
+from .nodes import Directory
+from .paths import resolve
 from .query import Engine, NodeRow
 from .sandbox import check_query
 from .schema import ROOT_ID
@@ -371,8 +372,6 @@ class Pond:
             for child in view.children(node_id):
                 kind = child.kind
                 if kind == "symlink":
-                    from .paths import resolve
-
                     try:
                         target = resolve(view, node_id, child.name, follow_last=True).row
                     except PondError:
@@ -390,4 +389,4 @@ class Pond:
                 yield from self._walk(real[name], f"{path.rstrip('/')}/{name}")
 
 
-__all__ = ["Pond", "wrap"]
+__all__ = ["Pond", "MaintenanceReport", "Transaction"]
