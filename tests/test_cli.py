@@ -240,3 +240,17 @@ def test_maintain_command_compacts_and_keeps_history(tmp_path):
     with Pond.open(pond_path) as again:
         assert sorted(again.root) == [f"f{i}" for i in range(8)]
         assert again.at(3).root.read_file_path("f2") == b"2"
+
+
+def test_demo_runs_twice_on_one_pond(tmp_path):
+    """README's first command: the demo creates a pond, then reuses it on a second run."""
+    target = tmp_path / "demo-pond"
+    first = run("demo", str(target)).stdout
+    assert "created pond" in first and "readings.csv" in first and "import run" in first
+    second = run("demo", str(target)).stdout
+    assert "reusing pond" in second
+    with Pond.open(target) as pond:
+        runs = [name for name in pond.root.open_dir_path("/data") if name.startswith("run-")]
+        assert len(runs) == 2
+        assert pond.root.read_file_path("/latest/notes.txt") == b"first import, checked\n"
+        assert pond.sql("select count(*) from commits").fetchall()[0][0] >= 10
