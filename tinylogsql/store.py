@@ -104,6 +104,7 @@ class Store:
         self.location = location
         self._dt = dt
         self._commits_since_open = 0
+        self._checkpoint_seen: tuple[tuple[int | None, int] | None, int] = (None, -1)
 
     # -- opening -----------------------------------------------------------------
     @classmethod
@@ -170,15 +171,25 @@ class Store:
     def checkpoint_after(self, version: int) -> bool:
         """Is there a checkpoint newer than ``version``? Asked when ``version + 1`` has no log entry:
         log cleanup deletes entries older than the newest checkpoint, so a missing entry alone
-        does not prove there is nothing new. One small read (one GET on object storage)."""
+        does not prove there is nothing new. Locally one stat (the small file is read only when
+        it changed); on object storage one HEAD, plus a GET when the file exists."""
         path = self.location.path(LOG_DIR, "_delta_log", "_last_checkpoint")
+        if not self.location.remote:
+            info = self.location.fs.get_file_info(path)
+            if info.type != pafs.FileType.File:
+                return False
+            if (info.mtime_ns, info.size) == self._checkpoint_seen[0]:
+                return self._checkpoint_seen[1] > version
         try:
             with self.location.fs.open_input_stream(path) as stream:
-                return int(json.loads(stream.read())["version"]) > version
+                newest = int(json.loads(stream.read())["version"])
         except FileNotFoundError:
             return False
         except (OSError, ValueError, KeyError):
             return False  # being rewritten or unreadable: the log entries decide
+        if not self.location.remote:
+            self._checkpoint_seen = ((info.mtime_ns, info.size), newest)
+        return newest > version
 
     def latest_version(self, known: int) -> int:
         """The newest version, probing forward from a version known to exist."""
