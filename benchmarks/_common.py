@@ -32,6 +32,14 @@ def now() -> float:
     return time.perf_counter()
 
 
+def per_second(fn: Callable[[int], Any], count: int) -> float:
+    """How many calls of ``fn(i)`` for i in range(count) ran per second."""
+    start = now()
+    for i in range(count):
+        fn(i)
+    return count / (now() - start)
+
+
 def percentile(samples: Sequence[float], q: float) -> float:
     """The q-th percentile (0..100) by nearest rank on sorted samples."""
     ordered = sorted(samples)

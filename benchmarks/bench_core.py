@@ -24,6 +24,7 @@ from _common import (  # noqa: E402
     latencies_ms,
     load_average,
     now,
+    per_second,
     percentile,
     print_table,
     rng,
@@ -90,14 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             # single-op commits: each create is its own Delta commit
             root.create_dir_path("single")
             (folder / "single").mkdir()
-            start = now()
-            for i in range(args.commits):
-                root.create_file_path(f"single/s{i:06d}", CONTENT)
-            pond_rate = args.commits / (now() - start)
-            start = now()
-            for i in range(args.commits):
-                (folder / "single" / f"s{i:06d}").write_bytes(CONTENT)
-            os_rate = args.commits / (now() - start)
+            pond_rate = per_second(lambda i: root.create_file_path(f"single/s{i:06d}", CONTENT), args.commits)
+            os_rate = per_second(lambda i: (folder / "single" / f"s{i:06d}").write_bytes(CONTENT), args.commits)
             figures.append(Figure("single-op commits/s", pond_rate, "commits/s", human_size(args.commits),
                                   {"os": os_rate}, higher_is_better=True,
                                   note="os: one file written per op (no fsync)"))
@@ -111,10 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 for i in range(args.batch):
                     batch_dir.create_file_path(f"b{i:07d}", CONTENT)
             pond_rate = args.batch / (now() - start)
-            start = now()
-            for i in range(args.batch):
-                (folder / "batch" / f"b{i:07d}").write_bytes(CONTENT)
-            os_rate = args.batch / (now() - start)
+            os_rate = per_second(lambda i: (folder / "batch" / f"b{i:07d}").write_bytes(CONTENT), args.batch)
             figures.append(Figure("batched ops/s", pond_rate, "ops/s", human_size(args.batch),
                                   {"os": os_rate}, higher_is_better=True, note="one transaction of creates"))
 

@@ -46,6 +46,7 @@ from _common import (  # noqa: E402
     measure_visibility,
     now,
     os_foreign_writer,
+    per_second,
     percentile,
     print_table,
     rng,
@@ -304,14 +305,8 @@ def measure_size(args: argparse.Namespace, n: int, tmp: Path, git_rate: float | 
     # -- single-op commits and one batched transaction -------------------------------------------
     root.create_dir_path("burst")
     (folder / "burst").mkdir()
-    start = now()
-    for i in range(args.burst):
-        root.create_file_path(f"burst/s{i:05d}", CONTENT)
-    pond_rate = args.burst / (now() - start)
-    start = now()
-    for i in range(args.burst):
-        (folder / "burst" / f"s{i:05d}").write_bytes(CONTENT)
-    os_rate = args.burst / (now() - start)
+    pond_rate = per_second(lambda i: root.create_file_path(f"burst/s{i:05d}", CONTENT), args.burst)
+    os_rate = per_second(lambda i: (folder / "burst" / f"s{i:05d}").write_bytes(CONTENT), args.burst)
     tree.create("burst", None, kind="dir")
     start = now()
     for i in range(args.burst):
