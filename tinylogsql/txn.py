@@ -168,8 +168,8 @@ class Transaction:
             self.read_keys & changes.keys
             or self.read_dirs & changes.dirs
             or self.read_nodes & changes.nodes
-            or {key for key in self.keys} & changes.keys
-            or {node for node in self.nodes} & changes.nodes
+            or self.keys.keys() & changes.keys
+            or self.nodes.keys() & changes.nodes
         )
         if touched:
             for claim in self.claims:
