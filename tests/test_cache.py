@@ -212,3 +212,21 @@ def test_maintain_cleans_old_log_entries_and_time_travel_survives(pond_path):
     assert "late" in pond.root
     pond.close()
     lagging.close()
+
+
+def test_a_stream_that_fails_leaves_no_temp_blob(pond):
+    class Broken(io.RawIOBase):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def read(self, size: int = -1) -> bytes:
+            self.calls += 1
+            if self.calls > 2:
+                raise OSError("disk read error")
+            return b"x" * 1024
+
+    before = pond.version
+    with pytest.raises(OSError, match="disk read error"):
+        pond.root.create_file_path("half.bin", Broken())
+    assert pond.version == before and not pond.root.exists("half.bin")
+    assert os.listdir(os.path.join(pond.uri, "blobs")) == []

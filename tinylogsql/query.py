@@ -146,11 +146,7 @@ class Engine:
             if version != self.version + 1:
                 raise AssertionError(f"ingest of version {version} on top of {self.version}")
             if rows.num_rows:
-                self.con.register("batch", rows)
-                try:
-                    self._run("INSERT INTO log SELECT * FROM batch")
-                finally:
-                    self.con.unregister("batch")
+                self._insert(rows)
                 self._fold(rows)
             self.version = version
 

@@ -374,19 +374,24 @@ class Store:
         fs = self.location.fs
         tmp = self.location.path(BLOB_DIR, f".tmp-{uuid.uuid4().hex}")
         digest, size = hashlib.sha256(), 0
-        with fs.open_output_stream(tmp) as out:
-            while chunk := stream.read(CHUNK):
-                chunk = bytes(chunk)
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-        sha = digest.hexdigest()
-        ref = self.blob_path(sha)
-        final = self.location.path(ref)
-        if fs.get_file_info(final).type == pafs.FileType.File:
-            fs.delete_file(tmp)
-        else:
-            fs.move(tmp, final)
+        try:
+            with fs.open_output_stream(tmp) as out:
+                while chunk := stream.read(CHUNK):
+                    chunk = bytes(chunk)
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            sha = digest.hexdigest()
+            ref = self.blob_path(sha)
+            final = self.location.path(ref)
+            if self.location.is_file(final):  # one stat locally, one HEAD on object storage
+                fs.delete_file(tmp)
+            else:
+                fs.move(tmp, final)
+        except BaseException:
+            if self.location.is_file(tmp):  # as write_atomic does: no temp blob left behind
+                fs.delete_file(tmp)
+            raise
         return ref, size, sha
 
     def write_blob(self, data: bytes, sha256: str) -> str:
