@@ -1,13 +1,15 @@
--- state: a DuckDB-resident copy of `nodes`, the cache that makes lookups fast.
--- It is derived from the log only, and the query module records the Delta version it
--- reflects; `key` (parent_id || '/' || name) is indexed because DuckDB uses an index on a
--- single text key for point lookups but not a composite one. Rows are stored in key
--- order, so a directory's entries sit together and DuckDB's zone maps let a listing
--- (WHERE parent_id = ?) read one row group instead of the whole table.
-CREATE OR REPLACE TABLE state AS
-SELECT parent_id || '/' || name AS key, *
-FROM nodes
-ORDER BY key;
-
-CREATE INDEX state_key ON state (key);
-CREATE INDEX state_node ON state (node_id);
+-- state: the current tree as the directory API reads it: the `nodes` view plus each file's
+-- current content (inline bytes, or the blob it lives in) from the op row that holds it.
+-- The query module runs this when no persisted snapshot is usable, keeps the result as an
+-- Arrow table sorted by (parent_id, name) and moves it forward commit by commit
+-- (tinylogsql/state.py); `maintain` persists it. Tests and pond.check() compare it with `nodes`.
+SELECT
+    n.*,
+    l.content,
+    l.content_ref
+FROM nodes AS n
+LEFT JOIN log AS l
+    ON l.node_id = n.node_id
+    AND l.version = n.content_version
+    AND l.seq = n.content_seq
+ORDER BY n.parent_id, n.name, n.version DESC, n.node_id;

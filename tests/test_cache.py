@@ -6,23 +6,17 @@ import hashlib
 import io
 import os
 import random
+import shutil
+from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from cache_helpers import state_matches_views
 from deltalake import DeltaTable
 
 import tinylogsql.pond as pond_module
+import tinylogsql.state as state_module
 from tinylogsql import Pond
-
-
-def state_matches_views(pond: Pond) -> None:
-    """The cache (`state` and the directory cache) equals what the views compute from the log."""
-    nodes = pond.sql("select * from nodes order by node_id").fetchall()
-    state = pond.sql("select * exclude (key) from state order by node_id").fetchall()
-    assert nodes == state
-    engine = pond._engine
-    dirs = {row[0] for row in nodes if row[1] == "dir"}
-    assert set(engine._dir_ids) == dirs
-    assert {row.node_id for row in engine._dir_keys.values()} == dirs
 
 
 def tree(pond: Pond) -> dict[str, bytes | str | None]:
@@ -230,3 +224,64 @@ def test_a_stream_that_fails_leaves_no_temp_blob(pond):
         pond.root.create_file_path("half.bin", Broken())
     assert pond.version == before and not pond.root.exists("half.bin")
     assert os.listdir(os.path.join(pond.uri, "blobs")) == []
+
+
+def _snapshot_files(pond_path) -> list[str]:
+    return sorted(p.name for p in (Path(pond_path) / "state").iterdir())
+
+
+def test_opens_start_from_the_persisted_state_and_read_the_tail(pond_path, monkeypatch):
+    monkeypatch.setattr(state_module, "REBASE_AT", 4)  # fold the overlay into a new base often
+    rng = random.Random(11)
+    writer = Pond.create(pond_path)
+    for step in range(30):
+        random_op(writer, rng, step)
+    with writer.transaction():  # created and removed in one commit: leaves no trace in the state
+        writer.root.create_file_path("/brief", b"here and gone")
+        writer.root.remove("/brief")
+    writer.maintain(retention_hours=0)
+    assert _snapshot_files(pond_path) == [f"v{writer.version:020d}.parquet"]
+    for step in range(30, 45):  # the tail after the snapshot
+        random_op(writer, rng, step)
+    with Pond.open(pond_path) as fresh:
+        assert tree(fresh) == tree(writer)
+        assert fresh._engine._db is None  # every read so far came from the state, not DuckDB
+        for step in range(45, 60):  # and it follows a foreign writer from there
+            random_op(writer, rng, step)
+            assert tree(fresh) == tree(writer)
+        state_matches_views(fresh)
+    writer.maintain(retention_hours=0)
+    assert len(_snapshot_files(pond_path)) == pond_module.STATES_KEPT
+    writer.close()
+
+
+def test_an_unusable_snapshot_is_passed_over(pond_path):
+    other_path = f"{pond_path}-other"
+    with Pond.create(other_path) as other:
+        other.root.create_file_path("stranger", b"not yours")
+        for i in range(30):
+            other.root.create_file_path(f"o{i}", b"x")
+        other.maintain(retention_hours=0)
+        foreign = Path(other_path) / "state" / _snapshot_files(other_path)[0]
+    pond = Pond.create(pond_path)
+    pond.root.create_dir_path("d")
+    pond.root.create_file_path("d/f", b"mine")
+    pond.maintain(retention_hours=0)
+    expected = tree(pond)
+    state_dir = Path(pond_path) / "state"
+    (state_dir / _snapshot_files(pond_path)[0]).write_bytes(b"PAR1 truncated")  # damaged
+    shutil.copy(foreign, state_dir / f"v{pond.version - 1:020d}.parquet")  # another table's
+    with Pond.open(pond_path) as fresh:
+        assert tree(fresh) == expected
+        state_matches_views(fresh)
+    # Rows out of order and a wrong node order, under a correct label: checked and rebuilt.
+    engine = pond._engine
+    table = engine.state.table()
+    table = table.take(list(reversed(range(table.num_rows)))).append_column(
+        "node_order", pa.array([0] * table.num_rows, pa.uint64()))
+    pond._store.write_state(table, pond.version)
+    with Pond.open(pond_path) as fresh:
+        assert tree(fresh) == expected
+        assert fresh.root.open_dir_path("d").read_file_path("f") == b"mine"
+        state_matches_views(fresh)
+    pond.close()

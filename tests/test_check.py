@@ -94,3 +94,18 @@ def test_forged_orphan_node_and_duplicate_transaction_are_caught(tmp_path: Path)
         report = pond.check()
     codes = {p.code for p in report.problems}
     assert {"bad-op", "duplicate-op"} <= codes, report.problems
+
+
+def test_a_persisted_state_that_disagrees_with_the_log_is_reported(tmp_path: Path) -> None:
+    with Pond.create(tmp_path / "pond") as pond:
+        pond.root.create_file_path("kept", b"1")
+        pond.root.create_file_path("gone", b"2")
+        pond.maintain(retention_hours=0)
+        assert pond.check().ok
+        # Forge a snapshot under a correct label that still lists a file the log removed.
+        forged = pond._engine.state.table()
+        pond.root.remove("gone")
+        pond._store.write_state(forged, pond.version)
+        report = pond.check()
+    assert [p.code for p in report.problems] == ["state-snapshot"]
+    assert report.problems[0].path.endswith(f"v{report.version:020d}.parquet")

@@ -112,6 +112,10 @@ def test_sql_api_params_dialect_and_result(history_pond):
     assert top == [("/data/clean/a.csv",)]
     assert pond.sql("describe select * from files").fetchall()[0][0] == "path"
     assert "SEQ SCAN" in str(pond.sql("explain select * from oplog").fetchall()).upper()
+    # A join on two conditions: the ON clause's AND is a condition, not a table function.
+    joined = pond.sql("select n.name, l.op from nodes n join oplog l on l.node_id = n.node_id"
+                      " and l.version = n.version where n.name = 'copy.txt'").fetchall()
+    assert joined == [("copy.txt", "create")]
 
 
 def test_errors_raise_from_the_call(pond):

@@ -46,6 +46,7 @@ from .store import _DELTA_ACTIONS, BLOB_DIR
 
 if TYPE_CHECKING:
     from .pond import Pond
+    from .query import Engine
 
 _COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 _NODE_FIELDS = ("kind", "parent_id", "name", "size", "sha256", "target")
@@ -116,6 +117,8 @@ def check_pond(pond: Pond) -> CheckReport:
         rows = _check_store(pond._store.location, report, version)
         if rows is not None:
             _compare_views(pond, rows, version, live, report)
+            if live:
+                _compare_persisted_state(pond, report)
     return report
 
 
@@ -452,6 +455,31 @@ def replay_paths(nodes: dict[str, dict[str, Any]]) -> dict[str, str]:
 
 
 # -- the views against the replay -------------------------------------------------------
+def _compare_persisted_state(pond: Pond, report: CheckReport) -> None:
+    """The newest persisted state snapshot (what the next open starts from) must equal the
+    `nodes` view at its version."""
+    engine, store = pond._engine, pond._store
+    found = store.read_state(report.version)
+    if found is None:
+        return
+    version, table = found
+    columns = "node_id, kind, parent_id, name, size, sha256, target"
+    got = set(zip(*(table.column(name.strip()).to_pylist() for name in columns.split(",")), strict=True))
+    want = set(engine._run(f"SELECT {columns} FROM {engine.snapshot(version)}.nodes"))
+    if got != want:
+        report.problems.append(Problem(
+            "state-snapshot",
+            f"the persisted state at version {version} differs from the log: {len(got - want)} extra, "
+            f"{len(want - got)} missing rows (delete it; the next maintain writes a new one)",
+            store.state_path(version), version))
+
+
+def _state_rows(engine: Engine, columns: str) -> set[tuple[object, ...]]:
+    """The state cache's rows (what lookups and listings serve), as tuples of ``columns``."""
+    table = engine.state.table().select([name.strip() for name in columns.split(",")])
+    return set(zip(*(table.column(name).to_pylist() for name in table.column_names), strict=True))
+
+
 def _compare_views(pond: Pond, rows: pa.Table, version: int, live: bool, report: CheckReport) -> None:
     engine = pond._engine
     expected = replay(rows, report)
@@ -465,7 +493,7 @@ def _compare_views(pond: Pond, rows: pa.Table, version: int, live: bool, report:
         got_nodes = set(engine._run(f"SELECT {columns} FROM {schema}.nodes"))
         got_entries = set(engine._run(f"SELECT parent_id, name, node_id FROM {schema}.entries"))
         got_paths = set(engine._run(f"SELECT node_id, path FROM {schema}.paths"))
-        got_state = set(engine._run(f"SELECT {columns} FROM main.state")) if live else want_nodes
+        got_state = _state_rows(engine, columns) if live else want_nodes
         duplicates = engine._run(
             f"SELECT parent_id, name, count(*) FROM {schema}.nodes WHERE parent_id <> '' "
             "GROUP BY ALL HAVING count(*) > 1")

@@ -90,6 +90,10 @@ class InvalidArgumentError(PondError, TypeError):
     """An argument of the wrong type, e.g. ``pond.at("3")`` instead of ``pond.at(3)``."""
 
 
+class PondClosedError(PondError, ValueError):
+    """A read or write through a pond after ``close()`` (as Python files raise ValueError)."""
+
+
 class VersionNotFoundError(PondError, LookupError):
     """The requested Delta version (or time) is not in the pond's history."""
 

@@ -35,6 +35,8 @@ from .txn import Stale, Transaction
 T = TypeVar("T")
 AUTO_COMPACT_EVERY = 250
 """Commits between automatic compactions of small data files."""
+STATES_KEPT = 2
+"""Persisted state snapshots kept by maintain (the newest serves opens; one more for a reader mid-open)."""
 DEFAULT_RETENTION_HOURS = 168.0
 """What ``maintain`` keeps of old data files and stray blobs: a week, as Delta's own default."""
 
@@ -192,7 +194,8 @@ class Pond:
         return Pond(self._store, self._engine, self.author, at=number)  # its views are made on first use
 
     def maintain(self, *, retention_hours: float = DEFAULT_RETENTION_HOURS, zorder: bool = True) -> MaintenanceReport:
-        """Compact (z-ordered by parent_id), checkpoint, clean old log entries, vacuum, drop crash leftovers.
+        """Compact (z-ordered by parent_id), checkpoint, clean old log entries, vacuum, drop crash
+        leftovers, and persist the current state so later opens start from it.
 
         Nothing a pond promises is lost: every op row survives compaction with its version,
         so ``pond.at(v)`` works for every version forever. ``retention_hours`` only bounds how
@@ -207,6 +210,8 @@ class Pond:
             self._store.checkpoint()
             removed = self._store.vacuum(retention_hours)
             self._engine.sync()
+            self._engine.persist()
+            self._store.prune_states(keep=STATES_KEPT)
             referenced = {ref for (ref,) in self._engine._run(
                 "SELECT DISTINCT content_ref FROM log WHERE content_ref IS NOT NULL")}
         cutoff = time.time() - retention_hours * 3600

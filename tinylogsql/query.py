@@ -1,8 +1,11 @@
-"""The DuckDB side: the resident op log, the views over it, and the version-keyed state cache.
+"""The read side: the version-keyed state cache, and DuckDB with the resident log and the views.
 
 Everything here is derived from the Delta log. ``Engine.version`` is the Delta version the
-resident copy reflects; ``sync`` checks the table (one stat for the next log entry) before
-reads and folds in only the commits it has not seen.
+state reflects; ``sync`` checks the table (one stat for the next log entry) before reads and
+folds in only the commits it has not seen. Lookups, listings and file reads are served by the
+state (tinylogsql/state.py); DuckDB is opened, and the whole log loaded into it, only when
+something needs the views: user SQL, history, time travel, checks, or a state built from
+scratch because no persisted snapshot is usable.
 """
 
 from __future__ import annotations
@@ -15,37 +18,30 @@ from typing import Any, NamedTuple
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from .errors import CorruptPondError, QueryError, QueryRejectedError, QueryTimeoutError, VersionNotFoundError
+from .errors import (
+    CorruptPondError,
+    PondClosedError,
+    QueryError,
+    QueryRejectedError,
+    QueryTimeoutError,
+    VersionNotFoundError,
+)
 from .sandbox import POND_SCHEME
 from .schema import OPLOG_SCHEMA
 from .sqlfiles import PondSQLFiles
+from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, NodeRow, State, column_values
 from .store import Store
 from .views import VIEW_FILES, sql_text
 
+__all__ = ["NODE_COLUMNS", "Changes", "Engine", "NodeRow"]
 
-class NodeRow(NamedTuple):
-    """One node's current state, as the `nodes` view and the `state` cache give it."""
-
-    node_id: str
-    kind: str
-    parent_id: str
-    name: str
-    size: int | None
-    sha256: str | None
-    target: str | None
-    created: datetime | None
-    created_version: int | None
-    modified: datetime | None
-    version: int | None
-    content_version: int | None
-    content_seq: int | None
-
-
-NODE_COLUMNS = ", ".join(NodeRow._fields)
 MEMORY_LIMIT = os.environ.get("TINYLOGSQL_MEMORY_LIMIT", "4GB")
-"""DuckDB's memory limit for a pond (the resident log, the cache and user queries)."""
+"""DuckDB's memory limit for a pond (the resident log and user queries)."""
+TAIL_MAX = 1000
+"""Open from a persisted state snapshot only if at most this many commits came after it."""
+CHANGES_KEPT = 1000
+"""How many recent commits keep their touched keys in memory, for validating transactions."""
 
 
 class Changes(NamedTuple):
@@ -56,35 +52,85 @@ class Changes(NamedTuple):
     nodes: set[str]
     txn_ids: set[str]
 
+    @classmethod
+    def of(cls, rows: list[tuple[Any, ...]]) -> Changes:
+        """From (parent_id, name, from_parent_id, from_name, node_id, txn_id) tuples."""
+        changes = cls(set(), set(), set(), set())
+        for parent, name, from_parent, from_name, node_id, txn_id in rows:
+            changes.keys.add((parent, name))
+            changes.dirs.add(parent)
+            if from_parent is not None:
+                changes.keys.add((from_parent, from_name))
+                changes.dirs.add(from_parent)
+            changes.nodes.add(node_id)
+            changes.txn_ids.add(txn_id)
+        return changes
+
 
 class Engine:
-    """One DuckDB database holding a pond's resident log; thread-safe through one lock."""
+    """A pond's state cache and (on demand) its DuckDB database; thread-safe through one lock."""
 
     def __init__(self, store: Store, open_pond: Callable[[int], Any] | None = None) -> None:
         self.store = store
         self.lock = threading.RLock()
-        self.con = duckdb.connect(config={"threads": 2, "autoinstall_known_extensions": False})
+        self._open_pond = open_pond
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._results: duckdb.DuckDBPyConnection | None = None
+        self._table_functions: frozenset[str] | None = None
+        self._log_loaded = False
         self._snapshots: set[int] = set()
         self._dir_ids: dict[str, NodeRow] = {}
         self._dir_keys: dict[tuple[str, str], NodeRow] = {}
-        empty = OPLOG_SCHEMA.empty_table()
-        self.con.register("empty_log", empty)
-        self._run("CREATE TABLE log AS SELECT * FROM empty_log")
-        self.con.unregister("empty_log")
-        for name in VIEW_FILES:
-            self._run(sql_text(name))
-        self.table_functions = frozenset(
-            row[0] for row in self._run(
-                "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type IN ('table', 'table_macro')"
-            )
-        )
-        if open_pond is not None:
-            self.con.register_filesystem(PondSQLFiles.for_pond(open_pond))
-        self._lock_down(self.con, allowed_directories=[f"{POND_SCHEME}/"] if open_pond else [])
-        self.results = duckdb.connect()
-        self._lock_down(self.results, allowed_directories=[])
+        self._changes: dict[int, Changes] = {}
         self.version = -1
+        self.closed = False
+        self.state = State(Base(STATE_SCHEMA.empty_table()), -1)
         self._load_all()
+
+    # -- DuckDB, opened on first use -----------------------------------------------
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The sandboxed connection with the views, the resident log loaded at ``version``."""
+        with self.lock:
+            self._check_open()
+            if self._db is None:
+                self._db = self._open_database()
+            if not self._log_loaded:
+                self._load_log()
+            return self._db
+
+    @property
+    def results(self) -> duckdb.DuckDBPyConnection:
+        """A plain locked connection that holds materialised query results."""
+        with self.lock:
+            if self._results is None:
+                self._results = duckdb.connect()
+                self._lock_down(self._results, allowed_directories=[])
+            return self._results
+
+    @property
+    def table_functions(self) -> frozenset[str]:
+        """Table functions and macros the views define (the sandbox's allow-list draws on them)."""
+        with self.lock:
+            if self._table_functions is None:
+                self._table_functions = frozenset(row[0] for row in self._run(
+                    "SELECT DISTINCT function_name FROM duckdb_functions()"
+                    " WHERE function_type IN ('table', 'table_macro')"
+                ))
+            return self._table_functions
+
+    def _open_database(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(config={"threads": 2, "autoinstall_known_extensions": False})
+        empty = OPLOG_SCHEMA.empty_table()
+        con.register("empty_log", empty)
+        con.execute("CREATE TABLE log AS SELECT * FROM empty_log").fetchall()
+        con.unregister("empty_log")
+        for name in VIEW_FILES:
+            con.execute(sql_text(name)).fetchall()
+        if self._open_pond is not None:
+            con.register_filesystem(PondSQLFiles.for_pond(self._open_pond))
+        self._lock_down(con, allowed_directories=[f"{POND_SCHEME}/"] if self._open_pond else [])
+        return con
 
     @staticmethod
     def _lock_down(con: duckdb.DuckDBPyConnection, allowed_directories: list[str]) -> None:
@@ -115,30 +161,88 @@ class Engine:
             cursor.close()
 
     def _run(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Execute and fetch everything: DuckDB refuses new work while a result is unfinished."""
+        """Execute on the views and fetch everything (DuckDB refuses new work while a result is unfinished)."""
         with self.lock:
             return self.con.execute(sql, params).fetchall()
 
     def close(self) -> None:
         with self.lock:
-            self.con.close()
-            self.results.close()
+            self.closed = True
+            for con in (self._db, self._results):
+                if con is not None:
+                    con.close()
 
-    # -- keeping the resident log current --------------------------------------
+    def _check_open(self) -> None:
+        if self.closed:
+            raise PondClosedError(f"{self.store.location.uri} was closed")
+
+    # -- keeping the state current ------------------------------------------------
     def _load_all(self) -> None:
-        version, rows = self.store.read_snapshot()
-        self._run("DELETE FROM log")
+        """Rebuild from scratch: the newest persisted state snapshot plus the commits after it,
+        or else the `state` query over the whole log (which leaves the log resident). Nothing
+        changes unless the rebuild succeeds: a damaged log raises with the old state intact."""
+        self._changes = {}
+        if self._log_loaded:  # the resident log is reloaded on demand, at the new version
+            self._db.execute("DELETE FROM log").fetchall()  # type: ignore[union-attr]
+            self._log_loaded = False
+        latest = self.store.newest_version()
+        if self._load_snapshot(latest):
+            return
+        if self._db is None:
+            self._db = self._open_database()
+        _, rows = self.store.read_snapshot(upto=latest)
         self._insert(rows)
-        self._run(sql_text("state"))
+        self._log_loaded = True
+        try:
+            table = self._db.sql(sql_text("state")).to_arrow_table()
+        except BaseException:
+            self._db.execute("DELETE FROM log").fetchall()
+            self._log_loaded = False
+            raise
+        self.state = State.from_table(table, latest)
+        self.version = latest
         self._load_dirs()
-        self.version = version
+
+    def _load_snapshot(self, latest: int) -> bool:
+        """Start from the newest persisted state at most TAIL_MAX commits old, then read the tail.
+        False (with the state as it was) if there is none or the tail cannot be read."""
+        found = self.store.read_state(latest)
+        if found is None or latest - found[0] > TAIL_MAX:
+            return False
+        saved = (self.state, self.version, self._dir_ids, self._dir_keys, self._changes)
+        done = False
+        try:
+            version, table = found
+            self.state = State(Base.checked(table), version)
+            self.version = version
+            self._load_dirs()
+            while self.version < latest:
+                rows = self.store.read_commit(self.version + 1)
+                if rows is None:  # the tail's entries were cleaned up: build from the log instead
+                    return False
+                self.ingest(rows, self.version + 1)
+            done = True
+            return True
+        finally:
+            if not done:
+                self.state, self.version, self._dir_ids, self._dir_keys, self._changes = saved
+
+    def _load_log(self) -> None:
+        """Copy every op row up to ``version`` into DuckDB (read from the table's own file list)."""
+        version, rows = self.store.read_snapshot(upto=None if self.version < 0 else self.version)
+        if self.version >= 0 and version < self.version:
+            raise CorruptPondError(f"the table is at version {version}, behind the state's {self.version}")
+        self._insert(rows)
+        self._log_loaded = True
 
     def _insert(self, rows: pa.Table) -> None:
-        self.con.register("batch", rows)
+        con = self._db
+        assert con is not None
+        con.register("batch", rows)
         try:
-            self._run("INSERT INTO log SELECT * FROM batch")
+            con.execute("INSERT INTO log SELECT * FROM batch").fetchall()
         finally:
-            self.con.unregister("batch")
+            con.unregister("batch")
 
     def ingest(self, rows: pa.Table, version: int) -> None:
         """Fold in the rows of commit ``version``, which must be the next one."""
@@ -146,21 +250,26 @@ class Engine:
             if version != self.version + 1:
                 raise AssertionError(f"ingest of version {version} on top of {self.version}")
             if rows.num_rows:
-                self._insert(rows)
-                self._fold(rows)
+                if self._log_loaded:
+                    self._insert(rows)
+                self._fold(rows, version)
+            self._changes[version] = Changes.of(list(zip(*(rows.column(name).to_pylist() for name in (
+                "parent_id", "name", "from_parent_id", "from_name", "node_id", "txn_id")), strict=True)))
+            self._changes.pop(version - CHANGES_KEPT, None)
             self.version = version
 
-    def _fold(self, rows: pa.Table) -> None:
-        """Bring `state` (and the directory cache) from the old version to the new one.
+    def _fold(self, rows: pa.Table, version: int) -> None:
+        """Move the state (and the directory cache) to ``version`` by one commit's op rows.
 
         Per node, the latest op decides location and liveness; created/content pointers
-        come from the node's first/last content op, here or already in `state`. This is
+        come from the node's first/last content op, here or already in the state. This is
         what the `nodes` view computes over the whole log (tests check they agree).
-        Columns stay in Arrow; Python only walks node ids and op kinds.
         """
         rows = rows.sort_by([("version", "ascending"), ("seq", "ascending")])
-        node_ids = rows.column("node_id").to_pylist()
-        ops = rows.column("op").to_pylist()
+        column = {name: column_values(rows.column(name).combine_chunks()) for name in (
+            "node_id", "op", "kind", "parent_id", "name", "size", "sha256", "target", "ts", "seq",
+            "content", "content_ref")}
+        node_ids, ops = column["node_id"], column["op"]
         first: dict[str, int] = {}
         last: dict[str, int] = {}
         content: dict[str, int] = {}
@@ -169,47 +278,31 @@ class Engine:
             last[node_id] = index
             if op == "create" or op == "write":
                 content[node_id] = index
-        existing = [node_id for node_id, index in first.items() if ops[index] != "create"]
-        old: dict[str, NodeRow] = {}
-        if existing:
-            old = {row.node_id: row for row in self._rows(
-                f"SELECT {NODE_COLUMNS} FROM state WHERE node_id = ANY(?::VARCHAR[])", [existing])}
-            self._run("DELETE FROM state WHERE node_id = ANY(?::VARCHAR[])", [existing])
-            for node_id in existing:
+        changed: list[tuple[NodeRow | None, NodeRow | None, Content | None]] = []
+        for node_id, index in last.items():
+            old = None if ops[first[node_id]] == "create" else self.state.node(node_id)
+            if old is not None and old.kind == "dir":
                 self._forget_dir(node_id)
-        kept = [(node_id, index) for node_id, index in last.items() if ops[index] != "remove"]
-        if not kept:
-            return
-        new = rows.take([index for _, index in kept])
-        versions, seqs = rows.column("version").to_pylist(), rows.column("seq").to_pylist()
-        created_at = rows.column("ts").take([first[node_id] for node_id, _ in kept])
-        created, created_version, content_version, content_seq = [], [], [], []
-        for position, (node_id, _) in enumerate(kept):
-            before, at = old.get(node_id), content.get(node_id)
-            created.append(before.created if before else created_at[position].as_py())
-            created_version.append(before.created_version if before else versions[first[node_id]])
-            content_version.append(versions[at] if at is not None else (before.content_version if before else None))
-            content_seq.append(seqs[at] if at is not None else (before.content_seq if before else None))
-        state = pa.table({
-            "key": pc.binary_join_element_wise(new.column("parent_id"), new.column("name"), "/"),
-            **{name: new.column(name) for name in ("node_id", "kind", "parent_id", "name", "size", "sha256", "target")},
-            "created": pa.array(created, pa.timestamp("us")),
-            "created_version": pa.array(created_version, pa.int64()),
-            "modified": new.column("ts"),
-            "version": new.column("version"),
-            "content_version": pa.array(content_version, pa.int64()),
-            "content_seq": pa.array(content_seq, pa.int32()),
-        })
-        self.con.register("fold", state)
-        try:
-            self._run("INSERT INTO state SELECT * FROM fold")
-            if "dir" in new.column("kind").to_pylist():
-                for row in self._rows(f"SELECT {NODE_COLUMNS} FROM fold WHERE kind = 'dir'", []):
-                    self._remember_dir(row)
-        finally:
-            self.con.unregister("fold")
+            if ops[index] == "remove":
+                if old is not None:  # (created and removed in one commit: nothing to change)
+                    changed.append((old, None, None))
+                continue
+            at = content.get(node_id)
+            new = NodeRow(
+                node_id, column["kind"][index], column["parent_id"][index], column["name"][index],
+                column["size"][index], column["sha256"][index], column["target"][index],
+                old.created if old else column["ts"][first[node_id]],
+                old.created_version if old else version,
+                column["ts"][index], version,
+                version if at is not None else (old.content_version if old else None),
+                column["seq"][at] if at is not None else (old.content_seq if old else None),
+            )
+            if new.kind == "dir":
+                self._remember_dir(new)
+            changed.append((old, new, None if at is None else (column["content"][at], column["content_ref"][at])))
+        self.state.apply(changed, version)
 
-    # -- the directory cache: every live directory, derived with `state` ------------------
+    # -- the directory cache: every live directory, derived with the state ----------------
     def _remember_dir(self, row: NodeRow) -> None:
         self._dir_ids[row.node_id] = row
         self._dir_keys[(row.parent_id, row.name)] = row
@@ -221,12 +314,13 @@ class Engine:
 
     def _load_dirs(self) -> None:
         self._dir_ids, self._dir_keys = {}, {}
-        for row in self._rows(f"SELECT {NODE_COLUMNS} FROM state WHERE kind = 'dir'", []):
+        for row in self.state.base.rows_of_kind("dir"):
             self._remember_dir(row)
 
     def sync(self, upto: int | None = None) -> int:
         """Catch up with the table (to ``upto`` or the newest version) and return the version."""
         with self.lock:
+            self._check_open()
             while upto is None or self.version < upto:
                 if not self.store.has_version(self.version + 1):
                     if self.store.checkpoint_after(self.version):  # its entries were cleaned up
@@ -245,55 +339,70 @@ class Engine:
                 self.ingest(rows, self.version + 1)
             return self.version
 
+    def persist(self) -> str:
+        """Write the state at ``version`` as a snapshot that later opens start from."""
+        with self.lock:
+            self.state.rebase()
+            base = self.state.base
+            return self.store.write_state(base.table().append_column("node_order", base.node_order), self.version)
+
     # -- reads for the directory API -------------------------------------------
     def _rows(self, sql: str, params: list[Any]) -> list[NodeRow]:
         with self.lock:
             return [NodeRow(*r) for r in self._run(sql, params)]
 
     def lookup(self, parent_id: str, name: str, at: int | None = None) -> NodeRow | None:
-        if at is None:
-            directory = self._dir_keys.get((parent_id, name))
-            if directory is not None:
-                return directory
-            rows = self._rows(f"SELECT {NODE_COLUMNS} FROM state WHERE key = ?", [f"{parent_id}/{name}"])
-        else:
+        if at is not None:
             rows = self._at_version(at, "parent_id = ? AND name = ?", [parent_id, name])
-        return rows[0] if rows else None
+            return rows[0] if rows else None
+        with self.lock:
+            directory = self._dir_keys.get((parent_id, name))
+            return directory if directory is not None else self.state.lookup(parent_id, name)
 
     def node(self, node_id: str, at: int | None = None) -> NodeRow | None:
-        if at is None and node_id in self._dir_ids:
-            return self._dir_ids[node_id]
-        relation = "state" if at is None else f"{self.snapshot(at)}.nodes"
-        rows = self._rows(f"SELECT {NODE_COLUMNS} FROM {relation} WHERE node_id = ?", [node_id])
-        return rows[0] if rows else None
+        if at is not None:
+            rows = self._rows(f"SELECT {NODE_COLUMNS} FROM nodes_at(?) WHERE node_id = ?", [at, node_id])
+            return rows[0] if rows else None
+        with self.lock:
+            directory = self._dir_ids.get(node_id)
+            return directory if directory is not None else self.state.node(node_id)
 
     def children(self, parent_id: str, at: int | None = None) -> list[NodeRow]:
         if at is not None:
             return self._at_version(at, "parent_id = ?", [parent_id])
-        return self._rows(f"SELECT {NODE_COLUMNS} FROM state WHERE parent_id = ? ORDER BY name", [parent_id])
+        with self.lock:
+            return self.state.children(parent_id)
+
+    def child_names(self, parent_id: str, at: int | None = None) -> list[str]:
+        if at is not None:
+            return [row.name for row in self.children(parent_id, at)]
+        with self.lock:
+            return self.state.child_names(parent_id)
 
     def _at_version(self, at: int, where: str, params: list[Any]) -> list[NodeRow]:
         """Nodes matching ``where`` at an old version, in two steps: the few nodes that were ever
-        there, then the `nodes` view for just those ids (the filter on node_id reaches below the
-        view's window, so it does not recompute the whole state)."""
+        there, then `nodes_at` for just those ids (the filter on node_id reaches below the
+        macro's window, so it does not recompute the whole state)."""
         with self.lock:
             found = self._run(f"SELECT DISTINCT node_id FROM log WHERE version <= ? AND {where}", [at, *params])
             if not found:
                 return []
-            nodes = f"{self.snapshot(at)}.nodes"
             return self._rows(
-                f"SELECT {NODE_COLUMNS} FROM {nodes} WHERE node_id = ANY(?::VARCHAR[]) AND {where} ORDER BY name",
-                [[row[0] for row in found], *params],
+                f"SELECT {NODE_COLUMNS} FROM nodes_at(?) WHERE node_id = ANY(?::VARCHAR[]) AND {where} ORDER BY name",
+                [at, [row[0] for row in found], *params],
             )
 
-    def content(self, row: NodeRow) -> tuple[bytes | None, str | None]:
-        """(inline content, blob reference) of the op row holding a file's current content."""
+    def content(self, row: NodeRow) -> Content:
+        """(inline content, blob reference) of the op row holding a file's content in ``row``:
+        from the state when that is the current content, else from the resident log."""
         with self.lock:
-            rows = self._run(
-                "SELECT content, content_ref FROM log WHERE version = ? AND seq = ? AND node_id = ?",
-                [row.content_version, row.content_seq, row.node_id],
-            )
-        found = rows[0] if rows else None
+            found = self.state.content(row.node_id, row.content_version, row.content_seq)
+            if found is None:
+                rows = self._run(
+                    "SELECT content, content_ref FROM log WHERE version = ? AND seq = ? AND node_id = ?",
+                    [row.content_version, row.content_seq, row.node_id],
+                )
+                found = rows[0] if rows else None
         if found is None:
             raise CorruptPondError(f"content row of node {row.node_id} is missing from the log")
         return found[0], found[1]
@@ -301,24 +410,18 @@ class Engine:
     def changes(self, after: int, upto: int) -> Changes:
         """Keys, directories and nodes touched by commits in (after, upto]."""
         with self.lock:
-            rows = self._run(
+            recent = [self._changes.get(version) for version in range(after + 1, upto + 1)]
+            if all(change is not None for change in recent):
+                merged = Changes(set(), set(), set(), set())
+                for change in recent:
+                    for mine, theirs in zip(merged, change, strict=True):  # type: ignore[arg-type]
+                        mine |= theirs
+                return merged
+            return Changes.of(self._run(
                 "SELECT parent_id, name, from_parent_id, from_name, node_id, txn_id FROM log"
                 " WHERE version > ? AND version <= ?",
                 [after, upto],
-            )
-        keys: set[tuple[str, str]] = set()
-        dirs: set[str] = set()
-        nodes: set[str] = set()
-        txns: set[str] = set()
-        for parent, name, from_parent, from_name, node_id, txn_id in rows:
-            keys.add((parent, name))
-            dirs.add(parent)
-            if from_parent is not None:
-                keys.add((from_parent, from_name))
-                dirs.add(from_parent)
-            nodes.add(node_id)
-            txns.add(txn_id)
-        return Changes(keys, dirs, nodes, txns)
+            ))
 
     # -- versions ----------------------------------------------------------------
     def snapshot(self, version: int) -> str:

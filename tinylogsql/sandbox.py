@@ -99,8 +99,9 @@ def _function_name(node: exp.Func) -> str:
 
 
 def _in_table_position(node: exp.Expression) -> bool:
+    """Is ``node`` what a FROM / JOIN / LATERAL reads (not, say, a JOIN's ON condition)?"""
     parent = node.parent
-    return isinstance(parent, (exp.Table, exp.From, exp.Join, exp.Lateral))
+    return isinstance(parent, (exp.Table, exp.From, exp.Join, exp.Lateral)) and node.arg_key in ("this", "expressions")
 
 
 def _literal_paths(node: exp.Func) -> list[str] | None:

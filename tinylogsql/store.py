@@ -32,6 +32,11 @@ from .location import LOG_DIR, Location
 from .schema import OPLOG_SCHEMA, ROOT_ID
 
 BLOB_DIR = "blobs"
+STATE_DIR = "state"
+"""Persisted state snapshots (a cache of the `nodes` view at a version), beside the table."""
+STATE_FORMAT = 1
+STATE_LABEL = "tinylogsql.state"
+STATE_ROW_GROUP = 1 << 20
 _DELTA_ACTIONS = {"add", "remove", "commitInfo", "metaData", "protocol", "txn", "cdc", "domainMetadata",
                   "checkpointMetadata", "sidecar"}
 """Top-level keys of the actions a Delta log entry may hold (anything else means damage)."""
@@ -213,19 +218,29 @@ class Store:
         return self._dt.version() == version
 
     # -- reading -----------------------------------------------------------------
-    def read_snapshot(self) -> tuple[int, pa.Table]:
-        """All op rows at the newest version, read from the table's own file list (never a glob)."""
+    def newest_version(self) -> int:
+        """The table's newest version, from a fresh load of its log (checkpoint plus entries)."""
+        try:
+            return self._fresh_table().version()
+        except DeltaError as exc:
+            raise unreadable_log(self.location, exc) from exc
+
+    def read_snapshot(self, upto: int | None = None) -> tuple[int, pa.Table]:
+        """All op rows up to ``upto`` (default: the newest version), read from the newest
+        version's own file list (never a glob; rows are never removed, so it holds every older
+        version's rows too). Returns (the table's newest version, rows)."""
         try:
             dt = DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
             version = dt.version()
             uris = dt.file_uris()
         except DeltaError as exc:
             raise unreadable_log(self.location, exc) from exc
-        rows = self._read_files([self.location.fs_path(uri) for uri in uris], version)
+        upto = version if upto is None else min(upto, version)
+        rows = self._read_files([self.location.fs_path(uri) for uri in uris], upto)
         # Every commit tinylogsql makes adds op rows. A version without any is a maintenance
         # commit, or a damaged log entry whose rows the snapshot silently dropped: look at it.
         present = set(pc.unique(rows["version"]).to_pylist())
-        for missing in sorted(set(range(version + 1)) - present):
+        for missing in sorted(set(range(upto + 1)) - present):
             lost = self.read_commit(missing)  # raises CorruptPondError for an empty/garbage entry
             if lost is not None and lost.num_rows:
                 raise CorruptPondError(f"the table's snapshot lacks the op rows of {self._log_entry(missing)}")
@@ -360,6 +375,64 @@ class Store:
 
     def delete(self, path: str) -> None:
         self.location.fs.delete_file(path)
+
+    # -- state snapshots -----------------------------------------------------------
+    @property
+    def table_id(self) -> str:
+        """The Delta table's id: a state snapshot is only ever used on the table that wrote it."""
+        return str(self._dt.metadata().id)
+
+    def state_path(self, version: int) -> str:
+        return self.location.path(STATE_DIR, f"v{version:020d}.parquet")
+
+    def write_state(self, table: pa.Table, version: int) -> str:
+        """Persist the state at ``version`` (rows in key order, plus ``node_order``: row positions
+        in node_id order) as ``state/v<version>.parquet``.
+
+        It is a cache derived from the log, written whole in one step (temp file + rename, or
+        one PUT), and labelled with the table id, the version and its row count, so a reader
+        can tell a snapshot that does not belong to this table or is incomplete.
+        """
+        label = {"format": STATE_FORMAT, "table_id": self.table_id, "version": version, "rows": table.num_rows}
+        table = table.replace_schema_metadata({STATE_LABEL: json.dumps(label)})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, row_group_size=STATE_ROW_GROUP)
+        path = self.state_path(version)
+        self.location.fs.create_dir(self.location.path(STATE_DIR), recursive=True)
+        self.location.write_atomic(path, sink.getvalue().to_pybytes())
+        return path
+
+    def state_versions(self) -> list[int]:
+        """Versions of the persisted state snapshots, oldest first."""
+        selector = pafs.FileSelector(self.location.path(STATE_DIR), allow_not_found=True)
+        infos = self.location.fs.get_file_info(selector)
+        found = (re.fullmatch(r"v(\d{20})\.parquet", info.base_name) for info in infos)
+        return sorted(int(match.group(1)) for match in found if match)
+
+    def read_state(self, upto: int) -> tuple[int, pa.Table] | None:
+        """The newest persisted state at a version <= ``upto`` whose label matches this table,
+        or None. A snapshot that is unreadable or labelled for another table is passed over."""
+        for version in reversed(self.state_versions()):
+            if version > upto:
+                continue
+            try:
+                with self.location.fs.open_input_file(self.state_path(version)) as source:
+                    table = pq.ParquetFile(source).read()
+                label = json.loads((table.schema.metadata or {}).get(STATE_LABEL.encode(), b"{}"))
+            except (OSError, pa.ArrowInvalid, ValueError):
+                continue
+            expected = {"format": STATE_FORMAT, "table_id": self.table_id, "version": version, "rows": table.num_rows}
+            if label == expected:
+                return version, table
+        return None
+
+    def prune_states(self, keep: int) -> list[str]:
+        """Delete all but the ``keep`` newest state snapshots."""
+        versions = self.state_versions()
+        doomed = [self.state_path(version) for version in versions[: max(0, len(versions) - keep)]]
+        for path in doomed:
+            self.location.fs.delete_file(path)
+        return doomed
 
     # -- blobs -------------------------------------------------------------------
     def blob_path(self, sha256: str) -> str:
