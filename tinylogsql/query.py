@@ -78,6 +78,7 @@ class Engine:
         self._results: duckdb.DuckDBPyConnection | None = None
         self._table_functions: frozenset[str] | None = None
         self._log_loaded = False
+        self._travel = False
         self._snapshots: set[int] = set()
         self._dir_ids: dict[str, NodeRow] = {}
         self._dir_keys: dict[tuple[str, str], NodeRow] = {}
@@ -182,9 +183,7 @@ class Engine:
         or else the `state` query over the whole log (which leaves the log resident). Nothing
         changes unless the rebuild succeeds: a damaged log raises with the old state intact."""
         self._changes = {}
-        if self._log_loaded:  # the resident log is reloaded on demand, at the new version
-            self._db.execute("DELETE FROM log").fetchall()  # type: ignore[union-attr]
-            self._log_loaded = False
+        self._unload_log()  # reloaded on demand, at the new version
         latest = self.store.newest_version()
         if self._load_snapshot(latest):
             return
@@ -196,8 +195,7 @@ class Engine:
         try:
             table = self._db.sql(sql_text("state")).to_arrow_table()
         except BaseException:
-            self._db.execute("DELETE FROM log").fetchall()
-            self._log_loaded = False
+            self._unload_log()
             raise
         self.state = State.from_table(table, latest)
         self.version = latest
@@ -235,12 +233,21 @@ class Engine:
         self._insert(rows)
         self._log_loaded = True
 
+    def _unload_log(self) -> None:
+        if self._db is not None and self._log_loaded:
+            self._db.execute("DELETE FROM log").fetchall()
+            if self._travel:
+                self._db.execute("DROP TABLE travel_keys").fetchall()
+        self._log_loaded = self._travel = False
+
     def _insert(self, rows: pa.Table) -> None:
         con = self._db
         assert con is not None
         con.register("batch", rows)
         try:
             con.execute("INSERT INTO log SELECT * FROM batch").fetchall()
+            if self._travel:
+                con.execute("INSERT INTO travel_keys SELECT parent_id || '/' || name, node_id, version FROM batch")
         finally:
             con.unregister("batch")
 
@@ -352,18 +359,16 @@ class Engine:
             return [NodeRow(*r) for r in self._run(sql, params)]
 
     def lookup(self, parent_id: str, name: str, at: int | None = None) -> NodeRow | None:
-        if at is not None:
-            rows = self._at_version(at, "parent_id = ? AND name = ?", [parent_id, name])
-            return rows[0] if rows else None
         with self.lock:
+            if at is not None:
+                return self._lookup_at(parent_id, name, at)
             directory = self._dir_keys.get((parent_id, name))
             return directory if directory is not None else self.state.lookup(parent_id, name)
 
     def node(self, node_id: str, at: int | None = None) -> NodeRow | None:
-        if at is not None:
-            rows = self._rows(f"SELECT {NODE_COLUMNS} FROM nodes_at(?) WHERE node_id = ?", [at, node_id])
-            return rows[0] if rows else None
         with self.lock:
+            if at is not None:
+                return self._node_at(node_id, at)
             directory = self._dir_ids.get(node_id)
             return directory if directory is not None else self.state.node(node_id)
 
@@ -381,16 +386,57 @@ class Engine:
 
     def _at_version(self, at: int, where: str, params: list[Any]) -> list[NodeRow]:
         """Nodes matching ``where`` at an old version, in two steps: the few nodes that were ever
-        there, then `nodes_at` for just those ids (the filter on node_id reaches below the
-        macro's window, so it does not recompute the whole state)."""
+        there, then the `nodes` view at that version for just those ids (the filter on node_id
+        reaches below the view's window, so it does not recompute the whole state)."""
         with self.lock:
             found = self._run(f"SELECT DISTINCT node_id FROM log WHERE version <= ? AND {where}", [at, *params])
             if not found:
                 return []
+            nodes = f"{self.snapshot(at)}.nodes"
             return self._rows(
-                f"SELECT {NODE_COLUMNS} FROM nodes_at(?) WHERE node_id = ANY(?::VARCHAR[]) AND {where} ORDER BY name",
-                [at, [row[0] for row in found], *params],
+                f"SELECT {NODE_COLUMNS} FROM {nodes} WHERE node_id = ANY(?::VARCHAR[]) AND {where} ORDER BY name",
+                [[row[0] for row in found], *params],
             )
+
+    # -- point lookups at old versions: two index probes, then the node's ops folded ---------
+    def _travel_index(self) -> None:
+        """Index the resident log for point lookups at old versions (made on first use).
+
+        DuckDB uses an index only for a plain equality on one column, so names get a table of
+        their own (``parent_id/name`` -> node ids and versions) and the log an index on node_id.
+        """
+        if self._travel:
+            return
+        self._run("CREATE OR REPLACE TABLE travel_keys AS"
+                  " SELECT parent_id || '/' || name AS key, node_id, version FROM log")
+        self._run("CREATE INDEX IF NOT EXISTS travel_key ON travel_keys (key)")
+        self._run("CREATE INDEX IF NOT EXISTS log_node ON log (node_id)")
+        self._travel = True
+
+    def _lookup_at(self, parent_id: str, name: str, at: int) -> NodeRow | None:
+        """The entry at (parent_id, name) at version ``at``, as `entries` picks it."""
+        self._travel_index()
+        ever = self._run("SELECT node_id, version FROM travel_keys WHERE key = ?", [f"{parent_id}/{name}"])
+        rows = [self._node_at(node_id, at) for node_id in {node_id for node_id, version in ever if version <= at}]
+        there = [row for row in rows if row is not None and (row.parent_id, row.name) == (parent_id, name)]
+        there.sort(key=lambda row: (-(row.version or 0), row.node_id))
+        return there[0] if there else None
+
+    def _node_at(self, node_id: str, at: int) -> NodeRow | None:
+        """A node's state at version ``at``: its ops up to then, folded as the `nodes` view does."""
+        self._travel_index()
+        ops = sorted(
+            (row for row in self._run(
+                "SELECT version, seq, op, kind, parent_id, name, size, sha256, target, ts FROM log WHERE node_id = ?",
+                [node_id]) if row[0] <= at),
+            key=lambda row: (row[0], row[1]),
+        )
+        if not ops or ops[-1][2] == "remove":
+            return None
+        version, _, _, kind, parent_id, name, size, sha256, target, ts = ops[-1]
+        content = [row for row in ops if row[2] in ("create", "write")]
+        return NodeRow(node_id, kind, parent_id, name, size, sha256, target, ops[0][9], ops[0][0], ts, version,
+                       content[-1][0] if content else None, content[-1][1] if content else None)
 
     def content(self, row: NodeRow) -> Content:
         """(inline content, blob reference) of the op row holding a file's content in ``row``:
