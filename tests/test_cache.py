@@ -15,6 +15,7 @@ from cache_helpers import state_matches_views
 from deltalake import DeltaTable
 
 import tinylogsql.pond as pond_module
+import tinylogsql.query as query_module
 import tinylogsql.state as state_module
 from tinylogsql import Pond
 
@@ -285,3 +286,21 @@ def test_an_unusable_snapshot_is_passed_over(pond_path):
         assert fresh.root.open_dir_path("d").read_file_path("f") == b"mine"
         state_matches_views(fresh)
     pond.close()
+
+
+def test_committers_persist_the_state_for_later_opens(pond_path, monkeypatch):
+    monkeypatch.setattr(query_module, "PERSIST_EVERY", 7)
+    monkeypatch.setattr(query_module, "PERSIST_MIN_OPS", 40)
+    writer = Pond.create(pond_path)
+    with writer.transaction():  # a big load: persisted at once
+        for i in range(60):
+            writer.root.create_file_path(f"bulk{i}", str(i))
+    assert _snapshot_files(pond_path) == [f"v{writer.version:020d}.parquet"]
+    for i in range(15):  # then every 7 commits, the newest two kept
+        writer.root.create_file_path(f"one{i}", str(i))
+    assert _snapshot_files(pond_path) == [f"v{v:020d}.parquet" for v in (8, 15)]
+    with Pond.open(pond_path) as fresh:  # from v15 plus a tail of one commit
+        assert fresh._engine._db is None
+        assert tree(fresh) == tree(writer)
+        state_matches_views(fresh)
+    writer.close()

@@ -12,6 +12,7 @@ import io
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO, Protocol, TypeVar
 
 import duckdb
+import pyarrow as pa
 from deltalake.exceptions import DeltaError
 
 from .check import CheckReport, check_pond
@@ -361,6 +363,8 @@ class Pond:
                 tx.committed_version = version + 1
                 if (version + 1) % AUTO_COMPACT_EVERY == 0:
                     self._auto_compact()
+                if self._engine.persist_due():
+                    self._persist_state()
                 return
 
     def _auto_compact(self) -> None:
@@ -370,6 +374,16 @@ class Pond:
             self._store.compact()
         except DeltaError:
             pass  # best effort: a concurrent maintenance or writer may have won; the next one retries
+
+    def _persist_state(self) -> None:
+        """Write a state snapshot for later opens (best effort: the commit has landed already,
+        and a pond without a recent snapshot is only slower to open)."""
+        try:
+            self._engine.persist()
+            self._store.prune_states(keep=STATES_KEPT)
+        except (OSError, pa.ArrowException) as exc:
+            warnings.warn(f"tinylogsql: could not persist the state of {self.uri}: {exc}", RuntimeWarning,
+                          stacklevel=3)
 
     def _walk(self, node_id: str, path: str) -> Iterator[tuple[str, list[str], list[str]]]:
         def listing(view: Any) -> tuple[list[str], list[str], dict[str, str]]:

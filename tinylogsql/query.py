@@ -38,8 +38,12 @@ __all__ = ["NODE_COLUMNS", "Changes", "Engine", "NodeRow"]
 
 MEMORY_LIMIT = os.environ.get("TINYLOGSQL_MEMORY_LIMIT", "4GB")
 """DuckDB's memory limit for a pond (the resident log and user queries)."""
-TAIL_MAX = 1000
+TAIL_MAX = 2000
 """Open from a persisted state snapshot only if at most this many commits came after it."""
+PERSIST_EVERY = 1000
+"""A committer persists the state once this many commits came after the last snapshot..."""
+PERSIST_MIN_OPS = 50_000
+"""...or once the ops since then number this many and half the state (a big batched load)."""
 CHANGES_KEPT = 1000
 """How many recent commits keep their touched keys in memory, for validating transactions."""
 
@@ -79,6 +83,8 @@ class Engine:
         self._table_functions: frozenset[str] | None = None
         self._log_loaded = False
         self._travel = False
+        self._persisted = -1  # version of the newest state snapshot this engine knows of
+        self._since_persisted = 0  # op rows folded in since then
         self._snapshots: set[int] = set()
         self._dir_ids: dict[str, NodeRow] = {}
         self._dir_keys: dict[tuple[str, str], NodeRow] = {}
@@ -200,6 +206,7 @@ class Engine:
         self.state = State.from_table(table, latest)
         self.version = latest
         self._load_dirs()
+        self._persisted, self._since_persisted = -1, table.num_rows
 
     def _load_snapshot(self, latest: int) -> bool:
         """Start from the newest persisted state at most TAIL_MAX commits old, then read the tail.
@@ -214,11 +221,14 @@ class Engine:
             self.state = State(Base.checked(table), version)
             self.version = version
             self._load_dirs()
-            while self.version < latest:
-                rows = self.store.read_commit(self.version + 1)
+            if version < latest:
+                rows = self.store.read_commits(version + 1, latest)
                 if rows is None:  # the tail's entries were cleaned up: build from the log instead
                     return False
-                self.ingest(rows, self.version + 1)
+                if rows.num_rows:
+                    self._fold(rows)
+                self.version = latest
+            self._persisted, self._since_persisted = version, rows.num_rows if version < latest else 0
             done = True
             return True
         finally:
@@ -259,14 +269,16 @@ class Engine:
             if rows.num_rows:
                 if self._log_loaded:
                     self._insert(rows)
-                self._fold(rows, version)
+                self._fold(rows)
+                self._since_persisted += rows.num_rows
             self._changes[version] = Changes.of(list(zip(*(rows.column(name).to_pylist() for name in (
                 "parent_id", "name", "from_parent_id", "from_name", "node_id", "txn_id")), strict=True)))
             self._changes.pop(version - CHANGES_KEPT, None)
             self.version = version
 
-    def _fold(self, rows: pa.Table, version: int) -> None:
-        """Move the state (and the directory cache) to ``version`` by one commit's op rows.
+    def _fold(self, rows: pa.Table) -> None:
+        """Move the state (and the directory cache) forward by the op rows of one or more
+        consecutive commits.
 
         Per node, the latest op decides location and liveness; created/content pointers
         come from the node's first/last content op, here or already in the state. This is
@@ -274,7 +286,7 @@ class Engine:
         """
         rows = rows.sort_by([("version", "ascending"), ("seq", "ascending")])
         column = {name: column_values(rows.column(name).combine_chunks()) for name in (
-            "node_id", "op", "kind", "parent_id", "name", "size", "sha256", "target", "ts", "seq",
+            "node_id", "op", "kind", "parent_id", "name", "size", "sha256", "target", "ts", "version", "seq",
             "content", "content_ref")}
         node_ids, ops = column["node_id"], column["op"]
         first: dict[str, int] = {}
@@ -299,15 +311,15 @@ class Engine:
                 node_id, column["kind"][index], column["parent_id"][index], column["name"][index],
                 column["size"][index], column["sha256"][index], column["target"][index],
                 old.created if old else column["ts"][first[node_id]],
-                old.created_version if old else version,
-                column["ts"][index], version,
-                version if at is not None else (old.content_version if old else None),
+                old.created_version if old else column["version"][first[node_id]],
+                column["ts"][index], column["version"][index],
+                column["version"][at] if at is not None else (old.content_version if old else None),
                 column["seq"][at] if at is not None else (old.content_seq if old else None),
             )
             if new.kind == "dir":
                 self._remember_dir(new)
             changed.append((old, new, None if at is None else (column["content"][at], column["content_ref"][at])))
-        self.state.apply(changed, version)
+        self.state.apply(changed, int(column["version"][-1]))
 
     # -- the directory cache: every live directory, derived with the state ----------------
     def _remember_dir(self, row: NodeRow) -> None:
@@ -351,7 +363,17 @@ class Engine:
         with self.lock:
             self.state.rebase()
             base = self.state.base
-            return self.store.write_state(base.table().append_column("node_order", base.node_order), self.version)
+            path = self.store.write_state(base.table().append_column("node_order", base.node_order), self.version)
+            self._persisted, self._since_persisted = self.version, 0
+            return path
+
+    def persist_due(self) -> bool:
+        """Is the last persisted snapshot (as far as this engine knows) far enough behind that
+        opens would spend long on the tail after it? Asked by a committer after its commit."""
+        with self.lock:
+            if self.version - self._persisted >= PERSIST_EVERY:
+                return True
+            return self._since_persisted >= max(PERSIST_MIN_OPS, self.state.size // 2)
 
     # -- reads for the directory API -------------------------------------------
     def _rows(self, sql: str, params: list[Any]) -> list[NodeRow]:

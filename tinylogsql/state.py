@@ -231,6 +231,11 @@ class State:
     def from_table(cls, table: pa.Table, version: int) -> State:
         return cls(Base.sorted(table), version)
 
+    @property
+    def size(self) -> int:
+        """Rows in the base plus nodes in the overlay (an upper bound on live nodes)."""
+        return self.base.rows + len(self.nodes)
+
     # -- reads --------------------------------------------------------------------
     def lookup(self, parent_id: str, name: str) -> NodeRow | None:
         key = (parent_id, name)

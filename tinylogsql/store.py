@@ -251,6 +251,23 @@ class Store:
 
         Files a maintenance commit re-adds (dataChange=false) carry no new ops and are skipped.
         """
+        files = self._added_files(version)
+        return None if files is None else self._read_files(files, version, only_version=version)
+
+    def read_commits(self, first: int, last: int) -> pa.Table | None:
+        """Op rows of commits ``first``..``last``, their data files read in one go (a state
+        snapshot's tail); None if any of their log entries is gone."""
+        files: list[str] = []
+        for version in range(first, last + 1):
+            added = self._added_files(version)
+            if added is None:
+                return None
+            files.extend(added)
+        rows = self._read_files(files, last)
+        return rows.filter(pc.greater_equal(rows["version"], first)) if rows.num_rows else rows
+
+    def _added_files(self, version: int) -> list[str] | None:
+        """Data files that commit ``version`` added with new ops (None: its log entry is gone)."""
         path = self._log_entry(version)
         try:
             with self.location.fs.open_input_stream(path) as stream:
@@ -275,7 +292,7 @@ class Store:
                 raise CorruptPondError(f"{path} removes op rows; a pond's log is append-only")
         if not known:
             raise CorruptPondError(f"damaged log entry {path}: it holds no Delta actions")
-        return self._read_files(files, version, only_version=version)
+        return files
 
     def _read_files(self, files: list[str], upto: int, only_version: int | None = None) -> pa.Table:
         if not files:
