@@ -139,8 +139,7 @@ def wrap(pond: Pond, row: NodeRow | None) -> Node | None:
     """The handle class for a row's kind."""
     if row is None:
         return None
-    cls = {"dir": Directory, "file": File, "symlink": Symlink}[row.kind]
-    return cls(pond, row.node_id)
+    return HANDLES[row.kind](pond, row.node_id)
 
 
 class File(Node):
@@ -335,9 +334,10 @@ class Directory(Node):
 
     def entries(self) -> Iterator[tuple[str, File | Directory | Symlink]]:
         """(name, node) for every entry, sorted by name."""
-        rows = self.pond._read(lambda view: (self._row(view), view.children(self.node_id))[1])
-        for row in rows:
-            yield row.name, wrap(self.pond, row)  # type: ignore[misc]
+        listed = self.pond._read(lambda view: (self._row(view), view.child_kinds(self.node_id))[1])
+        pond = self.pond
+        for name, kind, node_id in listed:
+            yield name, HANDLES[kind](pond, node_id)
 
     def listing(self) -> list[NodeStat]:
         """A NodeStat for every entry, sorted by name, from one read (like os.scandir)."""
@@ -348,7 +348,7 @@ class Directory(Node):
         return self.pond._read(read)
 
     def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in self.entries())
+        return iter(self.pond._read(lambda view: view.child_names(self._row(view).node_id)))
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -356,7 +356,7 @@ class Directory(Node):
         return self.pond._read(lambda view: view.lookup(self._row(view).node_id, name) is not None)
 
     def __len__(self) -> int:
-        return len(self.pond._read(lambda view: view.children(self._row(view).node_id)))
+        return len(self.pond._read(lambda view: view.child_names(self._row(view).node_id)))
 
     # -- removing and moving -----------------------------------------------------------
     def remove(self, path: str, *, recursive: bool = False) -> None:
@@ -432,6 +432,10 @@ class Directory(Node):
             return sorted(found)
 
         return self.pond._read(run)
+
+
+HANDLES: dict[str, Any] = {"dir": Directory, "file": File, "symlink": Symlink}
+"""The handle class for each node kind."""
 
 
 def _glob(view: ReadView, row: NodeRow, path: str, parts: list[str], found: set[str]) -> None:

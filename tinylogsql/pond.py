@@ -31,6 +31,7 @@ from .paths import resolve
 from .query import Engine, NodeRow
 from .sandbox import check_query
 from .schema import ROOT_ID
+from .state import Entry
 from .store import BLOB_DIR, CommitConflict, Store, backoff, stamp
 from .txn import Stale, Transaction
 
@@ -66,6 +67,10 @@ class ReadView(Protocol):
 
     def children(self, parent_id: str) -> list[NodeRow]: ...
 
+    def child_names(self, parent_id: str) -> list[str]: ...
+
+    def child_kinds(self, parent_id: str) -> list[Entry]: ...
+
     def content(self, row: NodeRow) -> bytes: ...
 
     def open(self, row: NodeRow) -> BinaryIO: ...
@@ -85,6 +90,12 @@ class StateView:
 
     def children(self, parent_id: str) -> list[NodeRow]:
         return self.pond._engine.children(parent_id, self.at)
+
+    def child_names(self, parent_id: str) -> list[str]:
+        return self.pond._engine.child_names(parent_id, self.at)
+
+    def child_kinds(self, parent_id: str) -> list[Entry]:
+        return self.pond._engine.child_kinds(parent_id, self.at)
 
     def content(self, row: NodeRow) -> bytes:
         return self.pond._read_content(row)

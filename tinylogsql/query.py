@@ -30,7 +30,7 @@ from .errors import (
 from .sandbox import POND_SCHEME
 from .schema import OPLOG_SCHEMA
 from .sqlfiles import PondSQLFiles
-from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, NodeRow, State, column_values
+from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, Entry, NodeRow, State, column_values
 from .store import Store
 from .views import VIEW_FILES, sql_text
 
@@ -405,6 +405,12 @@ class Engine:
             return [row.name for row in self.children(parent_id, at)]
         with self.lock:
             return self.state.child_names(parent_id)
+
+    def child_kinds(self, parent_id: str, at: int | None = None) -> list[Entry]:
+        if at is not None:
+            return [(row.name, row.kind, row.node_id) for row in self.children(parent_id, at)]
+        with self.lock:
+            return self.state.child_kinds(parent_id)
 
     def _at_version(self, at: int, where: str, params: list[Any]) -> list[NodeRow]:
         """Nodes matching ``where`` at an old version, in two steps: the few nodes that were ever

@@ -14,8 +14,9 @@ the overlay is folded into a new base once it grows past a fraction of it.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -61,8 +62,14 @@ STATE_SCHEMA = pa.schema([
 """The state's columns: a NodeRow, then the current content (inline bytes or blob reference)."""
 
 Content = tuple[bytes | None, str | None]
+Entry = tuple[str, str, str]
+"""(name, kind, node_id): a directory entry, as listings that build no rows give it."""
 REBASE_AT = 50_000
 """Fold the overlay into a new base once it holds this many nodes (or an eighth of the base)."""
+
+
+def _same(item: Any) -> Any:
+    return item
 
 
 class _Column:
@@ -189,6 +196,11 @@ class Base:
     def slice_names(self, start: int, stop: int) -> list[str]:
         return self.columns["name"].slice(start, stop - start).to_pylist()
 
+    def slice_kinds(self, start: int, stop: int) -> list[Entry]:
+        names, kinds, ids = (self.columns[name].slice(start, stop - start).to_pylist()
+                             for name in ("name", "kind", "node_id"))
+        return list(zip(names, kinds, ids, strict=True))
+
     def table(self) -> pa.Table:
         return pa.table(list(self.columns.values()), schema=STATE_SCHEMA)
 
@@ -265,29 +277,33 @@ class State:
     def children(self, parent_id: str) -> list[NodeRow]:
         """A directory's entries, sorted by name."""
         start, stop = self.base.ranges.get(parent_id, (0, 0))
-        rows = self.base.slice_rows(start, stop)
-        touched = self.touched.get(parent_id)
-        if not touched:
-            return rows
-        rows = [row for row in rows if row.name not in touched]
-        for name in touched:
-            node_id = self.keys[(parent_id, name)]
-            if node_id is not None:
-                rows.append(self.nodes[node_id])  # type: ignore[arg-type]
-        rows.sort(key=lambda row: row.name)
-        return rows
+        return self._merge(parent_id, self.base.slice_rows(start, stop), _same, attrgetter("name"))
 
     def child_names(self, parent_id: str) -> list[str]:
         """Just the names of a directory's entries, sorted: no row is built."""
         start, stop = self.base.ranges.get(parent_id, (0, 0))
-        names = self.base.slice_names(start, stop)
+        return self._merge(parent_id, self.base.slice_names(start, stop), attrgetter("name"), _same)
+
+    def child_kinds(self, parent_id: str) -> list[Entry]:
+        """(name, kind, node_id) of a directory's entries, sorted by name: what handles need."""
+        start, stop = self.base.ranges.get(parent_id, (0, 0))
+        return self._merge(parent_id, self.base.slice_kinds(start, stop), attrgetter("name", "kind", "node_id"),
+                           itemgetter(0))
+
+    def _merge(self, parent_id: str, listed: list[Any], shape: Callable[[NodeRow], Any],
+               name: Callable[[Any], str]) -> list[Any]:
+        """A base slice with the overlay's changes in that directory applied (names it touched
+        dropped from the slice, their current nodes added in ``shape``), sorted by name."""
         touched = self.touched.get(parent_id)
         if not touched:
-            return names
-        names = [name for name in names if name not in touched]
-        names.extend(name for name in touched if self.keys[(parent_id, name)] is not None)
-        names.sort()
-        return names
+            return listed
+        kept = [item for item in listed if name(item) not in touched]
+        for key in touched:
+            node_id = self.keys[(parent_id, key)]
+            if node_id is not None:
+                kept.append(shape(self.nodes[node_id]))  # type: ignore[arg-type]
+        kept.sort(key=name)
+        return kept
 
     def rows(self) -> Iterator[NodeRow]:
         """Every live node (order unspecified)."""

@@ -28,6 +28,7 @@ from .errors import (
     PondError,
 )
 from .query import NodeRow
+from .state import Entry
 
 if TYPE_CHECKING:
     from .pond import Pond
@@ -139,6 +140,12 @@ class Transaction:
             else:
                 rows[name] = row
         return [rows[name] for name in sorted(rows)]
+
+    def child_names(self, parent_id: str) -> list[str]:
+        return [row.name for row in self.children(parent_id)]
+
+    def child_kinds(self, parent_id: str) -> list[Entry]:
+        return [(row.name, row.kind, row.node_id) for row in self.children(parent_id)]
 
     def content(self, row: NodeRow) -> bytes:
         pending = self.contents.get(row.node_id)
