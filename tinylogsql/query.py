@@ -44,6 +44,8 @@ PERSIST_EVERY = 1000
 """A committer persists the state once this many commits came after the last snapshot..."""
 PERSIST_MIN_OPS = 50_000
 """...or once the ops since then number this many and half the state (a big batched load)."""
+PENDING_MAX = 1000
+"""Commits whose rows wait in Arrow before they are written to the resident log in one insert."""
 CHANGES_KEPT = 1000
 """How many recent commits keep their touched keys in memory, for validating transactions."""
 
@@ -82,6 +84,7 @@ class Engine:
         self._results: duckdb.DuckDBPyConnection | None = None
         self._table_functions: frozenset[str] | None = None
         self._log_loaded = False
+        self._log_pending: list[pa.Table] = []  # rows ingested since the resident log was last written
         self._travel = False
         self._persisted = -1  # version of the newest state snapshot this engine knows of
         self._since_persisted = 0  # op rows folded in since then
@@ -104,6 +107,7 @@ class Engine:
                 self._db = self._open_database()
             if not self._log_loaded:
                 self._load_log()
+            self._flush_log()
             return self._db
 
     @property
@@ -249,6 +253,12 @@ class Engine:
             if self._travel:
                 self._db.execute("DROP TABLE travel_keys").fetchall()
         self._log_loaded = self._travel = False
+        self._log_pending = []
+
+    def _flush_log(self) -> None:
+        if self._log_pending:
+            pending, self._log_pending = self._log_pending, []
+            self._insert(pa.concat_tables(pending))
 
     def _insert(self, rows: pa.Table) -> None:
         con = self._db
@@ -267,8 +277,10 @@ class Engine:
             if version != self.version + 1:
                 raise AssertionError(f"ingest of version {version} on top of {self.version}")
             if rows.num_rows:
-                if self._log_loaded:
-                    self._insert(rows)
+                if self._log_loaded:  # written to DuckDB on the next query (or every PENDING_MAX commits)
+                    self._log_pending.append(rows)
+                    if len(self._log_pending) >= PENDING_MAX:
+                        self._flush_log()
                 self._fold(rows)
                 self._since_persisted += rows.num_rows
             self._changes[version] = Changes.of(list(zip(*(rows.column(name).to_pylist() for name in (
