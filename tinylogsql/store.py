@@ -37,6 +37,8 @@ STATE_DIR = "state"
 STATE_FORMAT = 1
 STATE_LABEL = "tinylogsql.state"
 STATE_ROW_GROUP = 1 << 20
+FEW_FILES = 4
+"""Up to this many data files are read one by one (a new commit's), more as one dataset."""
 _DELTA_ACTIONS = {"add", "remove", "commitInfo", "metaData", "protocol", "txn", "cdc", "domainMetadata",
                   "checkpointMetadata", "sidecar"}
 """Top-level keys of the actions a Delta log entry may hold (anything else means damage)."""
@@ -294,11 +296,23 @@ class Store:
             raise CorruptPondError(f"damaged log entry {path}: it holds no Delta actions")
         return files
 
+    def _read_file(self, path: str) -> pa.Table:
+        try:
+            with self.location.fs.open_input_file(path) as source:
+                return pq.ParquetFile(source).read(columns=OPLOG_SCHEMA.names)
+        except FileNotFoundError as exc:
+            raise CorruptPondError(f"a data file of the op log is missing: {path}") from exc
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise CorruptPondError(f"a data file of the op log is damaged: {path}: {exc}") from exc
+
     def _read_files(self, files: list[str], upto: int, only_version: int | None = None) -> pa.Table:
         if not files:
             return OPLOG_SCHEMA.empty_table()
         try:
-            table = pq.read_table(files, schema=OPLOG_SCHEMA, filesystem=self.location.fs)
+            if len(files) <= FEW_FILES:  # a commit or two: skip the dataset machinery (0.4 vs 1.2 ms a file)
+                table = pa.concat_tables([self._read_file(path) for path in files]).cast(OPLOG_SCHEMA)
+            else:
+                table = pq.read_table(files, schema=OPLOG_SCHEMA, filesystem=self.location.fs)
         except FileNotFoundError as exc:
             raise CorruptPondError(f"a data file of the op log is missing: {exc}") from exc
         except (OSError, pa.ArrowInvalid) as exc:
