@@ -72,6 +72,7 @@ class Node:
     """A handle on one node of a pond: its identity, not a copy of its state."""
 
     kind = "node"
+    __slots__ = ("pond", "node_id", "__weakref__")  # a listing makes one per entry: keep them light
 
     def __init__(self, pond: Pond, node_id: str) -> None:
         self.pond = pond
@@ -146,6 +147,7 @@ class File(Node):
     """A file: content versions of one node."""
 
     kind = "file"
+    __slots__ = ()
 
     def read(self) -> bytes:
         """The current content."""
@@ -176,6 +178,7 @@ class Symlink(Node):
     """A symbolic link; its target is stored as given and resolved when followed."""
 
     kind = "symlink"
+    __slots__ = ()
 
     @property
     def target(self) -> str:
@@ -186,6 +189,7 @@ class Directory(Node):
     """A directory. Paths are relative to it, or absolute from the pond's root."""
 
     kind = "dir"
+    __slots__ = ()
 
     # -- resolution helpers ------------------------------------------------------
     def _resolve(self, view: ReadView, path: str, follow_last: bool) -> Resolved:
