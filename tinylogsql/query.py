@@ -95,7 +95,7 @@ class Engine:
         self.version = -1
         self.closed = False
         self.state = State(Base(STATE_SCHEMA.empty_table()), -1)
-        self._load_all()
+        self._load_all(store.handle_version())  # the table was loaded by Store.open a moment ago
 
     # -- DuckDB, opened on first use -----------------------------------------------
     @property
@@ -188,13 +188,13 @@ class Engine:
             raise PondClosedError(f"{self.store.location.uri} was closed")
 
     # -- keeping the state current ------------------------------------------------
-    def _load_all(self) -> None:
+    def _load_all(self, latest: int | None = None) -> None:
         """Rebuild from scratch: the newest persisted state snapshot plus the commits after it,
         or else the `state` query over the whole log (which leaves the log resident). Nothing
         changes unless the rebuild succeeds: a damaged log raises with the old state intact."""
         self._changes = {}
         self._unload_log()  # reloaded on demand, at the new version
-        latest = self.store.newest_version()
+        latest = self.store.newest_version() if latest is None else latest
         if self._load_snapshot(latest):
             return
         if self._db is None:

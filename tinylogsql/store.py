@@ -220,6 +220,10 @@ class Store:
         return self._dt.version() == version
 
     # -- reading -----------------------------------------------------------------
+    def handle_version(self) -> int:
+        """The version of the DeltaTable handle (as of its last load or commit)."""
+        return self._dt.version()
+
     def newest_version(self) -> int:
         """The table's newest version, from a fresh load of its log (checkpoint plus entries)."""
         try:
