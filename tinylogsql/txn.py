@@ -303,11 +303,14 @@ class Transaction:
         """(size, sha256, inline content, blob ref) of new content: small content inline, larger
         as a blob written now (before the commit that references it); a binary stream is copied
         to a blob in chunks."""
-        if not isinstance(data, (bytes, str, bytearray, memoryview)) and hasattr(data, "read"):
+        if type(data) is bytes:  # the common case, without to_bytes' checks
+            content = data
+        elif not isinstance(data, (bytes, str, bytearray, memoryview)) and hasattr(data, "read"):
             ref, size, sha = self.pond._store.write_blob_stream(data)
             self.contents[node_id] = ref
             return size, sha, None, ref
-        content = to_bytes(data)
+        else:
+            content = to_bytes(data)
         sha = hashlib.sha256(content).hexdigest()
         self.contents[node_id] = content
         if len(content) > INLINE_MAX:
