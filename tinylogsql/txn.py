@@ -42,6 +42,7 @@ INLINE_MAX = 64 * 1024
 """Content up to this many bytes is stored inline in the op row; larger content as a blob."""
 
 _EPOCH = datetime(1970, 1, 1)
+"""Naive UTC epoch: pending-row times are this plus time.time() (see Transaction._now)."""
 
 
 class Stale(Exception):
