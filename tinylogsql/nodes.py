@@ -197,7 +197,7 @@ class Directory(Node):
 
     def _new_slot(self, view: ReadView, path: str) -> tuple[NodeRow, str]:
         """The directory and free name where ``path`` would be created."""
-        found = self._resolve(view, path, follow_last=False)
+        found = resolve(view, self.node_id, path, False)
         if found.dotted:
             if path.strip("/") == "":
                 raise PathExistsError(path)

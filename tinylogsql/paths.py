@@ -66,8 +66,33 @@ class _Hops:
         self.count = 0
 
 
+def _plain_name(path: object) -> bool:
+    """Is ``path`` one component other than "." and ".." (checked further by validate_name)?"""
+    return type(path) is str and path not in ("", ".", "..") and "/" not in path and "\x00" not in path
+
+
+def _follow(view: View, directory_id: str, link: NodeRow, path: str, hops: _Hops) -> Resolved:
+    """Where the symlink ``link`` in ``directory_id`` leads, counting the hop against ``path``."""
+    hops.count += 1
+    if hops.count > MAX_SYMLINK_HOPS:
+        raise SymlinkLoopError(path, f"more than {MAX_SYMLINK_HOPS} symlinks")
+    if not link.target:
+        raise PathNotFoundError(path, "empty symlink target")
+    try:
+        return resolve(view, directory_id, link.target, True, hops)
+    except SymlinkLoopError:
+        raise SymlinkLoopError(path, f"more than {MAX_SYMLINK_HOPS} symlinks") from None
+
+
 def resolve(view: View, start_id: str, path: str, follow_last: bool, hops: _Hops | None = None) -> Resolved:
     """Walk ``path`` from the directory ``start_id``; symlinks in the middle are always followed."""
+    if _plain_name(path):  # the common "name" in a directory: one lookup, no splitting
+        row = view.lookup(start_id, validate_name(path))
+        if row is None:
+            return Resolved(start_id, path, None, False)
+        if row.kind == "symlink" and follow_last:
+            return _follow(view, start_id, row, path, hops or _Hops())
+        return Resolved(row.parent_id, row.name, row, False)
     hops = hops or _Hops()
     absolute, parts = split_path(path)
     current = ROOT_ID if absolute else start_id
@@ -97,15 +122,7 @@ def resolve(view: View, start_id: str, path: str, follow_last: bool, hops: _Hops
                     return Resolved(current, part, None, False)
                 raise PathNotFoundError(path)
             if row.kind == "symlink" and (follow_last or not last):
-                hops.count += 1
-                if hops.count > MAX_SYMLINK_HOPS:
-                    raise SymlinkLoopError(path, f"more than {MAX_SYMLINK_HOPS} symlinks")
-                if not row.target:
-                    raise PathNotFoundError(path, "empty symlink target")
-                try:
-                    found = resolve(view, current, row.target, True, hops)
-                except SymlinkLoopError:
-                    raise SymlinkLoopError(path, f"more than {MAX_SYMLINK_HOPS} symlinks") from None
+                found = _follow(view, current, row, path, hops)
                 if last:
                     return found
                 row = found.row

@@ -91,16 +91,26 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+_CONSTANT = ("version", "txn_id", "ts", "message", "author")
+"""Op-log columns with one value per commit rather than per op."""
+_OP_FIELDS = pa.struct([field.with_nullable(True) for field in OPLOG_SCHEMA
+                        if field.name not in _CONSTANT and field.name != "seq"])
+"""The per-op columns, as the struct pyarrow converts a list of op dicts into (missing keys are null)."""
+
+
 def stamp(ops: list[dict[str, Any]], version: int, txn_id: str, message: str, author: str) -> pa.Table:
-    """Turn pending ops into op rows for the commit that will become ``version``."""
+    """Turn pending ops into op rows for the commit that will become ``version``.
+
+    pyarrow converts the op dicts in one pass (a struct array, split into its columns);
+    the per-commit columns are one value repeated, and ``seq`` is the op's position.
+    Building the columns in Python cost ~1.5 us per op in a large transaction.
+    """
     count = len(ops)
+    columns = dict(zip(_OP_FIELDS.names, pa.array(ops, _OP_FIELDS).flatten(), strict=True))
     same = {"version": version, "txn_id": txn_id, "ts": _now(), "message": message, "author": author}
-    columns = {
-        name: [same[name]] * count if name in same else [op.get(name) for op in ops]
-        for name in OPLOG_SCHEMA.names
-        if name != "seq"
-    }
-    columns["seq"] = list(range(count))
+    for name, value in same.items():
+        columns[name] = pa.repeat(pa.scalar(value, OPLOG_SCHEMA.field(name).type), count)
+    columns["seq"] = pa.array(range(count), pa.int32())
     return pa.table([columns[name] for name in OPLOG_SCHEMA.names], schema=OPLOG_SCHEMA)
 
 
