@@ -64,7 +64,7 @@ STATE_SCHEMA = pa.schema([
 Content = tuple[bytes | None, str | None]
 Entry = tuple[str, str, str]
 """(name, kind, node_id): a directory entry, as listings that build no rows give it."""
-REBASE_AT = 50_000
+REBASE_AT = 100_000
 """Fold the overlay into a new base once it holds this many nodes (or an eighth of the base)."""
 
 

@@ -36,9 +36,6 @@ from .state import Entry
 if TYPE_CHECKING:
     from .pond import Pond
 
-LISTING_AFTER = 16
-"""After this many lookups in one committed directory, a transaction reads its whole listing."""
-
 INLINE_MAX = 64 * 1024
 """Content up to this many bytes is stored inline in the op row; larger content as a blob."""
 
@@ -121,8 +118,6 @@ class Transaction:
     claimed_dirs: set[str] = field(default_factory=set)  # node ids with a "dir" claim already
     created: set[str] = field(default_factory=set)
     touched: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    listings: dict[str, dict[str, NodeRow]] = field(default_factory=dict)
-    lookups_in: dict[str, int] = field(default_factory=dict)
     committed_version: int | None = None
     new_ids: Iterator[str] = field(default_factory=node_ids, repr=False)
 
@@ -140,15 +135,7 @@ class Transaction:
         if parent_id in self.created:  # a directory this transaction made has nothing committed in it
             return None
         self._current()
-        listing = self.listings.get(parent_id)
-        if listing is not None:
-            return listing.get(name)
-        hits = self.lookups_in[parent_id] = self.lookups_in.get(parent_id, 0) + 1
-        if hits > LISTING_AFTER:  # many names in one directory: read its listing once instead
-            self.read_dirs.add(parent_id)
-            listing = self.listings[parent_id] = {row.name: row for row in self.pond._engine.children(parent_id)}
-            return listing.get(name)
-        self.read_keys.add(key)
+        self.read_keys.add(key)  # a committed lookup is a bisection of the state: no listing shortcut
         return self.pond._engine.lookup(parent_id, name)
 
     def node(self, node_id: str) -> NodeRow | None:
@@ -216,7 +203,6 @@ class Transaction:
                     raise Stale(error)
             raise Stale(ConflictError(f"another writer changed what this transaction read (now at version {version})"))
         self.base = version
-        self.listings.clear()
 
     def _broken(self, claim: Claim) -> PondError | None:
         engine = self.pond._engine
