@@ -301,6 +301,9 @@ class Engine:
             "node_id", "op", "kind", "parent_id", "name", "size", "sha256", "target", "ts", "version", "seq",
             "content", "content_ref")}
         node_ids, ops = column["node_id"], column["op"]
+        if all(op == "create" for op in ops) and len(set(node_ids)) == len(node_ids):
+            self._fold_creates(column)  # a bulk load: every row is a new node as it stands
+            return
         first: dict[str, int] = {}
         last: dict[str, int] = {}
         content: dict[str, int] = {}
@@ -332,6 +335,18 @@ class Engine:
                 self._remember_dir(new)
             changed.append((old, new, None if at is None else (column["content"][at], column["content_ref"][at])))
         self.state.apply(changed, int(column["version"][-1]))
+
+    def _fold_creates(self, column: dict[str, list[Any]]) -> None:
+        """The `nodes` rule for commits that only create nodes: each op row is its node's
+        current state, created, modified and content pointer all at that row."""
+        ts, version, seq = column["ts"], column["version"], column["seq"]
+        rows = list(map(NodeRow._make, zip(
+            column["node_id"], column["kind"], column["parent_id"], column["name"], column["size"],
+            column["sha256"], column["target"], ts, version, ts, version, version, seq, strict=True)))
+        for row in rows:
+            if row.kind == "dir":
+                self._remember_dir(row)
+        self.state.add(rows, zip(column["content"], column["content_ref"], strict=True), int(version[-1]))
 
     # -- the directory cache: every live directory, derived with the state ----------------
     def _remember_dir(self, row: NodeRow) -> None:

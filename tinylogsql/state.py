@@ -14,6 +14,7 @@ the overlay is folded into a new base once it grows past a fraction of it.
 from __future__ import annotations
 
 import bisect
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from operator import attrgetter, itemgetter
@@ -236,7 +237,7 @@ class State:
         self.version = version
         self.nodes: dict[str, NodeRow | None] = {}
         self.keys: dict[tuple[str, str], str | None] = {}
-        self.touched: dict[str, set[str]] = {}
+        self.touched: defaultdict[str, set[str]] = defaultdict(set)
         self.contents: dict[str, Content] = {}
 
     @classmethod
@@ -338,19 +339,33 @@ class State:
                     kept = self.base.content(index, old.content_version, old.content_seq)
                     self.contents[node_id] = kept if kept is not None else (None, None)
         self.version = version
+        self._maybe_rebase()
+
+    def _maybe_rebase(self) -> None:
         if len(self.nodes) >= max(REBASE_AT, self.base.rows // 8):
             self.rebase()
 
+    def add(self, rows: list[NodeRow], contents: Iterable[Content], version: int) -> None:
+        """Move to ``version`` by new nodes only, at names that were free (a bulk load)."""
+        nodes, keys, touched, stored = self.nodes, self.keys, self.touched, self.contents
+        for row, content in zip(rows, contents, strict=True):
+            nodes[row.node_id] = row
+            keys[(row.parent_id, row.name)] = row.node_id
+            touched[row.parent_id].add(row.name)
+            stored[row.node_id] = content
+        self.version = version
+        self._maybe_rebase()
+
     def _set_key(self, parent_id: str, name: str, node_id: str | None) -> None:
         self.keys[(parent_id, name)] = node_id
-        self.touched.setdefault(parent_id, set()).add(name)
+        self.touched[parent_id].add(name)
 
     def rebase(self) -> None:
         """Fold the overlay into a new base (one sort of the whole state)."""
         if not self.nodes:
             return
         self.base = Base.sorted(self.table())
-        self.nodes, self.keys, self.touched, self.contents = {}, {}, {}, {}
+        self.nodes, self.keys, self.touched, self.contents = {}, {}, defaultdict(set), {}
 
     def table(self) -> pa.Table:
         """The whole state as one Arrow table (base rows the overlay superseded dropped)."""
