@@ -227,8 +227,8 @@ class Engine:
             self._load_dirs()
             if version < latest:
                 rows = self.store.read_commits(version + 1, latest)
-                if rows is None:  # the tail's entries were cleaned up: build from the log instead
-                    return False
+                if rows is None:  # the tail's entries were cleaned up: its rows are in the data files
+                    latest, rows = self.store.read_since(version)
                 if rows.num_rows:
                     self._fold(rows)
                 self.version = latest
@@ -370,7 +370,7 @@ class Engine:
             while upto is None or self.version < upto:
                 if not self.store.has_version(self.version + 1):
                     if self.store.checkpoint_after(self.version):  # its entries were cleaned up
-                        self._load_all()
+                        self._catch_up()
                         continue
                     if upto is not None:
                         raise CorruptPondError(f"log entry for version {self.version + 1} is missing")
@@ -378,12 +378,25 @@ class Engine:
                 try:
                     rows = self.store.read_commit(self.version + 1)
                 except CorruptPondError:
-                    rows = None  # its files were compacted and vacuumed since: the snapshot has them
-                if rows is None:  # log entry or files cleaned up: rebuild from the table's file list
-                    self._load_all()
+                    rows = None  # its files were compacted and vacuumed since
+                if rows is None:  # log entry or files cleaned up: the newest data files have the rows
+                    self._catch_up()
                     continue
                 self.ingest(rows, self.version + 1)
             return self.version
+
+    def _catch_up(self) -> None:
+        """Fold in every row newer than ``version`` at once, read from the table's current data
+        files: for a reader whose next log entries (or their files) were cleaned up meanwhile."""
+        latest, rows = self.store.read_since(self.version)
+        if latest <= self.version:
+            raise CorruptPondError(f"the table went back from version {self.version} to {latest}")
+        if rows.num_rows:
+            if self._log_loaded:
+                self._log_pending.append(rows)
+            self._fold(rows)
+            self._since_persisted += rows.num_rows
+        self.version = latest
 
     def persist(self) -> str:
         """Write the state at ``version`` as a snapshot that later opens start from."""

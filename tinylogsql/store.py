@@ -253,13 +253,38 @@ class Store:
             raise unreadable_log(self.location, exc) from exc
         upto = version if upto is None else min(upto, version)
         rows = self._read_files([self.location.fs_path(uri) for uri in uris], upto)
-        # Every commit tinylogsql makes adds op rows. A version without any is a maintenance
-        # commit, or a damaged log entry whose rows the snapshot silently dropped: look at it.
+        self._check_versions(rows, 0, upto)
+        return version, rows
+
+    def _check_versions(self, rows: pa.Table, first: int, last: int) -> None:
+        """Every commit tinylogsql makes adds op rows. A version in first..last without any is a
+        maintenance commit, or a damaged log entry whose rows deltalake silently dropped: look."""
         present = set(pc.unique(rows["version"]).to_pylist())
-        for missing in sorted(set(range(upto + 1)) - present):
+        for missing in sorted(set(range(first, last + 1)) - present):
             lost = self.read_commit(missing)  # raises CorruptPondError for an empty/garbage entry
             if lost is not None and lost.num_rows:
                 raise CorruptPondError(f"the table's snapshot lacks the op rows of {self._log_entry(missing)}")
+
+    def read_since(self, after: int) -> tuple[int, pa.Table]:
+        """Op rows newer than ``after``, for a reader whose log entries are gone (cleaned up, or
+        its files compacted): read from the newest version's data files whose statistics
+        allow such rows (every row carries its version). Returns (newest version, rows)."""
+        try:
+            dt = self._fresh_table()
+            version = dt.version()
+            actions = pa.table(dt.get_add_actions(flatten=True))
+        except DeltaError as exc:
+            raise unreadable_log(self.location, exc) from exc
+        newest = actions.column("max.version").to_pylist() if "max.version" in actions.column_names else None
+        files = [
+            self.location.path(LOG_DIR, unquote(path))
+            for index, path in enumerate(actions.column("path").to_pylist())
+            if newest is None or newest[index] is None or newest[index] > after  # no statistics: read it
+        ]
+        rows = self._read_files(files, version)
+        if rows.num_rows:
+            rows = rows.filter(pc.greater(rows["version"], after))
+        self._check_versions(rows, after + 1, version)
         return version, rows
 
     def read_commit(self, version: int) -> pa.Table | None:
