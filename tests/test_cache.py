@@ -304,3 +304,16 @@ def test_committers_persist_the_state_for_later_opens(pond_path, monkeypatch):
         assert tree(fresh) == tree(writer)
         state_matches_views(fresh)
     writer.close()
+
+
+def test_pruning_drops_old_snapshots_and_crash_leftovers_only(pond_path):
+    with Pond.create(pond_path) as pond:
+        pond.root.create_file_path("f", b"x")
+        state_dir = Path(pond_path) / "state"
+        state_dir.mkdir()
+        leftover, fresh = state_dir / ".tmp-crashed", state_dir / ".tmp-in-flight"
+        leftover.write_bytes(b"half a snapshot")
+        fresh.write_bytes(b"being written")
+        os.utime(leftover, (0, 0))  # an hour old or more: nobody is writing it
+        pond.maintain(retention_hours=0)
+        assert sorted(p.name for p in state_dir.iterdir()) == [".tmp-in-flight", f"v{pond.version:020d}.parquet"]

@@ -497,9 +497,13 @@ class Store:
         return None
 
     def prune_states(self, keep: int) -> list[str]:
-        """Delete all but the ``keep`` newest state snapshots."""
+        """Delete all but the ``keep`` newest state snapshots (and temp files a crash left)."""
         versions = self.state_versions()
         doomed = [self.state_path(version) for version in versions[: max(0, len(versions) - keep)]]
+        selector = pafs.FileSelector(self.location.path(STATE_DIR), allow_not_found=True)
+        stale = time.time() - 3600  # a temp file an hour old is no write in progress
+        doomed += [info.path for info in self.location.fs.get_file_info(selector)
+                   if info.base_name.startswith(".tmp-") and info.mtime is not None and info.mtime.timestamp() < stale]
         for path in doomed:
             self.location.fs.delete_file(path)
         return doomed
