@@ -8,7 +8,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tinylogsql import Pond
-from tinylogsql.store import KEEP_CHECKPOINTS
+from tinylogsql.store import CHECKPOINT_INTERVAL, KEEP_VERSIONS, TRIM_EVERY
 
 
 def test_commits_trim_old_log_entries_and_readers_keep_working(tmp_path):
@@ -21,9 +21,11 @@ def test_commits_trim_old_log_entries_and_readers_keep_working(tmp_path):
     log_dir = path / "log" / "_delta_log"
     entries = sorted(int(name[:20]) for name in os.listdir(log_dir) if name.endswith(".json"))
     checkpoints = sorted(int(name[:20]) for name in os.listdir(log_dir) if ".checkpoint" in name)
-    # delta-rs checkpointed at 99, 199, 299; the commit that wrote 299 dropped what is before 199
-    assert checkpoints == [199, 299][-KEEP_CHECKPOINTS:]
-    assert entries == list(range(checkpoints[0], pond.version + 1))
+    # delta-rs checkpoints every 10 commits; the commit at 299 dropped what is before the
+    # newest checkpoint at least 100 versions old (199)
+    assert (CHECKPOINT_INTERVAL, TRIM_EVERY, KEEP_VERSIONS) == (10, 100, 100)
+    assert checkpoints == list(range(199, pond.version, 10))
+    assert entries == list(range(199, pond.version + 1))
     # Delta readers see the newest version; every row still carries its version
     table = DeltaTable(str(path / "log"))
     assert table.version() == pond.version

@@ -41,25 +41,32 @@ CHUNK = 1 << 20
 """Streams are copied in 1 MiB chunks."""
 LOG_RETENTION = "interval 7 days"
 """``delta.logRetentionDuration`` of a new pond: what ``maintain`` (``cleanup_metadata``) keeps.
-Commits do not use it: see ``KEEP_CHECKPOINTS``."""
-KEEP_CHECKPOINTS = 2
-"""Log entries a commit leaves behind: those from the KEEP_CHECKPOINTS-th newest checkpoint on
-(about 100-200 entries with delta-rs's checkpoint every 100 commits); older ones are deleted
-right after a commit writes a checkpoint.
+Commits do not wait for it: see ``KEEP_VERSIONS``."""
+CHECKPOINT_INTERVAL = 10
+"""``delta.checkpointInterval`` of a new pond (Delta's default is 100). delta-rs rebuilds its
+snapshot after each commit from the newest checkpoint plus every entry since, so a commit
+costs more the further it is from a checkpoint: one-row appends measured ~4.5 ms CPU with
+10 against ~7 ms with 100. Ponds created before keep the interval they have."""
+TRIM_EVERY = 100
+"""Commits between two trims of the Delta log (one listing of ``_delta_log`` each)."""
+KEEP_VERSIONS = 100
+"""A trim keeps the log entries from the newest checkpoint at least this many versions old.
 
 Why: every delta-rs commit lists ``_delta_log`` (the snapshot update after the commit; and,
 unless disabled as here, the expired-log cleanup hook after *every* commit), and a local
-listing reads the whole folder, so commit cost grew with every entry ever written (measured:
-~47 -> ~18 commits/s over 7k commits with a 7-day retention that never expired anything).
+listing stats the whole folder, so commit cost grew with every entry ever written
+(measured: ~47 -> ~18 commits/s over 7k commits with a 7-day retention that never expired
+anything). After a trim ``_delta_log`` holds ~100-200 entries.
 
-Trade-off: pond time travel (``pond.at``, ``read_commit``'s rows) does not need old entries,
-every op row carries its version. Delta-level readers do: ``DeltaTable(uri, version=v)`` (and
-polars/duckdb time travel) only reach versions from the kept checkpoint on, and a pond process
-lagging more than ~100 commits behind reloads the snapshot instead of reading the missed
-entries. The newest table version is always readable by every Delta reader."""
+Trade-off: pond time travel (``pond.at``, the ``log`` view) does not need old entries, every op
+row carries its version. Delta-level readers do: ``DeltaTable(uri, version=v)`` (and polars or
+duckdb time travel) reach only versions from the kept checkpoint on, not 7 days back, and a
+pond process lagging more than ~100 commits behind reloads the snapshot instead of reading
+the missed entries. The newest version is always readable by every Delta reader."""
 _HOOKS = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
 """delta-rs writes its checkpoint every ``delta.checkpointInterval`` commits; its expired-log
-cleanup (which lists the whole log after every commit) is replaced by ``Store.trim_log``."""
+cleanup (which lists the whole log after every commit) is replaced by ``Store.trim_log``
+every TRIM_EVERY commits."""
 _LOG_FILE = re.compile(r"^(\d{20})\.(json|crc|checkpoint(?:\.[^/]*)?\.parquet)$")
 """A commit entry, its checksum file or a checkpoint (any part), with its version."""
 
@@ -125,7 +132,6 @@ class Store:
         self._dt = dt
         self._commits_since_open = 0
         self._checkpoint_seen: tuple[tuple[int | None, int] | None, int] = (None, -1)
-        self._interval: int | None = None
 
     # -- opening -----------------------------------------------------------------
     @classmethod
@@ -148,7 +154,8 @@ class Store:
                 mode="error",
                 name="tinylogsql",
                 description="tinylogsql op log",
-                configuration={"delta.logRetentionDuration": LOG_RETENTION},
+                configuration={"delta.logRetentionDuration": LOG_RETENTION,
+                               "delta.checkpointInterval": str(CHECKPOINT_INTERVAL)},
                 storage_options=location.storage_options,
                 commit_properties=CommitProperties(custom_metadata={"message": "create pond", "author": author}),
             )
@@ -331,23 +338,16 @@ class Store:
             raise CorruptPondError(
                 f"commit landed at version {landed}, expected {base_version + 1} in {self.location.table_uri}"
             )
-        if (base_version + 2) % self._checkpoint_interval() == 0:  # delta-rs just wrote a checkpoint
+        if (base_version + 2) % TRIM_EVERY == 0:
             self.trim_log()
 
-    def _checkpoint_interval(self) -> int:
-        if self._interval is None:
-            try:
-                self._interval = max(1, int(self._dt.metadata().configuration.get("delta.checkpointInterval", 100)))
-            except (ValueError, DeltaError):
-                self._interval = 100
-        return self._interval
+    def trim_log(self, keep_versions: int = KEEP_VERSIONS) -> int:
+        """Delete log entries (and checkpoints) older than the newest checkpoint that is at least
+        ``keep_versions`` versions old; return how many files went. Oldest first and best
+        effort: a failure leaves the rest (a contiguous log) for the next trim.
 
-    def trim_log(self, keep_checkpoints: int = KEEP_CHECKPOINTS) -> int:
-        """Delete log entries (and checkpoints) older than the ``keep_checkpoints``-th newest
-        checkpoint; return how many files went. Best effort: a failure leaves them for later.
-
-        What stays is a complete Delta log from that checkpoint on (see KEEP_CHECKPOINTS).
-        One listing of ``_delta_log`` (one LIST locally or on object storage) per call.
+        What stays is a complete Delta log from that checkpoint on (see KEEP_VERSIONS).
+        One listing of ``_delta_log`` (one LIST on object storage) per call.
         """
         log_dir = self.location.path(LOG_DIR, "_delta_log")
         try:
@@ -356,10 +356,14 @@ class Store:
             return 0
         files = [(int(m.group(1)), m.group(2), info.path) for info in infos
                  if (m := _LOG_FILE.match(info.base_name))]
-        checkpoints = sorted({version for version, kind, _ in files if kind.startswith("checkpoint")})
-        if len(checkpoints) < keep_checkpoints:
+        if not files:
             return 0
-        keep_from = checkpoints[-keep_checkpoints]
+        newest = max(version for version, _, _ in files)
+        old_enough = [version for version, kind, _ in files
+                      if kind.startswith("checkpoint") and version <= newest - keep_versions]
+        if not old_enough:
+            return 0
+        keep_from = max(old_enough)
         deleted = 0
         for version, _, path in sorted(files):
             if version >= keep_from:
@@ -391,7 +395,7 @@ class Store:
             metrics = dt.optimize.compact(commit_properties=props, post_commithook_properties=_HOOKS)
         self._dt = self._fresh_table()
         self._commits_since_open = 0
-        if (self._dt.version() + 1) % self._checkpoint_interval() == 0:  # the compaction wrote a checkpoint
+        if (self._dt.version() + 1) % TRIM_EVERY == 0:  # the compaction took a trim's turn
             self.trim_log()
         return metrics
 
