@@ -47,6 +47,12 @@ CHECKPOINT_INTERVAL = 10
 snapshot after each commit from the newest checkpoint plus every entry since, so a commit
 costs more the further it is from a checkpoint: one-row appends measured ~4.5 ms CPU with
 10 against ~7 ms with 100. Ponds created before keep the interval they have."""
+STATS_COLUMNS = "version"
+"""``delta.dataSkippingStatsColumns`` of a new pond: file statistics only for ``version``
+(Delta's default is the first 32 columns). delta-rs parses every active file's statistics
+each time it rebuilds its snapshot after a commit; with only ``version``'s, one-row commits
+measured ~7.6 ms in ``write_deltalake`` against ~10-11 ms (CPU per pond commit ~15 against
+~18 ms). Delta readers still skip files by version; other filters read the files."""
 TRIM_EVERY = 100
 """Commits between two trims of the Delta log (one listing of ``_delta_log`` each)."""
 KEEP_VERSIONS = 100
@@ -155,7 +161,8 @@ class Store:
                 name="tinylogsql",
                 description="tinylogsql op log",
                 configuration={"delta.logRetentionDuration": LOG_RETENTION,
-                               "delta.checkpointInterval": str(CHECKPOINT_INTERVAL)},
+                               "delta.checkpointInterval": str(CHECKPOINT_INTERVAL),
+                               "delta.dataSkippingStatsColumns": STATS_COLUMNS},
                 storage_options=location.storage_options,
                 commit_properties=CommitProperties(custom_metadata={"message": "create pond", "author": author}),
             )
