@@ -109,6 +109,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--git-commits", type=int, default=100, help="single-op git commits for the baseline")
     parser.add_argument("--rounds", type=int, default=10, help="cross-process visibility rounds")
     parser.add_argument("--no-git", action="store_true", help="skip the git baselines")
+    parser.add_argument("--only-sustained", action="store_true", help="run only the sustained single-op commits")
     parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (< 30 s)")
     parser.add_argument("--out", type=Path, help="write bench_scale.json and bench_scale.png here")
     args = parser.parse_args(argv)
@@ -503,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     started = now()
     with temp_dir("bench-scale-") as tmp:
         git_rate = git_single_commits(tmp / "git-single", args.git_commits) if use_git else None
-        for n in args.sizes:
+        for n in [] if args.only_sustained else args.sizes:
             start = now()
             with temp_dir(f"bench-scale-{human_size(n)}-") as size_tmp:
                 these = measure_size(args, n, size_tmp, git_rate, plot)

@@ -380,7 +380,8 @@ class Pond:
 
     def _auto_compact(self) -> None:
         """Every AUTO_COMPACT_EVERY commits the committer merges small files, so commit cost
-        stays flat as the log grows (delta-rs writes a checkpoint every 100 commits itself)."""
+        stays flat as the log grows (delta-rs writes a checkpoint every 100 commits itself, and
+        the commit that writes it trims old log entries: see ``store.KEEP_VERSIONS``)."""
         try:
             self._store.compact()
         except DeltaError:
