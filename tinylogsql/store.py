@@ -74,8 +74,9 @@ anything). After a trim ``_delta_log`` holds ~100-200 entries.
 Trade-off: pond time travel (``pond.at``, the ``log`` view) does not need old entries, every op
 row carries its version. Delta-level readers do: ``DeltaTable(uri, version=v)`` (and polars or
 duckdb time travel) reach only versions from the kept checkpoint on, not 7 days back, and a
-pond process lagging more than ~100 commits behind reloads the snapshot instead of reading
-the missed entries. The newest version is always readable by every Delta reader."""
+pond process lagging more than ~100 commits behind reads the rows it missed from the current
+data files (``read_since``) instead of the missed entries. The newest version is always
+readable by every Delta reader."""
 _HOOKS = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
 """delta-rs writes its checkpoint every ``delta.checkpointInterval`` commits; its expired-log
 cleanup (which lists the whole log after every commit) is replaced by ``Store.trim_log``
