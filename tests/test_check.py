@@ -11,6 +11,8 @@ from pathlib import Path
 from deltalake import DeltaTable, write_deltalake
 from reliability_helpers import worker_env
 
+import tinylogsql.pond as pond_module
+import tinylogsql.store as store_module
 from tinylogsql import Pond
 from tinylogsql.schema import ROOT_ID
 from tinylogsql.store import stamp
@@ -109,3 +111,15 @@ def test_a_persisted_state_that_disagrees_with_the_log_is_reported(tmp_path: Pat
         report = pond.check()
     assert [p.code for p in report.problems] == ["state-snapshot"]
     assert report.problems[0].path.endswith(f"v{report.version:020d}.parquet")
+
+
+def test_files_compaction_replaced_are_not_orphans_after_the_log_is_trimmed(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(pond_module, "AUTO_COMPACT_EVERY", 15)
+    with Pond.create(tmp_path / "pond") as pond:
+        for i in range(store_module.TRIM_EVERY * 2):  # the second trim drops the first 90 entries
+            pond.root.create_file_path(f"f{i}", str(i))
+        entries = sorted((tmp_path / "pond" / "log" / "_delta_log").glob("*.json"))
+        assert int(entries[0].name[:20]) > 15  # the entries that removed compacted files are gone
+        report = pond.check()
+    assert report.ok, report.problems
+    assert report.orphans == []
