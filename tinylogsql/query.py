@@ -30,7 +30,7 @@ from .errors import (
 from .sandbox import POND_SCHEME
 from .schema import OPLOG_SCHEMA
 from .sqlfiles import PondSQLFiles
-from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, Entry, NodeRow, State, column_values
+from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, Entry, NodeRow, State, column_values, created_rows
 from .store import Store
 from .views import VIEW_FILES, sql_text
 
@@ -229,7 +229,12 @@ class Engine:
                 rows = self.store.read_commits(version + 1, latest)
                 if rows is None:  # the tail's entries were cleaned up: its rows are in the data files
                     latest, rows = self.store.read_since(version)
-                if rows.num_rows:
+                created = created_rows(rows)
+                if created is not None and created.num_rows:  # a bulk load since: one sort, no overlay
+                    self.state = State.from_table(pa.concat_tables([table.select(STATE_SCHEMA.names), created]),
+                                                  latest)
+                    self._load_dirs()
+                elif rows.num_rows:
                     self._fold(rows)
                 self.version = latest
             self._persisted, self._since_persisted = version, rows.num_rows if version < latest else 0

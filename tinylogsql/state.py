@@ -73,6 +73,20 @@ def _same(item: Any) -> Any:
     return item
 
 
+def created_rows(ops: pa.Table) -> pa.Table | None:
+    """State rows for op rows that only create distinct nodes (each op is its node's state as
+    it stands, as `nodes` computes it), built column-wise; None if any op does more."""
+    if ops.num_rows and (not pc.all(pc.equal(ops["op"], "create")).as_py()
+                         or pc.count_distinct(ops["node_id"]).as_py() != ops.num_rows):
+        return None
+    return pa.table({
+        **{name: ops[name] for name in ("node_id", "kind", "parent_id", "name", "size", "sha256", "target")},
+        "created": ops["ts"], "created_version": ops["version"], "modified": ops["ts"], "version": ops["version"],
+        "content_version": ops["version"], "content_seq": ops["seq"],
+        "content": ops["content"], "content_ref": ops["content_ref"],
+    }, schema=STATE_SCHEMA)
+
+
 class _Column:
     """An Arrow array seen as a sequence of Python values, so ``bisect`` can search it in place."""
 
