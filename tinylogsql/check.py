@@ -46,7 +46,6 @@ from .store import _DELTA_ACTIONS, BLOB_DIR
 
 if TYPE_CHECKING:
     from .pond import Pond
-    from .query import Engine
 
 _COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 _NODE_FIELDS = ("kind", "parent_id", "name", "size", "sha256", "target")
@@ -484,7 +483,7 @@ def _compare_persisted_state(pond: Pond, report: CheckReport) -> None:
         return
     version, table = found
     columns = "node_id, kind, parent_id, name, size, sha256, target"
-    got = set(zip(*(table.column(name.strip()).to_pylist() for name in columns.split(",")), strict=True))
+    got = _row_set(table, columns)
     want = set(engine._run(f"SELECT {columns} FROM {engine.snapshot(version)}.nodes"))
     if got != want:
         report.problems.append(Problem(
@@ -494,9 +493,9 @@ def _compare_persisted_state(pond: Pond, report: CheckReport) -> None:
             store.state_path(version), version))
 
 
-def _state_rows(engine: Engine, columns: str) -> set[tuple[object, ...]]:
-    """The state cache's rows (what lookups and listings serve), as tuples of ``columns``."""
-    table = engine.state.table().select([name.strip() for name in columns.split(",")])
+def _row_set(table: pa.Table, columns: str) -> set[tuple[object, ...]]:
+    """A state table's rows (the cache's, or a persisted snapshot's) as tuples of ``columns``."""
+    table = table.select([name.strip() for name in columns.split(",")])
     return set(zip(*(table.column(name).to_pylist() for name in table.column_names), strict=True))
 
 
@@ -513,7 +512,7 @@ def _compare_views(pond: Pond, rows: pa.Table, version: int, live: bool, report:
         got_nodes = set(engine._run(f"SELECT {columns} FROM {schema}.nodes"))
         got_entries = set(engine._run(f"SELECT parent_id, name, node_id FROM {schema}.entries"))
         got_paths = set(engine._run(f"SELECT node_id, path FROM {schema}.paths"))
-        got_state = _state_rows(engine, columns) if live else want_nodes
+        got_state = _row_set(engine.state.table(), columns) if live else want_nodes
         duplicates = engine._run(
             f"SELECT parent_id, name, count(*) FROM {schema}.nodes WHERE parent_id <> '' "
             "GROUP BY ALL HAVING count(*) > 1")

@@ -214,30 +214,31 @@ class Engine:
 
     def _load_snapshot(self, latest: int) -> bool:
         """Start from the newest persisted state at most TAIL_MAX commits old, then read the tail.
-        False (with the state as it was) if there is none or the tail cannot be read."""
+        False if there is none; the state is as it was unless this succeeds."""
         found = self.store.read_state(latest)
         if found is None or latest - found[0] > TAIL_MAX:
             return False
+        version, table = found
+        rows = OPLOG_SCHEMA.empty_table()
+        if version < latest:
+            tail = self.store.read_commits(version + 1, latest)
+            if tail is None:  # the tail's entries were cleaned up: its rows are in the data files
+                latest, tail = self.store.read_since(version)
+            rows = tail
         saved = (self.state, self.version, self._dir_ids, self._dir_keys, self._changes)
         done = False
         try:
-            version, table = found
-            self.state = State(Base.checked(table), version)
-            self.version = version
-            self._load_dirs()
-            if version < latest:
-                rows = self.store.read_commits(version + 1, latest)
-                if rows is None:  # the tail's entries were cleaned up: its rows are in the data files
-                    latest, rows = self.store.read_since(version)
-                created = created_rows(rows)
-                if created is not None and created.num_rows:  # a bulk load since: one sort, no overlay
-                    self.state = State.from_table(pa.concat_tables([table.select(STATE_SCHEMA.names), created]),
-                                                  latest)
-                    self._load_dirs()
-                elif rows.num_rows:
+            created = created_rows(rows)
+            if created is not None and created.num_rows:  # a bulk load since: one sort, no overlay
+                self.state = State.from_table(pa.concat_tables([table.select(STATE_SCHEMA.names), created]), latest)
+                self._load_dirs()
+            else:
+                self.state = State(Base.checked(table), version)
+                self._load_dirs()
+                if rows.num_rows:
                     self._fold(rows)
-                self.version = latest
-            self._persisted, self._since_persisted = version, rows.num_rows if version < latest else 0
+            self.version = latest
+            self._persisted, self._since_persisted = version, rows.num_rows
             done = True
             return True
         finally:
@@ -281,17 +282,23 @@ class Engine:
         with self.lock:
             if version != self.version + 1:
                 raise AssertionError(f"ingest of version {version} on top of {self.version}")
-            if rows.num_rows:
-                if self._log_loaded:  # written to DuckDB on the next query (or every PENDING_MAX commits)
-                    self._log_pending.append(rows)
-                    if len(self._log_pending) >= PENDING_MAX:
-                        self._flush_log()
-                self._fold(rows)
-                self._since_persisted += rows.num_rows
+            self._advance(rows)
             self._changes[version] = Changes.of(list(zip(*(rows.column(name).to_pylist() for name in (
                 "parent_id", "name", "from_parent_id", "from_name", "node_id", "txn_id")), strict=True)))
             self._changes.pop(version - CHANGES_KEPT, None)
             self.version = version
+
+    def _advance(self, rows: pa.Table) -> None:
+        """Fold op rows of the commits after ``version`` into the state, and queue them for
+        the resident log (written to DuckDB on the next query, or every PENDING_MAX commits)."""
+        if not rows.num_rows:
+            return
+        if self._log_loaded:
+            self._log_pending.append(rows)
+            if len(self._log_pending) >= PENDING_MAX:
+                self._flush_log()
+        self._fold(rows)
+        self._since_persisted += rows.num_rows
 
     def _fold(self, rows: pa.Table) -> None:
         """Move the state (and the directory cache) forward by the op rows of one or more
@@ -301,14 +308,15 @@ class Engine:
         come from the node's first/last content op, here or already in the state. This is
         what the `nodes` view computes over the whole log (tests check they agree).
         """
+        created = created_rows(rows)
+        if created is not None:  # a bulk load: every row is a new node as it stands
+            self._fold_creates(created)
+            return
         rows = rows.sort_by([("version", "ascending"), ("seq", "ascending")])
         column = {name: column_values(rows.column(name).combine_chunks()) for name in (
             "node_id", "op", "kind", "parent_id", "name", "size", "sha256", "target", "ts", "version", "seq",
             "content", "content_ref")}
         node_ids, ops = column["node_id"], column["op"]
-        if all(op == "create" for op in ops) and len(set(node_ids)) == len(node_ids):
-            self._fold_creates(column)  # a bulk load: every row is a new node as it stands
-            return
         first: dict[str, int] = {}
         last: dict[str, int] = {}
         content: dict[str, int] = {}
@@ -341,17 +349,15 @@ class Engine:
             changed.append((old, new, None if at is None else (column["content"][at], column["content_ref"][at])))
         self.state.apply(changed, int(column["version"][-1]))
 
-    def _fold_creates(self, column: dict[str, list[Any]]) -> None:
-        """The `nodes` rule for commits that only create nodes: each op row is its node's
-        current state, created, modified and content pointer all at that row."""
-        ts, version, seq = column["ts"], column["version"], column["seq"]
-        rows = list(map(NodeRow._make, zip(
-            column["node_id"], column["kind"], column["parent_id"], column["name"], column["size"],
-            column["sha256"], column["target"], ts, version, ts, version, version, seq, strict=True)))
+    def _fold_creates(self, created: pa.Table) -> None:
+        """Add nodes that commits only created (their state rows, from ``created_rows``)."""
+        created = created.sort_by([("version", "ascending"), ("content_seq", "ascending")])  # commit order
+        column = {name: column_values(created.column(name).combine_chunks()) for name in STATE_SCHEMA.names}
+        rows = list(map(NodeRow._make, zip(*(column[name] for name in NodeRow._fields), strict=True)))
         for row in rows:
             if row.kind == "dir":
                 self._remember_dir(row)
-        self.state.add(rows, zip(column["content"], column["content_ref"], strict=True), int(version[-1]))
+        self.state.add(rows, zip(column["content"], column["content_ref"], strict=True), max(column["version"]))
 
     # -- the directory cache: every live directory, derived with the state ----------------
     def _remember_dir(self, row: NodeRow) -> None:
@@ -396,11 +402,7 @@ class Engine:
         latest, rows = self.store.read_since(self.version)
         if latest <= self.version:
             raise CorruptPondError(f"the table went back from version {self.version} to {latest}")
-        if rows.num_rows:
-            if self._log_loaded:
-                self._log_pending.append(rows)
-            self._fold(rows)
-            self._since_persisted += rows.num_rows
+        self._advance(rows)
         self.version = latest
 
     def persist(self) -> str:
