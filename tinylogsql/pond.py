@@ -16,19 +16,21 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, BinaryIO, Protocol, TypeVar
 
 import duckdb
 import pyarrow as pa
 from deltalake.exceptions import DeltaError
 
+from .branching import Branching, open_chain
 from .check import CheckReport, check_pond
-from .errors import InvalidArgumentError, PondError, ReadOnlyError, VersionNotFoundError
+from .errors import BranchNotFoundError, PondError, ReadOnlyError
 from .location import locate
 from .nodes import Directory
 from .paths import resolve
 from .query import Engine, NodeRow
+from .refs import MAIN, MAIN_CHAIN, Chain
 from .sandbox import check_query
 from .schema import ROOT_ID
 from .state import Entry
@@ -111,16 +113,20 @@ def _default_author() -> str:
         return "unknown"
 
 
-class Pond:
+class Pond(Branching):
     """A versioned filesystem in a Delta table. Use ``Pond.create`` or ``Pond.open``."""
 
-    def __init__(self, store: Store, engine: Engine | None, author: str, at: int | None = None) -> None:
+    def __init__(self, store: Store, engine: Engine | None, author: str, at: int | None = None,
+                 branch: str = MAIN, chain: Chain = MAIN_CHAIN) -> None:
         self._store = store
         self.author = author
         self._at = at
+        self._branch = branch
+        self._others: dict[str, Engine] = {}  # engines of other branches that ``at`` visited
         self._local = threading.local()
         self._closed = False
-        self._engine = engine if engine is not None else Engine(store, open_pond=self._files_at)
+        self._engine = engine if engine is not None else Engine(
+            store, open_pond=self._files_at, branch=branch, chain=chain)
 
     # -- opening and closing ------------------------------------------------------
     @classmethod
@@ -132,16 +138,19 @@ class Pond:
         return cls(store, None, author)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, author: str | None = None,
+    def open(cls, path: str | os.PathLike[str], branch: str = MAIN, *, author: str | None = None,
              storage_options: dict[str, str] | None = None) -> Pond:
-        """Open an existing pond (FileNotFoundError if there is none)."""
+        """Open an existing pond (FileNotFoundError if there is none) on ``branch`` (LookupError if missing)."""
         store = Store.open(locate(path, storage_options))
-        return cls(store, None, author or _default_author())
+        chain = MAIN_CHAIN if branch == MAIN else open_chain(store, branch)
+        return cls(store, None, author or _default_author(), branch=branch, chain=chain)
 
     def close(self) -> None:
         """Release the DuckDB connection; snapshots from ``at`` share it and close too."""
         if not self._closed and self._at is None:
             self._engine.close()
+        for engine in self._others.values():
+            engine.close()
         self._closed = True
 
     def __enter__(self) -> Pond:
@@ -177,10 +186,13 @@ class Pond:
 
     @property
     def version(self) -> int:
-        """The Delta version this pond reads (checked against the table for a live pond)."""
+        """The version this pond reads: for a live pond its branch's head (the Delta version of the
+        branch's last commit, checked against the table); Delta versions are global to the pond."""
         if self._at is not None:
             return self._at
-        return self._engine.sync()
+        with self._engine.lock:
+            self._engine.sync()
+            return self._engine.head
 
     @property
     def last_committed_version(self) -> int | None:
@@ -192,19 +204,12 @@ class Pond:
         """
         return getattr(self._local, "last_version", None)
 
-    def at(self, version: int | datetime) -> Pond:
-        """A read-only view of the pond at a Delta version, or the last version at or before a time."""
-        latest = self._engine.sync()
-        if isinstance(version, datetime):
-            when = version.astimezone(timezone.utc).replace(tzinfo=None) if version.tzinfo else version
-            number = self._engine.version_at(when)
-        elif isinstance(version, int) and not isinstance(version, bool):
-            number = version
-        else:
-            raise InvalidArgumentError(f"version must be an int or a datetime, not {type(version).__name__}")
-        if number < 0 or number > latest:
-            raise VersionNotFoundError(f"version {number} is not in this pond (versions 0..{latest})")
-        return Pond(self._store, self._engine, self.author, at=number)  # its views are made on first use
+    def at(self, rev: int | datetime | str) -> Pond:
+        """A read-only view at a revision: a version number or time (on this branch), a branch,
+        a tag, or ``name~N`` (see Branching._resolve)."""
+        branch, number = self._resolve(rev)
+        engine = self._engine_for(branch)
+        return Pond(engine.store, engine, self.author, at=number, branch=branch)  # views made on first use
 
     def maintain(self, *, retention_hours: float = DEFAULT_RETENTION_HOURS, zorder: bool = True) -> MaintenanceReport:
         """Compact (z-ordered by parent_id), checkpoint, clean old log entries, vacuum, drop crash
@@ -225,8 +230,8 @@ class Pond:
             self._engine.sync()
             self._engine.persist()
             self._store.prune_states(keep=STATES_KEPT)
-            referenced = {ref for (ref,) in self._engine._run(
-                "SELECT DISTINCT content_ref FROM log WHERE content_ref IS NOT NULL")}
+            _, every_row = self._store.read_snapshot()  # every branch's rows: a blob any branch uses stays
+            referenced = set(every_row.column("content_ref").drop_null().to_pylist())
         cutoff = time.time() - retention_hours * 3600
         dropped = []
         for info in self._store.blobs():
@@ -348,6 +353,8 @@ class Pond:
         if not tx.ops:
             tx.committed_version = tx.base
             return
+        if self._engine.deleted:
+            raise BranchNotFoundError(f"the branch {self._branch!r} was deleted")
         with self._engine.lock:
             attempt = 0
             while True:
@@ -356,7 +363,7 @@ class Pond:
                     tx.rebase(version)
                 if not self._store.prepare(version):
                     continue
-                rows = stamp(tx.ops, version + 1, tx.txn_id, tx.message, tx.author)
+                rows = stamp(tx.ops, version + 1, tx.txn_id, tx.message, tx.author, branch=self._branch)
                 try:
                     self._store.commit(rows, version, tx.message, tx.author)
                 except CommitConflict:

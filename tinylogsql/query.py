@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import (
     CorruptPondError,
@@ -27,6 +28,7 @@ from .errors import (
     QueryTimeoutError,
     VersionNotFoundError,
 )
+from .refs import MAIN, MAIN_CHAIN, Chain, Refs, scan, visible
 from .sandbox import POND_SCHEME
 from .schema import OPLOG_SCHEMA
 from .sqlfiles import PondSQLFiles
@@ -76,8 +78,12 @@ class Changes(NamedTuple):
 class Engine:
     """A pond's state cache and (on demand) its DuckDB database; thread-safe through one lock."""
 
-    def __init__(self, store: Store, open_pond: Callable[[int], Any] | None = None) -> None:
+    def __init__(self, store: Store, open_pond: Callable[[int], Any] | None = None,
+                 branch: str = MAIN, chain: Chain = MAIN_CHAIN) -> None:
         self.store = store
+        self.branch, self.chain = branch, chain  # the state follows this branch (see refs.py)
+        self._refs: Refs | None = None  # every ref, read on first use and then kept current
+        self.deleted = False  # the branch was deleted after this engine opened it
         self.lock = threading.RLock()
         self._open_pond = open_pond
         self._db: duckdb.DuckDBPyConnection | None = None
@@ -200,6 +206,7 @@ class Engine:
         if self._db is None:
             self._db = self._open_database()
         _, rows = self.store.read_snapshot(upto=latest)
+        rows = self._take(rows)
         self._insert(rows)
         self._log_loaded = True
         try:
@@ -215,7 +222,7 @@ class Engine:
     def _load_snapshot(self, latest: int) -> bool:
         """Start from the newest persisted state at most TAIL_MAX commits old, then read the tail.
         False if there is none; the state is as it was unless this succeeds."""
-        found = self.store.read_state(latest)
+        found = self.store.read_state(min(latest, self.chain[-1][2]))  # snapshots are main's state
         if found is None or latest - found[0] > TAIL_MAX:
             return False
         version, table = found
@@ -224,7 +231,7 @@ class Engine:
             tail = self.store.read_commits(version + 1, latest)
             if tail is None:  # the tail's entries were cleaned up: its rows are in the data files
                 latest, tail = self.store.read_since(version)
-            rows = tail
+            rows = self._take(tail)
         saved = (self.state, self.version, self._dir_ids, self._dir_keys, self._changes)
         done = False
         try:
@@ -250,7 +257,7 @@ class Engine:
         version, rows = self.store.read_snapshot(upto=None if self.version < 0 else self.version)
         if self.version >= 0 and version < self.version:
             raise CorruptPondError(f"the table is at version {version}, behind the state's {self.version}")
-        self._insert(rows)
+        self._insert(visible(rows, self.chain))
         self._log_loaded = True
 
     def _unload_log(self) -> None:
@@ -282,11 +289,38 @@ class Engine:
         with self.lock:
             if version != self.version + 1:
                 raise AssertionError(f"ingest of version {version} on top of {self.version}")
+            rows = self._take(rows)
+            if self._refs is not None:
+                self._refs.version = max(self._refs.version, version)  # a maintenance commit has no rows
             self._advance(rows)
             self._changes[version] = Changes.of(list(zip(*(rows.column(name).to_pylist() for name in (
                 "parent_id", "name", "from_parent_id", "from_name", "node_id", "txn_id")), strict=True)))
             self._changes.pop(version - CHANGES_KEPT, None)
             self.version = version
+
+    def _take(self, rows: pa.Table) -> pa.Table:
+        """The rows of newly read commits that this engine's branch sees; refs and the head
+        follow along (a branch's state ignores other branches' rows, its version does not)."""
+        if self._refs is not None and rows.num_rows:
+            self._refs.add(rows.filter(pc.greater(rows.column("version"), self._refs.version)))
+        if self.chain != MAIN_CHAIN and rows.num_rows:
+            gone = pc.and_(pc.equal(rows.column("op"), "delete-branch"), pc.equal(rows.column("branch"), self.branch))
+            if pc.any(gone).as_py():
+                self.deleted = True
+        return visible(rows, self.chain)
+
+    def refs(self) -> Refs:
+        """Every branch and tag as of ``version`` (one scan of a few columns on first use)."""
+        with self.lock:
+            if self._refs is None or self._refs.version < self.version:
+                self._refs = scan(self.store, self.version)
+            return self._refs
+
+    @property
+    def head(self) -> int:
+        """The version of the last commit that changed this branch's tree (its fork before one)."""
+        with self.lock:
+            return self.refs().head(self.branch)
 
     def _advance(self, rows: pa.Table) -> None:
         """Fold op rows of the commits after ``version`` into the state, and queue them for
@@ -402,12 +436,16 @@ class Engine:
         latest, rows = self.store.read_since(self.version)
         if latest <= self.version:
             raise CorruptPondError(f"the table went back from version {self.version} to {latest}")
-        self._advance(rows)
+        self._advance(self._take(rows))
         self.version = latest
+        if self._refs is not None:
+            self._refs.version = max(self._refs.version, latest)
 
     def persist(self) -> str:
         """Write the state at ``version`` as a snapshot that later opens start from."""
         with self.lock:
+            if self.chain != MAIN_CHAIN:
+                return ""  # snapshots hold main's state only (branches start from main's, see _load_snapshot)
             self.state.rebase()
             base = self.state.base
             path = self.store.write_state(base.table().append_column("node_order", base.node_order), self.version)
@@ -418,6 +456,8 @@ class Engine:
         """Is the last persisted snapshot (as far as this engine knows) far enough behind that
         opens would spend long on the tail after it? Asked by a committer after its commit."""
         with self.lock:
+            if self.chain != MAIN_CHAIN:
+                return False
             if self.version - self._persisted >= PERSIST_EVERY:
                 return True
             return self._since_persisted >= max(PERSIST_MIN_OPS, self.state.size // 2)
