@@ -110,6 +110,10 @@ class MergeConflictError(ConflictError):
         self.conflicts = conflicts
 
 
+class InvalidMergeError(PondError, ValueError):
+    """A merge that cannot be asked for: a branch into itself, or an unknown strategy."""
+
+
 class BranchNotFoundError(PondError, LookupError):
     """No branch (or tag, or revision) by that name."""
 

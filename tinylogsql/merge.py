@@ -22,6 +22,7 @@ from deltalake import DeltaTable
 from .errors import (
     ConflictError,
     InvalidArgumentError,
+    InvalidMergeError,
     MergeConflictError,
     PathNotFoundError,
     PondError,
@@ -312,7 +313,7 @@ def plan_merge(pond: Pond, tx: Transaction, source: str, strategy: str) -> tuple
     refs = pond._engine.refs()
     target = pond.branch
     if source == target:
-        raise InvalidArgumentError(f"cannot merge {source!r} into itself")
+        raise InvalidMergeError(f"cannot merge {source!r} into itself")
     chain_s: Chain = refs.chain(source)
     refs.chain(target)
     head = refs.head(source)
@@ -406,7 +407,7 @@ def _depth(states: dict[str, Side | None], node_id: str) -> int:
 def _run(pond: Pond, source: str, message: str | None, author: str | None, strategy: str,
          commit: bool) -> MergeResult | MergePreview:
     if strategy not in STRATEGIES:
-        raise InvalidArgumentError(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+        raise InvalidMergeError(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
     if not isinstance(source, str):
         raise InvalidArgumentError(f"source must be a branch name, not {type(source).__name__}")
     if commit and pond._at is not None:
