@@ -302,9 +302,10 @@ def test_restore_a_file_and_a_directory(base):
     assert files(base) == {"/docs/a.txt": b"a1", "/b.txt": b"b1"}
     feature = base.create_branch("feature")
     feature.root.write_file_path("/b.txt", "from feature")
+    # the file is the same node on both branches: restoring it from the branch is one write
     version = base.root.restore("/b.txt", "feature")
     assert base.version == version and files(base)["/b.txt"] == b"from feature"
-    assert base.sql("SELECT count(*) FROM history WHERE version = ?", [version]).fetchall() == [(1,)]  # one write: same node
+    assert base.sql("SELECT count(*) FROM history WHERE version = ?", [version]).fetchall() == [(1,)]
     assert base.check().ok
     feature.close()
 
