@@ -357,15 +357,18 @@ def plan_merge(pond: Pond, tx: Transaction, source: str, strategy: str) -> tuple
             continue
         moved_t = (b.parent_id, b.name) != (t.parent_id, t.name)
         moved_o = (b.parent_id, b.name) != (o.parent_id, o.name)
-        if moved_t and (not moved_o or plan.conflict(
+        if moved_t and (o.parent_id, o.name) != (t.parent_id, t.name) and (not moved_o or plan.conflict(
                 path, "moved to different places on both sides", _describe(o, path),
-                _describe(t, plan.where(t.parent_id, t.name))) == "theirs") and (o.parent_id, o.name) != (
-                t.parent_id, t.name):
+                _describe(t, plan.where(t.parent_id, t.name))) == "theirs"):
             placements.append((node_id, t, o))
         changed_t, changed_o = not _same_content(b, t), not _same_content(b, o)
         if changed_t and not _same_content(o, t) and (not changed_o or plan.conflict(
                 path, "different content on both sides", _describe(o, path), _describe(t, path)) == "theirs"):
             writes.append((node_id, t))
+    for node_id in removals:  # files and links first: their names are free for the placements
+        row = tx.node(node_id)
+        if row is not None and row.kind != "dir":
+            plan.remove(row)
     pending = placements
     for final in (False, True):  # a name another placement frees first is taken on the second pass
         left = []
@@ -483,6 +486,11 @@ def revert(pond: Pond, version: int, message: str | None) -> int:
 
     def undo(tx: Transaction) -> None:
         plan = Plan(pond, tx, "fail", pond.branch)
+        made = [node_id for node_id in touched if before.get(node_id) is None and after.get(node_id) is not None]
+        for node_id in made:  # files and links the commit made go first: their names may be needed back
+            row = tx.node(node_id)
+            if row is not None and row.kind != "dir":
+                plan.remove(row)
         back = [(node_id, side) for node_id, side in before.items() if side is not None]
         for node_id, _ in back:
             if after.get(node_id) is None:
@@ -502,13 +510,12 @@ def revert(pond: Pond, version: int, message: str | None) -> int:
         if plan.conflicts:
             where = ", ".join(f"{c.path} ({c.reason})" for c in plan.conflicts)
             raise ConflictError(f"cannot revert version {version}: {where}")
-        made = [node_id for node_id in touched if before.get(node_id) is None and after.get(node_id) is not None]
         for node_id in sorted(made, key=lambda n: -_depth(after, n)):
             row = tx.node(node_id)
             if row is None:
                 continue
             others = [child.name for child in tx.children(node_id) if child.node_id not in touched]
-            if row.kind == "dir" and others:
+            if others:
                 raise ConflictError(f"cannot revert version {version}: later commits added {', '.join(others)} "
                                     f"in {plan.path(row)}")
             plan.remove(row)
