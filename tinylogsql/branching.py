@@ -116,8 +116,16 @@ class Branching:
             return [{"op": "branch", "node_id": "", "kind": "ref", "parent_id": "", "name": name,
                      "from_name": parent, "ref_version": fork, "branch": name}]
 
-        self._commit_refs(build, f"branch {name}")
-        return self.on(name)
+        if source is not None or self._at is not None:
+            self._commit_refs(build, f"branch {name}")
+            return self.on(name)
+        from .pond import Pond
+
+        with self._engine.lock:  # the new branch starts from this engine's state: nothing is read again
+            self._commit_refs(build, f"branch {name}")
+            chain = self._engine.refs().chain(name)
+            return Pond(Store.open(self._store.location), None, self.author, branch=name, chain=chain,
+                        start=self._engine)
 
     def on(self, name: str) -> Pond:
         """The same pond, bound to another existing branch (a Pond of its own: close it too)."""

@@ -117,7 +117,7 @@ class Pond(Branching):
     """A versioned filesystem in a Delta table. Use ``Pond.create`` or ``Pond.open``."""
 
     def __init__(self, store: Store, engine: Engine | None, author: str, at: int | None = None,
-                 branch: str = MAIN, chain: Chain = MAIN_CHAIN) -> None:
+                 branch: str = MAIN, chain: Chain = MAIN_CHAIN, start: Engine | None = None) -> None:
         self._store = store
         self.author = author
         self._at = at
@@ -126,7 +126,7 @@ class Pond(Branching):
         self._local = threading.local()
         self._closed = False
         self._engine = engine if engine is not None else Engine(
-            store, open_pond=self._files_at, branch=branch, chain=chain)
+            store, open_pond=self._files_at, branch=branch, chain=chain, start=start)
 
     # -- opening and closing ------------------------------------------------------
     @classmethod

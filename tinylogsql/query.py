@@ -79,7 +79,7 @@ class Engine:
     """A pond's state cache and (on demand) its DuckDB database; thread-safe through one lock."""
 
     def __init__(self, store: Store, open_pond: Callable[[int], Any] | None = None,
-                 branch: str = MAIN, chain: Chain = MAIN_CHAIN) -> None:
+                 branch: str = MAIN, chain: Chain = MAIN_CHAIN, start: Engine | None = None) -> None:
         self.store = store
         self.branch, self.chain = branch, chain  # the state follows this branch (see refs.py)
         self._refs: Refs | None = None  # every ref, read on first use and then kept current
@@ -101,6 +101,11 @@ class Engine:
         self.version = -1
         self.closed = False
         self.state = State(Base(STATE_SCHEMA.empty_table()), -1)
+        if start is not None:  # a new branch at its parent's current state: share it, read nothing
+            with start.lock:
+                self.state, self.version = start.state.copy(), start.version
+                self._dir_ids, self._dir_keys = dict(start._dir_ids), dict(start._dir_keys)
+            return
         self._load_all(store.handle_version())  # the table was loaded by Store.open a moment ago
 
     # -- DuckDB, opened on first use -----------------------------------------------

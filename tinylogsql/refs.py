@@ -96,7 +96,7 @@ class Refs:
             return
         self.used.update(pc.unique(rows.column("version")).to_pylist())
         if self.born is None and 0 in self.used:
-            self.born = rows.filter(pc.equal(rows.column("version"), 0)).column("ts")[0].as_py()
+            self.born = rows.filter(pc.equal(rows.column("version"), 0)).column("ts")[0].as_py()  # null: set by scan
         nodes = pc.is_in(rows.column("op"), pa.array(OPS))
         pairs = pa.table({"branch": pc.fill_null(rows.column("branch"), MAIN), "version": rows.column("version")})
         pairs = pairs.filter(nodes).group_by(["branch", "version"]).aggregate([])
@@ -206,10 +206,12 @@ def visible(rows: pa.Table, chain: Chain) -> pa.Table:
 
 
 _SCAN_COLUMNS = ("version", "seq", "ts", "op", "name", "from_name", "branch", "ref_version")
+_SCAN_SCHEMA = pa.schema([OPLOG_SCHEMA.field(name) for name in _SCAN_COLUMNS])
 
 
 def scan(store: Any, upto: int) -> Refs:
-    """Every ref, and each branch's commit versions, read from the table's data files (a few columns)."""
+    """Every ref, and each branch's commit versions, read from the table's data files: three small
+    columns of every row, and the ref columns only of the files that hold ref rows."""
     location = store.location
     try:
         dt = DeltaTable(location.table_uri, storage_options=location.storage_options)
@@ -219,13 +221,30 @@ def scan(store: Any, upto: int) -> Refs:
 
         raise unreadable_log(location, exc) from exc
     refs = Refs()
-    if files:
-        schema = pa.schema([OPLOG_SCHEMA.field(name) for name in _SCAN_COLUMNS])
-        table = ds.dataset(files, schema=schema, filesystem=location.fs, format="parquet").to_table(
-            filter=ds.field("version") <= upto)
-        refs.add(table)
+    parts = []
+    node_ops = pa.array(OPS)
+    in_range = ds.field("version") <= upto
+    dataset = ds.dataset(files, schema=_SCAN_SCHEMA, filesystem=location.fs, format="parquet")
+    for fragment in dataset.get_fragments():
+        small = fragment.to_table(schema=_SCAN_SCHEMA, columns=["version", "op", "branch"], filter=in_range)
+        nodes = pc.is_in(small.column("op"), node_ops)
+        if pc.all(nodes).as_py() is not False:
+            parts.append(_widen(small))
+        else:
+            parts.append(_widen(small.filter(nodes)))
+            parts.append(fragment.to_table(schema=_SCAN_SCHEMA, filter=in_range & ~ds.field("op").isin(node_ops)))
+    if parts:
+        refs.add(pa.concat_tables(parts))
+    born = dataset.to_table(columns=["ts"], filter=ds.field("version") == 0).column("ts")
+    refs.born = born[0].as_py() if len(born) else None
     refs.version = upto
     return refs
+
+
+def _widen(part: pa.Table) -> pa.Table:
+    """Rows read with three columns, the others null (Refs.add only counts them as commits)."""
+    return pa.table([part.column(name) if name in part.column_names else pa.nulls(part.num_rows, field.type)
+                     for name, field in zip(_SCAN_COLUMNS, _SCAN_SCHEMA, strict=True)], schema=_SCAN_SCHEMA)
 
 
 REV = re.compile(r"^(?P<name>.+?)(?:~(?P<steps>\d+))?$")
