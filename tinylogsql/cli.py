@@ -32,7 +32,7 @@ from rich.tree import Tree
 from . import __version__
 from . import export as transfer
 from . import history as past
-from .display import human_size, when
+from .display import human_size, plural, when
 from .errors import NotADirError, PathNotFoundError, PondError, PondExistsError
 from .pond import Pond
 
@@ -191,9 +191,9 @@ def progress_bar(show: bool, verb: str, files: int, total: int) -> Iterator[Call
     columns = (TextColumn(f"[bold]{verb}[/] {{task.description}}"), BarColumn(), DownloadColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=False) as bar:
-        task = bar.add_task(f"{files} files", total=total)
+        task = bar.add_task(plural(files, "file"), total=total)
         yield lambda size: bar.advance(task, size)
-        bar.update(task, description=f"{files} files, committed")
+        bar.update(task, description=f"{plural(files, 'file')}, committed")
 
 
 def _show_progress(flag: bool | None, files: int, total: int) -> bool:
@@ -488,11 +488,14 @@ def put(sources: tuple[str, ...], dest: str, message: str | None, author: str | 
                                    unchanged=unchanged)
         if version != before:
             COMMITTED.append(version)
-        same = f", {len(unchanged)} unchanged" if unchanged else ""
+        left = set(unchanged)
+        copied = [item for item in files if item.dest not in left]
+        same = f", {len(left)} unchanged" if left else ""
         if version == before:
-            click.echo(f"nothing to change: {len(files)} files already there (still version {version})")
+            click.echo(f"nothing to change: {plural(len(files), 'file')} already there (still version {version})")
         else:
-            click.echo(f"put {len(files) - len(unchanged)} files ({human_size(total)}){same} as version {version}")
+            size = human_size(sum(item.size for item in copied))
+            click.echo(f"put {plural(len(copied), 'file')} ({size}){same} as version {version}")
 
 
 @cli.command()
@@ -550,7 +553,7 @@ def get(sources: tuple[str, ...], local: Path, pond_path: str | None, at: str | 
         written: list[Path] = []
         for src in targets:
             written.extend(transfer.get(pond, src, local))
-        click.echo(f"wrote {len(written)} paths under {local}" if len(written) > 1 else f"wrote {written[0]}")
+        click.echo(f"wrote {plural(len(written), 'path')} under {local}" if len(written) > 1 else f"wrote {written[0]}")
 
 
 @cli.command(name="export")
@@ -564,7 +567,7 @@ def export_cmd(local_dir: Path, pond_path: str | None, at: str | None, debug: bo
     """
     with open_pond(pond_path, at) as pond:
         written = transfer.export(pond, local_dir)
-        click.echo(f"exported version {pond.version}: {len(written)} paths into {local_dir}")
+        click.echo(f"exported version {pond.version}: {plural(len(written), 'path')} into {local_dir}")
 
 
 # -- history ----------------------------------------------------------------------------
@@ -675,7 +678,8 @@ def diff(args: tuple[str, ...], patch: bool, show_stat: bool, exit_code: bool, a
                 click.echo(f" {fp.path} | {counts}")
             added = sum(fp.added for fp in file_patches)
             removed = sum(fp.removed for fp in file_patches)
-            click.echo(f" {len(file_patches)} files changed, {added} insertions(+), {removed} deletions(-)")
+            click.echo(f" {plural(len(file_patches), 'file')} changed, {plural(added, 'insertion')}(+), "
+                       f"{plural(removed, 'deletion')}(-)")
         else:
             by_path: dict[str, list[str]] = {}
             for fp in file_patches:

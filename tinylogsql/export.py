@@ -127,6 +127,10 @@ def put(pond: Pond, items: list[PutItem], message: str | None = None,
                 if existing is not None:
                     if existing.kind != "symlink":
                         raise PathExistsError(item.dest)
+                    if existing.stat().target == item.target:  # already there: no op
+                        if unchanged is not None:
+                            unchanged.append(item.dest)
+                        continue
                     root.remove(item.dest)
                 root.create_symlink_path(item.dest, item.target or "")
             else:
