@@ -203,7 +203,24 @@ def _show_progress(flag: bool | None, files: int, total: int) -> bool:
 
 
 # -- the group ------------------------------------------------------------------------
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class AfterCommitError(Exception):
+    """Internal: an error raised once the command's commit had landed (see ``main``)."""
+
+
+class Commands(click.Group):
+    """click turns a broken stdout pipe into a bare exit 1; after a commit that would report a
+    failure for a change that landed, so such an error is handed to ``main`` instead."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            if COMMITTED:
+                raise AfterCommitError(str(exc) or "broken pipe") from exc
+            raise
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="tinylogsql", message="%(version)s")
 @click.option("--pond", "pond_path", envvar="TINYLOGSQL_POND", default="./pond", show_default=True,
               metavar="PATH", help="The pond to use (env TINYLOGSQL_POND); also accepted after the command.")
@@ -862,9 +879,9 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except BrokenPipeError as exc:  # e.g. `tinylogsql cat big.csv | head`
-        if COMMITTED:
-            _after_commit(exc)
+    except AfterCommitError as exc:  # e.g. `tinylogsql put ... | head -0`: the commit is in, only stdout broke
+        _after_commit(exc)
+    except BrokenPipeError:  # e.g. `tinylogsql cat big.csv | head`
         sys.stderr.close()
         sys.exit(1)
     except Exception as exc:

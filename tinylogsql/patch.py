@@ -65,14 +65,14 @@ def file_patch(old: Pond, new: Pond, old_path: str | None, new_path: str | None)
 def patches(old: Pond, new: Pond, changes: list[Change]) -> list[FilePatch]:
     """A FilePatch for every change that touches a file's content, in the order of ``changes``.
 
-    A moved file whose content also changed appears as a "moved" and a "modified" change; its
-    patch compares the old path's content with the new path's. A pure move has no patch.
+    A moved file whose content also changed appears as a "moved" and a "modified" change (whose
+    old_path is where it was); its patch compares the old path's content with the new path's.
+    A pure move has no patch.
     """
-    moved_from = {c.path: c.old_path for c in changes if c.change == "moved"}
     out: list[FilePatch] = []
     for change in changes:
-        if change.change == "modified" and change.kind == "file":
-            out.append(file_patch(old, new, moved_from.get(change.path, change.path), change.path))
+        if change.change == "modified" and change.kind == "file":  # old_path: where it was (moved or not)
+            out.append(file_patch(old, new, change.old_path or change.path, change.path))
         elif change.change == "added" and change.kind == "file":
             out.append(file_patch(old, new, None, change.path))
         elif change.change == "removed" and change.kind == "file":
