@@ -18,7 +18,7 @@ from tinylogsql.cli import cli
 
 SCRIPT = shutil.which("tinylogsql", path=str(Path(sys.executable).parent)) or shutil.which("tinylogsql")
 COMMAND = [SCRIPT] if SCRIPT else [sys.executable, "-m", "tinylogsql.cli"]
-COMMANDS = ["init", "ls", "tree", "cat", "mkdir", "ln", "rm", "mv", "stat", "put", "get", "export", "log",
+COMMANDS = ["init", "ls", "tree", "cat", "mkdir", "ln", "rm", "mv", "stat", "put", "sync", "get", "export", "log",
             "history", "diff", "sql", "version", "demo", "check", "maintain"]
 
 
