@@ -293,6 +293,7 @@ def init(author: str | None, pond_path: str | None, debug: bool) -> None:
     Example: tinylogsql init --pond ./pond
     """
     with Pond.create(location(pond_path), author=author) as pond:
+        COMMITTED.append(pond.version)
         click.echo(f"created pond at {pond.uri} (version {pond.version})")
 
 
