@@ -120,7 +120,9 @@ def test_sync_mirrors_a_folder_in_one_commit(pond, local_dir):
                                                                 ["/mirror/sub/b.txt"])
     kept = json.loads(run("sync", str(local_dir), "/mirror", "--json", pond=pond).stdout)  # no --delete: b stays
     assert kept["removed"] == [] and kept["version"] == 2 and kept["unchanged"] == 2  # big.bin, link
-    done = json.loads(run("sync", str(local_dir), "/mirror", "--delete", "--json", "--progress", pond=pond).stdout)
+    shown = run("sync", str(local_dir), "/mirror", "--delete", "--json", "--progress", pond=pond)
+    assert "sync 3 files, done" in shown.stderr and "200.0/200.0 kB" in shown.stderr  # the rich progress bar, on stderr
+    done = json.loads(shown.stdout)
     assert done["removed"] == ["/mirror/sub/b.txt"] and done["created"] == [] and done["version"] == 3
     assert done["unchanged"] == 4 and done["written"] == []
     with Pond.open(pond) as p:

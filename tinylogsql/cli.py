@@ -193,7 +193,7 @@ def progress_bar(show: bool, verb: str, files: int, total: int) -> Iterator[Call
     with Progress(*columns, console=err_console, transient=False) as bar:
         task = bar.add_task(plural(files, "file"), total=total)
         yield lambda size: bar.advance(task, size)
-        bar.update(task, description=f"{plural(files, 'file')}, committed")
+        bar.update(task, completed=total, description=f"{plural(files, 'file')}, done")  # unchanged ones too
 
 
 def _show_progress(flag: bool | None, files: int, total: int) -> bool:
@@ -536,8 +536,9 @@ def sync(local_dir: Path, pond_dir: str, message: str | None, author: str | None
     from .sync import plan_size
 
     with open_pond(pond_path) as pond:
-        files, total = plan_size(local_dir)
-        show = not dry_run and _show_progress(progress, files, total)
+        wanted = not dry_run and progress is not False and (progress or err_console.is_terminal)
+        files, total = plan_size(local_dir) if wanted else (0, 0)  # one extra walk, only for a bar
+        show = wanted and _show_progress(progress, files, total)
         with progress_bar(show, "sync", files, total) as advance:
             report = pond.sync(local_dir, pond_dir, delete=delete, dry_run=dry_run, message=message, author=author,
                                on_file=lambda path, size: advance(size))
