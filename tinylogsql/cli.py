@@ -1,10 +1,13 @@
 """The ``tinylogsql`` command line: a mirror of the Python API for shells and scripts.
 
-Every command takes ``--pond PATH`` (default: ``$TINYLOGSQL_POND``, then ``./pond``); read
-commands take ``--at VERSION`` (a version number or an ISO time). The work is done by the
-library (``Pond``/``Directory``, ``tinylogsql.export``, ``tinylogsql.history``); this module
-parses arguments and prints. Errors are one line on stderr and a non-zero exit; ``--debug``
-shows the traceback.
+Global options go before or after the command: ``--pond PATH`` (default: ``$TINYLOGSQL_POND``,
+then ``./pond``) and ``--debug``; read commands take ``--at VERSION`` (a version number or an ISO
+time). Every writing command makes one commit and takes ``-m/--message`` and ``--author``. Pond
+paths in ls/cat/rm/get/stat accept globs, matched inside the pond. The work is done by the
+library (``Pond``/``Directory``, ``tinylogsql.export``, ``tinylogsql.sync``, ``tinylogsql.history``,
+``tinylogsql.patch``); this module parses arguments and prints. Errors are one line on stderr
+and exit 1 (``--debug`` shows the traceback); an error after the command's commit landed is a
+warning naming the version, and exit 0.
 """
 
 from __future__ import annotations
