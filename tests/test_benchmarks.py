@@ -22,6 +22,8 @@ EXPECTED: dict[str, list[str]] = {
         "single-op commits/s", "batched ops/s", "exists p50", "exists p99",
         "read_file_path p50", "read_file_path p99", "ratio/os", "load average",
     ],
+    "bench_sync.py": ["sync into an empty directory", "sync, nothing changed (no commit)", "sync, 1% of files changed",
+                      "ratio/put", "ratio/sha256 all", "load average"],
     "bench_sql.py": ["history by path prefix", "commits", "diff v", "files_at v", "load average"],
     "bench_scale.py": [
         "build: batched ops/s", "exists p50", "exists p99", "get p50", "get p99",

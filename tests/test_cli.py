@@ -18,7 +18,7 @@ from tinylogsql.cli import cli
 
 SCRIPT = shutil.which("tinylogsql", path=str(Path(sys.executable).parent)) or shutil.which("tinylogsql")
 COMMAND = [SCRIPT] if SCRIPT else [sys.executable, "-m", "tinylogsql.cli"]
-COMMANDS = ["init", "ls", "tree", "cat", "mkdir", "ln", "rm", "mv", "stat", "put", "get", "export", "log",
+COMMANDS = ["init", "ls", "tree", "cat", "mkdir", "ln", "rm", "mv", "stat", "put", "sync", "get", "export", "log",
             "history", "diff", "sql", "version", "demo", "check", "maintain"]
 
 
@@ -198,7 +198,9 @@ def test_log_history_diff(pond):
     assert len(run("log", "-n", "2", pond=pond).stdout.splitlines()) == 4
     history = run("history", "/d/x.txt", pond=pond).stdout
     ops = [line.split("│")[2].strip() for line in history.splitlines()[2:]]
-    assert ops == ["create", "write", "move", "create"]  # the moved node, then the new one
+    assert ops == ["create", "move", "write", "create"]  # newest first: the new node, then the moved one
+    oldest_first = run("history", "/d/x.txt", "--reverse", pond=pond).stdout
+    assert [line.split("│")[2].strip() for line in oldest_first.splitlines()[2:]] == ops[::-1]
     assert "/d/x.txt -> /d/y.txt" in history
     assert run("history", "/nowhere", pond=pond, ok=False).returncode == 1
     diff = run("diff", "1", "6", pond=pond).stdout.splitlines()

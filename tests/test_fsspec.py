@@ -258,3 +258,42 @@ def test_pickles_into_another_process(pond_fs):
     assert pickle.loads(pickle.dumps(fs)).cat("/x.txt") == b"across processes"
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         assert pool.apply(_read_in_child, (fs,)) == b"across processes"
+
+
+def test_writes_are_credited_to_the_ponds_author(tmp_path, monkeypatch):
+    """Issue 14: pandas/fsspec writes carried the OS user even when the pond was opened with an author."""
+    path = str(tmp_path / "pond")
+    Pond.create(path).close()
+    frame = pd.DataFrame({"sensor": ["a", "b"], "value": [1.5, 2.5]})
+    with Pond.open(path, author="alice") as pond:
+        frame.to_csv("tinylogsql://data/a.csv", storage_options={"pond": pond}, index=False)
+        fsspec.filesystem("tinylogsql", pond=pond).mkdir("/made")  # a single op, outside any batch
+        # an instance built on one Pond object is never handed out for another (fsspec caches by repr)
+        with Pond.open(path, author="carol") as other:
+            assert fsspec.filesystem("tinylogsql", pond=other).author == "carol"
+        frame.to_csv("tinylogsql://data/b.csv", storage_options={"pond": path, "author": "bob"}, index=False)
+        monkeypatch.setenv("TINYLOGSQL_AUTHOR", "dora")
+        frame.to_csv("tinylogsql://data/c.csv", storage_options={"pond": path, "skip_instance_cache": True},
+                     index=False)
+        rows = pond.sql("select author, message from commits where version > 0 order by version").fetchall()
+        # pandas makes the parent directory first (makedirs: its own commit), then writes the file
+        assert rows == [("alice", "fsspec makedirs /data"), ("alice", "fsspec write /data/a.csv"),
+                        ("alice", "fsspec mkdir /made"), ("bob", "fsspec write /data/b.csv"),
+                        ("dora", "fsspec write /data/c.csv")]
+        assert pd.read_csv("tinylogsql://data/a.csv", storage_options={"pond": pond}).equals(frame)
+
+
+def test_polars_reads_pond_files(tmp_path):
+    """Polars' own reader takes only its cloud schemes; use_pyarrow=True (or an open fsspec file) works."""
+    import polars as pl
+
+    path = str(tmp_path / "pond")
+    with Pond.create(path) as pond:
+        pond.root.create_file_path("/data.csv", "sensor,value\na,1.5\nb,2.5\n")
+    fs = fsspec.filesystem("tinylogsql", pond=path, skip_instance_cache=True)
+    through_fsspec = pl.read_csv("tinylogsql://data.csv", storage_options={"pond": path}, use_pyarrow=True)
+    with fs.open("/data.csv") as handle:
+        opened = pl.read_csv(handle)
+    assert through_fsspec.to_dicts() == opened.to_dicts() == [{"sensor": "a", "value": 1.5},
+                                                              {"sensor": "b", "value": 2.5}]
+    fs.pond.close()

@@ -48,6 +48,16 @@ def test_notebook_runs_top_to_bottom(path, kernel_env, tmp_path):
     html = [o["data"]["text/html"] for o in outputs if "data" in o and "text/html" in o["data"]]
     assert any("<b>Pond</b>" in h for h in html) and any("<b>Directory</b>" in h for h in html)
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the plot
+    if path.name == "tour.ipynb":
+        source = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+        assert all(f"from {view}" in source for view in ("commits", "history", "files", "diff("))
+        assert "from oplog" not in source  # the tour reads the views, not the raw log
+        frames = [h for h in html if 'class="dataframe' in h]
+        assert len(frames) >= 15  # results shown as DataFrames: the views and README's 12 questions
+        assert not any("Decimal(" in o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                       for o in outputs)
+        printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+        assert all(f"{n}. " in printed for n in range(1, 13))  # README's worked questions, numbered as there
 
 
 def test_reprs_show_what_a_user_needs(pond):  # the conftest fixture: a fresh pond
@@ -75,5 +85,7 @@ def test_reprs_show_what_a_user_needs(pond):  # the conftest fixture: a fresh po
     file_html = root.get("/data/<script>.csv")._repr_html_()
     assert "a,b\n1,2" in file_html and root.get("/data/<script>.csv").sha256 in file_html
     assert "version 1 (read-only snapshot)" in pond.at(1)._repr_html_()
+    assert "1 entry " in data and "entries" not in data.split("<table")[0]  # the plural is right
+    assert "2 entries" in root._repr_html_()
     root.remove("/data/<script>.csv")
     assert repr(root.get("/data")) == "Directory('/data', entries=0, version=1)"  # its own last op

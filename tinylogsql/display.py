@@ -38,6 +38,13 @@ def human_size(size: int | None) -> str:
     raise AssertionError("unreachable")
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 entry``, ``2 entries``, ``0 files``: a count with its noun in the right number."""
+    if count == 1:
+        return f"{count} {word}"
+    return f"{count} {many or (word[:-1] + 'ies' if word.endswith('y') else word + 's')}"
+
+
 def when(value: datetime | None) -> str:
     """A UTC time to the second, or '' (pending)."""
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
@@ -86,7 +93,7 @@ def directory_html(directory: Directory) -> str:
     if more > 0:
         shown.append([f"&hellip; and {more} more", "", "", "", ""])
     at = f" &middot; pond version {directory.pond.version}"
-    header = _title("Directory", directory.path, f" &middot; {len(entries)} entries{at}")
+    header = _title("Directory", directory.path, f" &middot; {plural(len(entries), 'entry')}{at}")
     return header + _table(["name", "kind", "size", "modified (UTC)", "version"], shown)
 
 
@@ -128,7 +135,7 @@ def node_html(node: Node) -> str:
     return escape(repr(node))
 
 
-__all__ = ["pond_html", "directory_html", "file_html", "symlink_html", "node_html", "human_size"]
+__all__ = ["pond_html", "directory_html", "file_html", "symlink_html", "node_html", "human_size", "plural"]
 
 
 def node_repr(node: Node) -> str:

@@ -49,9 +49,12 @@ def plan_put(pond: Pond, sources: Iterable[str | os.PathLike[str]], dest: str) -
     """What ``put`` would create, parents before children, like ``cp -r SOURCES... DEST``.
 
     DEST is a directory to copy into when it exists as one, ends in "/", or several sources are
-    given; otherwise the single source is copied to DEST itself.
+    given; otherwise the single source is copied to DEST itself. A source folder written with a
+    trailing slash ("dir/") has its contents copied into DEST, as rsync does.
     """
-    sources = [Path(s) for s in sources]
+    raw = [os.fspath(s) for s in sources]
+    contents_of = {Path(s) for s in raw if s.endswith(("/", os.sep)) and Path(s).is_dir()}
+    sources = [Path(s) for s in raw]
     if not sources:
         raise ValueError("nothing to put: give at least one local file or folder")
     for source in sources:
@@ -66,7 +69,8 @@ def plan_put(pond: Pond, sources: Iterable[str | os.PathLike[str]], dest: str) -
     if into and not dest_is_dir:
         items.append(PutItem("dir", Path("."), dest_abs, 0))
     for source in sources:
-        target = _join(dest_abs, source.resolve().name) if into else dest_abs
+        # "dir/" (trailing slash) copies the folder's contents into DEST, as rsync does
+        target = _join(dest_abs, source.resolve().name) if into and source not in contents_of else dest_abs
         if source.is_dir():
             items.append(PutItem("dir", source, target, 0))
             for folder, dirs, files in os.walk(source):
@@ -102,14 +106,19 @@ def is_dir(pond: Pond, path: str) -> bool:
 
 
 def put(pond: Pond, items: list[PutItem], message: str | None = None,
-        on_file: Callable[[PutItem], None] | None = None) -> int:
-    """Create ``items`` (from ``plan_put``) in one commit; return the Delta version it made.
+        on_file: Callable[[PutItem], None] | None = None, author: str | None = None,
+        unchanged: list[str] | None = None) -> int:
+    """Create ``items`` (from ``plan_put``) in one commit; return the Delta version it made
+    (the pond's version if nothing changed: then there is no commit).
 
-    Existing directories are kept (merged into); existing files get a new content version;
-    anything else in the way (a file where a folder goes) fails the whole commit.
+    Existing directories are kept (merged into); existing files get a new content version unless
+    they already hold the same bytes (sha256): those are left alone and their paths appended to
+    ``unchanged``. Anything else in the way (a file where a folder goes) fails the whole commit.
     """
+    from .sync import local_content, same_content
+
     root = pond.root
-    with pond.transaction(message=message or f"put {len(items)} item(s)") as tx:
+    with pond.transaction(message=message or f"put {len(items)} item(s)", author=author) as tx:
         for item in items:
             if item.kind == "dir":
                 root.create_dir_path(item.dest, parents=True, exist_ok=True)
@@ -118,10 +127,24 @@ def put(pond: Pond, items: list[PutItem], message: str | None = None,
                 if existing is not None:
                     if existing.kind != "symlink":
                         raise PathExistsError(item.dest)
+                    if existing.stat().target == item.target:  # already there: no op
+                        if unchanged is not None:
+                            unchanged.append(item.dest)
+                        continue
                     root.remove(item.dest)
                 root.create_symlink_path(item.dest, item.target or "")
             else:
-                root.write_file_path(item.dest, item.local.read_bytes())
+                existing = root.get(item.dest, follow_symlinks=True)
+                if existing is not None and same_content(item.local, item.size, existing.stat()):
+                    if unchanged is not None:
+                        unchanged.append(item.dest)
+                else:
+                    data = local_content(item.local, item.size)
+                    try:
+                        root.write_file_path(item.dest, data)  # type: ignore[arg-type]
+                    finally:
+                        if not isinstance(data, bytes):
+                            data.close()
             if on_file is not None:
                 on_file(item)
     assert tx.committed_version is not None

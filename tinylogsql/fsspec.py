@@ -97,23 +97,38 @@ class PondFile(io.BytesIO):
         self.close()
 
 
-class PondFileSystem(AbstractFileSystem):
+class _PondCached(type(AbstractFileSystem)):  # type: ignore[misc]
+    """fsspec caches instances by the repr of their arguments; a Pond object given as ``pond`` is
+    its own identity (author, open connection), so an instance built on one is never shared."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(kwargs.get("pond", args[0] if args else None), Pond):
+            kwargs["skip_instance_cache"] = True
+        return super().__call__(*args, **kwargs)
+
+
+class PondFileSystem(AbstractFileSystem, metaclass=_PondCached):
     """fsspec access to one pond (at its newest version, or read-only at ``at``).
 
-    Parameters: ``pond`` the pond's location (default: ``$TINYLOGSQL_POND``, then ``./pond``);
-    ``at`` a version number or ISO time for a read-only view; ``author`` for the commits;
-    ``auto_mkdir`` create missing parent directories on write (default True).
+    Parameters: ``pond`` the pond's location (default: ``$TINYLOGSQL_POND``, then ``./pond``) or an
+    open ``Pond`` (used as is, not closed); ``at`` a version number or ISO time for a read-only
+    view; ``author`` for the commits (default: the given Pond's author, else ``$TINYLOGSQL_AUTHOR``,
+    then the OS user); ``auto_mkdir`` create missing parent directories on write (default True).
     """
 
     protocol = PROTOCOL
     root_marker = "/"
     transaction_type = PondTransaction
 
-    def __init__(self, pond: str | os.PathLike[str] | None = None, at: int | str | None = None,
+    def __init__(self, pond: str | os.PathLike[str] | Pond | None = None, at: int | str | None = None,
                  author: str | None = None, auto_mkdir: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        location = pond if pond is not None else os.environ.get("TINYLOGSQL_POND", "./pond")
-        self._live = Pond.open(location, author=author)
+        if isinstance(pond, Pond):
+            self._live = pond
+        else:
+            location = pond if pond is not None else os.environ.get("TINYLOGSQL_POND", "./pond")
+            self._live = Pond.open(location, author=author)
+        self.author = author or self._live.author
         self.pond = self._live.at(parse_version(at)) if at is not None else self._live
         self.auto_mkdir = auto_mkdir
         self._local = threading.local()
@@ -239,7 +254,7 @@ class PondFileSystem(AbstractFileSystem):
             return
         self._local.batch = True
         try:
-            with self.pond.transaction(message=message):
+            with self.pond.transaction(message=message, author=self.author):
                 yield
         finally:
             self._local.batch = False
@@ -258,10 +273,12 @@ class PondFileSystem(AbstractFileSystem):
         self._write(self._strip_protocol(path), bytes(value), exclusive=mode == "create")
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
-        self.root.create_dir_path(self._strip_protocol(path), parents=create_parents)
+        with self._batch(f"fsspec mkdir {path}"):
+            self.root.create_dir_path(self._strip_protocol(path), parents=create_parents)
 
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
-        self.root.create_dir_path(self._strip_protocol(path), parents=True, exist_ok=exist_ok)
+        with self._batch(f"fsspec makedirs {path}"):
+            self.root.create_dir_path(self._strip_protocol(path), parents=True, exist_ok=exist_ok)
 
     def rmdir(self, path: str) -> None:
         path = self._strip_protocol(path)
@@ -270,14 +287,16 @@ class PondFileSystem(AbstractFileSystem):
             raise PathNotFoundError(path)
         if node.kind != "dir":
             raise NotADirError(path)
-        self.root.remove(path)
+        with self._batch(f"fsspec rmdir {path}"):
+            self.root.remove(path)
 
     def rm_file(self, path: str) -> None:
         path = self._strip_protocol(path)
         node = self.root.get(path)
         if node is not None and node.kind == "dir":
             raise IsADirError(path)
-        self.root.remove(path)
+        with self._batch(f"fsspec rm {path}"):
+            self.root.remove(path)
 
     _rm = rm_file
 
@@ -310,7 +329,8 @@ class PondFileSystem(AbstractFileSystem):
         if isinstance(path1, str) and isinstance(path2, str) and maxdepth is None:
             src, dst = self._strip_protocol(path1), self._strip_protocol(path2)
             if src != dst and self.root.get(src) is not None:
-                move(self.pond, src, dst)
+                with self._batch(f"fsspec mv {src} -> {dst}"):
+                    move(self.pond, src, dst)
                 return
         with self._batch(f"fsspec mv {path1} -> {path2}"):
             super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)

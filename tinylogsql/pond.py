@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -36,6 +36,9 @@ from .schema import ROOT_ID
 from .state import Entry
 from .store import BLOB_DIR, CommitConflict, Store, backoff, stamp
 from .txn import Stale, Transaction
+
+if TYPE_CHECKING:
+    from .sync import SyncReport
 
 T = TypeVar("T")
 AUTO_COMPACT_EVERY = 250
@@ -246,6 +249,17 @@ class Pond(Branching):
             files_vacuumed=len(removed),
             blobs_dropped=dropped,
         )
+
+    def sync(self, local_dir: str | os.PathLike[str], pond_dir: str = "/", *, delete: bool = False,
+             dry_run: bool = False, message: str | None = None, author: str | None = None,
+             on_file: Callable[[str, int], None] | None = None) -> SyncReport:
+        """Mirror a local folder into ``pond_dir`` in one commit: new files created, changed ones
+        (by sha256) written, unchanged ones left alone, with ``delete`` extra pond entries removed;
+        no commit if nothing differs. See ``tinylogsql.sync``."""
+        from .sync import sync
+
+        return sync(self, local_dir, pond_dir, delete=delete, dry_run=dry_run, message=message, author=author,
+                    on_file=on_file)
 
     def to_daft(self) -> Any:
         """The op log at this pond's version as a lazy Daft DataFrame (``pip install 'tinylogsql[daft]'``).

@@ -1,0 +1,57 @@
+"""Pond.sync (issue 14): a local folder mirrored into a pond directory in one commit."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tinylogsql.errors import NotADirError, PathExistsError, PathNotFoundError
+
+pytestmark = pytest.mark.backends("local", "s3")
+
+
+def test_sync_api_creates_writes_removes_and_commits_nothing_when_equal(pond, tmp_path, backend):
+    local = tmp_path / "src"
+    (local / "deep" / "er").mkdir(parents=True)
+    (local / "a.txt").write_text("a")
+    (local / "deep" / "er" / "big.bin").write_bytes(os.urandom(100_000))
+    first = pond.sync(local, "/m/n", message="mirror", author="cron")
+    assert first.committed and first.created == ["/m/n", "/m/n/a.txt", "/m/n/deep", "/m/n/deep/er",
+                                                 "/m/n/deep/er/big.bin"]
+    assert pond.sql("select author, message from commits order by version desc limit 1").fetchall() == [
+        ("cron", "mirror")]
+    assert pond.root.read_file_path("/m/n/deep/er/big.bin") == (local / "deep" / "er" / "big.bin").read_bytes()
+    version = pond.version
+    same = pond.sync(local, "/m/n")
+    assert not same.committed and same.version == version == pond.version and same.unchanged == 2
+    (local / "a.txt").write_text("A")
+    pond.root.create_file_path("/m/n/extra.txt", "only in the pond")
+    dry = pond.sync(local, "/m/n", delete=True, dry_run=True)
+    assert (dry.written, dry.removed, dry.committed) == (["/m/n/a.txt"], ["/m/n/extra.txt"], False)
+    assert pond.root.read_file_path("/m/n/a.txt") == b"a" and pond.version == version + 1
+    done = pond.sync(local, "/m/n", delete=True)
+    assert done.version == version + 2 and pond.root.get("/m/n/extra.txt") is None
+    assert pond.root.read_file_path("/m/n/a.txt") == b"A"
+
+
+def test_sync_bad_input_is_refused_and_changes_nothing(pond, tmp_path):
+    local = tmp_path / "src"
+    local.mkdir()
+    (local / "x").mkdir()
+    pond.root.create_dir_path("/d")
+    pond.root.create_file_path("/d/x", "a file where the folder goes")
+    version = pond.version
+    with pytest.raises(PathExistsError, match="delete"):  # a file where the local folder has a folder
+        pond.sync(local, "/d")
+    with pytest.raises(PathNotFoundError):
+        pond.sync(tmp_path / "missing", "/d")
+    with pytest.raises(NotADirError):
+        pond.sync(local, "/d/x")  # the pond target is a file
+    (tmp_path / "plain").write_text("p")
+    with pytest.raises(NotADirError):
+        pond.sync(tmp_path / "plain", "/d")
+    assert pond.version == version and pond.root.read_file_path("/d/x") == b"a file where the folder goes"
+    replaced = pond.sync(local, "/d", delete=True)  # with delete, the file makes way for the folder
+    assert replaced.removed == ["/d/x"] and replaced.created == ["/d/x"]
+    assert pond.root.get("/d/x").kind == "dir"

@@ -1,0 +1,242 @@
+"""Mirror a local folder into one pond directory in one commit (``Pond.sync``, ``tinylogsql sync``).
+
+New files are created, changed ones (by sha256) get a new content version, unchanged ones are
+left alone (no op, so their history stays clean); with ``delete`` pond entries missing locally
+are removed. A sync with nothing to change commits nothing. Local symlinks are stored as pond
+symlinks with the same target text, as ``put`` does. Files larger than ``INLINE_MAX`` are hashed
+and written as streams, so memory stays flat whatever their size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from .errors import NotADirError, PathExistsError, PathNotFoundError
+from .txn import INLINE_MAX
+
+if TYPE_CHECKING:
+    from .nodes import Directory, NodeStat
+    from .pond import Pond
+
+CHUNK = 1 << 20
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a local file, read in chunks (no whole-file buffer)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def local_content(path: Path, size: int) -> bytes | BinaryIO:
+    """What to hand a write: the bytes of a small file, an open binary stream for a large one
+    (the transaction copies a stream to a blob in chunks). The caller closes a stream."""
+    return path.read_bytes() if size <= INLINE_MAX else open(path, "rb")  # noqa: SIM115
+
+
+def same_content(local: Path, size: int, info: NodeStat) -> bool:
+    """Does the pond file ``info`` already hold exactly the local file's bytes? (size first, then sha256)"""
+    return info.kind == "file" and info.size == size and info.sha256 == file_sha256(local)
+
+
+@dataclass
+class SyncReport:
+    """What a sync did (or, with ``dry_run``, would do). Paths are absolute pond paths."""
+
+    version: int  # the commit it made; the pond's version when nothing changed or on a dry run
+    committed: bool  # False when nothing changed or on a dry run
+    dry_run: bool
+    created: list[str] = field(default_factory=list)  # new files, directories and symlinks
+    written: list[str] = field(default_factory=list)  # files whose content changed, symlinks re-pointed
+    removed: list[str] = field(default_factory=list)  # with delete: pond entries missing locally
+    unchanged: int = 0  # files and symlinks left alone
+    bytes_written: int = 0  # content bytes of the created and written files
+
+    @property
+    def changes(self) -> int:
+        return len(self.created) + len(self.written) + len(self.removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        counts = (f"{len(self.created)} created, {len(self.written)} written, {len(self.removed)} removed, "
+                  f"{self.unchanged} unchanged")
+        if self.dry_run:
+            return f"dry run: {counts} (nothing committed; the pond is at version {self.version})"
+        if not self.committed:
+            return f"nothing to change: {counts} (still version {self.version})"
+        return f"synced: {counts} as version {self.version}"
+
+
+@dataclass
+class _Action:
+    op: str  # mkdir | file | link | remove
+    path: str  # absolute pond path
+    local: Path | None = None
+    size: int = 0
+    target: str | None = None
+    replace: bool = False  # a write over an existing file (or symlink) rather than a create
+
+
+def _join(base: str, name: str) -> str:
+    return f"{base.rstrip('/')}/{name}"
+
+
+def _plan(pond: Pond, local: Path, directory: Directory | None, path: str, delete: bool,
+          actions: list[_Action], report: SyncReport) -> None:
+    """Compare one local folder with the pond directory ``path`` (None: missing, will be made)."""
+    existing = {info.name: info for info in directory.listing()} if directory is not None else {}
+    with os.scandir(local) as scan:
+        entries = sorted(scan, key=lambda e: e.name)
+    seen = set()
+    for entry in entries:
+        seen.add(entry.name)
+        target = _join(path, entry.name)
+        info = existing.get(entry.name)
+        here = Path(entry.path)
+        if entry.is_symlink():
+            link = os.readlink(here)
+            if info is not None and info.kind == "symlink" and info.target == link:
+                report.unchanged += 1
+                continue
+            _replaceable(info, "symlink", delete, target, actions)
+            actions.append(_Action("link", target, here, 0, link, replace=info is not None and info.kind == "symlink"))
+        elif entry.is_dir():
+            if info is not None and info.kind == "dir":
+                _plan(pond, here, pond.root.open_dir_path(target), target, delete, actions, report)
+                continue
+            _replaceable(info, "dir", delete, target, actions)
+            actions.append(_Action("mkdir", target, here))
+            _plan(pond, here, None, target, delete, actions, report)
+        else:
+            size = entry.stat().st_size
+            if info is not None and same_content(here, size, info):
+                report.unchanged += 1
+                continue
+            _replaceable(info, "file", delete, target, actions)
+            actions.append(_Action("file", target, here, size, replace=info is not None and info.kind == "file"))
+    if delete:
+        for name in sorted(set(existing) - seen):
+            actions.append(_Action("remove", _join(path, name)))
+
+
+def _replaceable(info: NodeStat | None, kind: str, delete: bool, path: str, actions: list[_Action]) -> None:
+    """A pond entry of another kind where ``kind`` goes: removed first with ``delete``, else an error."""
+    if info is None or info.kind == kind:
+        return
+    if not delete:
+        raise PathExistsError(path, f"a {info.kind} in the pond where the local folder has a {kind}; "
+                                    "use delete=True (--delete) to replace it")
+    actions.append(_Action("remove", path))
+
+
+def _apply(pond: Pond, actions: list[_Action], report: SyncReport,
+           on_file: Callable[[str, int], None] | None) -> None:
+    root = pond.root
+    for action in actions:
+        if action.op == "remove":
+            root.remove(action.path, recursive=True)
+            report.removed.append(action.path)
+        elif action.op == "mkdir":
+            root.create_dir_path(action.path)
+            report.created.append(action.path)
+        elif action.op == "link":
+            if action.replace:
+                root.remove(action.path)
+            root.create_symlink_path(action.path, action.target or "")
+            (report.written if action.replace else report.created).append(action.path)
+        else:
+            assert action.local is not None
+            data = local_content(action.local, action.size)
+            try:
+                if action.replace:
+                    root.write_file_path(action.path, data)  # type: ignore[arg-type]
+                else:
+                    root.create_file_path(action.path, data)  # type: ignore[arg-type]
+            finally:
+                if not isinstance(data, bytes):
+                    data.close()
+            (report.written if action.replace else report.created).append(action.path)
+            report.bytes_written += action.size
+            if on_file is not None:
+                on_file(action.path, action.size)
+
+
+def sync(pond: Pond, local_dir: str | os.PathLike[str], pond_dir: str = "/", *, delete: bool = False,
+         dry_run: bool = False, message: str | None = None, author: str | None = None,
+         on_file: Callable[[str, int], None] | None = None) -> SyncReport:
+    """Make ``pond_dir`` hold what ``local_dir`` holds, in one commit (none if nothing differs).
+
+    ``pond_dir`` (and its parents) are created if missing. ``on_file(path, size)`` is called
+    after each file is staged (for a progress bar); ``plan_sync`` counts the work first.
+    """
+    local = Path(local_dir)
+    if not local.exists():
+        raise PathNotFoundError(str(local), "local folder")
+    if not local.is_dir():
+        raise NotADirError(str(local), "local path")
+    target = posixpath.normpath("/" + str(pond_dir).lstrip("/"))
+    if dry_run:
+        report = SyncReport(pond.version, committed=False, dry_run=True)
+        _staged(pond, local, target, delete, report)
+        return report
+    with pond.transaction(message=message or f"sync {local} -> {target}", author=author) as tx:
+        report = SyncReport(tx.base, committed=False, dry_run=False)
+        actions = _staged(pond, local, target, delete, report)
+        _apply(pond, actions, report, on_file)
+    assert tx.committed_version is not None
+    report.version = tx.committed_version
+    report.committed = bool(tx.ops)
+    return report
+
+
+def _staged(pond: Pond, local: Path, target: str, delete: bool, report: SyncReport) -> list[_Action]:
+    """The actions a sync takes; a dry run records them in ``report`` without doing them."""
+    actions: list[_Action] = []
+    node = pond.root.get(target, follow_symlinks=True)
+    if node is None:
+        actions.append(_Action("mkdir", target))
+        directory = None
+    elif node.kind != "dir":
+        raise NotADirError(target)
+    else:
+        directory = pond.root.open_dir_path(target)
+    _plan(pond, local, directory, target, delete, actions, report)
+    if report.dry_run:
+        for action in actions:
+            if action.op == "remove":
+                report.removed.append(action.path)
+            elif action.replace:
+                report.written.append(action.path)
+            else:
+                report.created.append(action.path)
+            report.bytes_written += action.size
+    elif actions and actions[0].op == "mkdir" and actions[0].path == target and node is None:
+        pond.root.create_dir_path(target, parents=True, exist_ok=True)
+        report.created.append(target)
+        actions.pop(0)
+    return actions
+
+
+def plan_size(local_dir: str | os.PathLike[str]) -> tuple[int, int]:
+    """(files, bytes) below a local folder, for sizing a progress bar before a sync."""
+    files = total = 0
+    for folder, _dirs, names in os.walk(local_dir):
+        for name in names:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                files += 1
+                total += os.path.getsize(path)
+    return files, total
+
+
+__all__ = ["SyncReport", "sync", "file_sha256", "local_content", "same_content", "plan_size"]
