@@ -525,7 +525,7 @@ def revert(pond: Pond, version: int, message: str | None) -> int:
 
 
 # -- restore -----------------------------------------------------------------------------
-def restore(directory: Any, path: str, at: object) -> int | None:
+def restore(directory: Any, path: str, at: object, message: str | None = None) -> int | None:
     """Bring ``path`` (a file or a whole directory) back as it was at revision ``at``, in one commit."""
     from .pond import StateView
 
@@ -549,7 +549,7 @@ def restore(directory: Any, path: str, at: object) -> int | None:
             raise PathNotFoundError(path)
         _restore_node(tx, view, was, parent, here.name, path)
 
-    pond._write(bring_back, f"restore {path} at {at}")
+    pond._write(bring_back, message or f"restore {path} at {at}")
     return pond.last_committed_version
 
 
@@ -581,6 +581,60 @@ def _restore_children(tx: Transaction, view: Any, was: NodeRow, row: NodeRow, pa
             tx.remove(child, f"{path.rstrip('/')}/{child.name}", recursive=True)
     for child in then:
         _restore_node(tx, view, child, row, child.name, f"{path.rstrip('/')}/{child.name}")
+
+
+# -- comparing two lines of history ----------------------------------------------------------
+def _tree(pond: Pond) -> dict[str, tuple[str, NodeRow]]:
+    """node id -> (path, row) of every node below the root of a (read-only) pond."""
+    from .pond import StateView
+
+    view = StateView(pond, pond._at) if pond._at is not None else None
+    found: dict[str, tuple[str, NodeRow]] = {}
+
+    def walk(reader: Any) -> None:
+        stack = [(ROOT_ID, "")]
+        while stack:
+            node_id, path = stack.pop()
+            for child in reader.children(node_id):
+                child_path = f"{path}/{child.name}"
+                found[child.node_id] = (child_path, child)
+                if child.kind == "dir":
+                    stack.append((child.node_id, child_path))
+
+    if view is not None:
+        walk(view)
+    else:
+        pond._read(walk)
+    return found
+
+
+def tree_diff(old: Pond, new: Pond) -> list[Any]:
+    """The `diff` macro's answer for two ponds on different branches, by node identity, in Python."""
+    from .history import Change
+
+    a, b = _tree(old), _tree(new)
+    out = []
+    for node_id, (path, row) in b.items():
+        was = a.get(node_id)
+        if was is None:
+            continue
+        if was[0] != path and (was[1].parent_id, was[1].name) != (row.parent_id, row.name):
+            out.append(Change("moved", path, was[0], row.kind, None))
+        if not _same_content(was[1], row):
+            out.append(Change("modified", path, None, row.kind, None))
+    gone = {path: row for node_id, (path, row) in a.items() if node_id not in b}
+    came = {path: row for node_id, (path, row) in b.items() if node_id not in a}
+    for path, row in came.items():
+        before = gone.get(path)
+        if before is None:
+            out.append(Change("added", path, None, row.kind, None))
+        elif before.kind != row.kind:
+            out.append(Change("type-changed", path, None, row.kind, before.kind))
+        elif not _same_content(before, row):
+            out.append(Change("modified", path, None, row.kind, None))
+    out += [Change("removed", path, None, row.kind, None) for path, row in gone.items() if path not in came]
+    order = ["removed", "type-changed", "moved", "modified", "added"]
+    return sorted(out, key=lambda change: (change.path, order.index(change.change)))
 
 
 __all__ = ["MergeChange", "MergeConflict", "MergePreview", "MergeResult", "merge", "preview", "restore", "revert"]
