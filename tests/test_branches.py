@@ -349,3 +349,18 @@ def test_a_pond_made_by_the_previous_release_opens_as_main(tmp_path):
         assert files(again)["/notes.txt"] == b"notes v3"
         assert again.sql("SELECT DISTINCT branch FROM history ORDER BY 1").fetchall() == [("main",)]
         assert again.check().ok
+
+
+def test_sql_shows_the_pond_branch_at_its_version(base):
+    feature = base.create_branch("feature")
+    feature.root.create_file_path("/only-on-feature.txt", "f")
+    base.root.create_file_path("/only-on-main.txt", "m")
+    on_feature = {path for (path,) in feature.sql("SELECT path FROM files").fetchall()}
+    on_main = {path for (path,) in base.sql("SELECT path FROM files").fetchall()}
+    assert on_feature == {"/docs/a.txt", "/b.txt", "/only-on-feature.txt"}
+    assert on_main == {"/docs/a.txt", "/b.txt", "/only-on-main.txt"}
+    branches = dict(feature.sql("SELECT path, branch FROM history WHERE op = 'create' AND kind = 'file'").fetchall())
+    assert branches == {"/docs/a.txt": "main", "/b.txt": "main", "/only-on-feature.txt": "feature"}
+    old = feature.at("feature~1")
+    assert {path for (path,) in old.sql("SELECT path FROM files").fetchall()} == {"/docs/a.txt", "/b.txt"}
+    feature.close()
