@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.quick:
-        args.entries, args.changes, args.commits, args.samples = 5000, 100, 20, 200
+        args.entries, args.changes, args.commits, args.samples = 2000, 50, 10, 100
     return args
 
 

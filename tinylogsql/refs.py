@@ -273,3 +273,40 @@ def resolve_rev(refs: Refs, rev: str, default_branch: str) -> tuple[str, int]:
             raise VersionNotFoundError(f"{rev!r}: {name} has only {len(commits)} commits")
         version = commits[-1 - steps]
     return branch, version
+
+
+BRANCH_ROWS = pa.schema([("name", pa.string()), ("head", pa.int64()), ("base", pa.int64()),
+                         ("created", pa.timestamp("us"))])
+TAG_ROWS = pa.schema([("name", pa.string()), ("branch", pa.string()), ("version", pa.int64()),
+                      ("created", pa.timestamp("us"))])
+REV_CHAINS = pa.schema([("rev", pa.string()), ("branch", pa.string()), ("after", pa.int64()),
+                        ("upto", pa.int64()), ("version", pa.int64())])
+CONFLICT_ROWS = pa.schema([("source", pa.string()), ("path", pa.string()), ("reason", pa.string()),
+                           ("ours", pa.string()), ("theirs", pa.string())])
+
+
+def sql_tables(refs: Refs, conflicts: list[tuple[str, Any]] | None = None) -> dict[str, pa.Table]:
+    """The tables sql/branches.sql reads: branches, tags, each revision's rows, merge conflicts."""
+    branches = refs.listing()
+    tags = sorted(refs.tags.values(), key=lambda tag: tag.name)
+    chains = []
+    for branch in branches:
+        chains += [(branch.name, name, after, upto, branch.head) for name, after, upto in refs.chain(branch.name)]
+    for tag in tags:
+        if refs.exists(tag.name):
+            continue  # a branch of the same name wins
+        try:
+            owner = refs._incarnation(tag.branch, tag.version + 1)
+        except BranchNotFoundError:
+            continue
+        chain = MAIN_CHAIN if owner is None else refs._chain_of(owner, FOREVER)
+        chains += [(tag.name, name, after, min(upto, tag.version), tag.version) for name, after, upto in chain]
+    return {
+        "branch_rows": pa.Table.from_pylist([vars(b) for b in branches], BRANCH_ROWS),
+        "tag_rows": pa.Table.from_pylist([vars(t) for t in tags], TAG_ROWS),
+        "rev_chains": pa.Table.from_pylist([dict(zip(REV_CHAINS.names, row, strict=True)) for row in chains],
+                                           REV_CHAINS),
+        "merge_conflict_rows": pa.Table.from_pylist(
+            [{"source": source, "path": c.path, "reason": c.reason, "ours": c.ours, "theirs": c.theirs}
+             for source, c in conflicts or []], CONFLICT_ROWS),
+    }
