@@ -364,3 +364,18 @@ def test_sql_shows_the_pond_branch_at_its_version(base):
     old = feature.at("feature~1")
     assert {path for (path,) in old.sql("SELECT path FROM files").fetchall()} == {"/docs/a.txt", "/b.txt"}
     feature.close()
+
+
+def test_sql_views_of_branches_tags_and_merge_conflicts(base):
+    feature = base.create_branch("feature")
+    base.tag("release-1")
+    feature.root.write_file_path("/b.txt", "theirs")
+    base.root.write_file_path("/b.txt", "ours")
+    assert base.sql("SELECT name, head, base FROM branches ORDER BY name").fetchall() == [
+        (b.name, b.head, b.base) for b in base.branches()]
+    assert base.sql("SELECT name, branch, version FROM tags").fetchall() == [
+        (t.name, t.branch, t.version) for t in base.tags()]
+    rows = base.sql("SELECT path, reason FROM merge_conflicts(?)", ["feature"]).fetchall()
+    assert rows == [("/b.txt", "different content on both sides")]
+    assert [(c.path, c.reason) for c in base.merge_preview("feature").conflicts] == rows
+    feature.close()

@@ -169,6 +169,18 @@ class Branching:
         """Every tag, sorted by name."""
         return sorted(self._refs().tags.values(), key=lambda tag: tag.name)
 
+    def _ref_tables(self, query: str) -> dict[str, Any]:
+        """The tables sql/branches.sql reads, for a query (merge conflicts only if it asks for them)."""
+        from .refs import sql_tables
+
+        refs = self._refs()
+        conflicts = []
+        if "merge_conflicts" in query.lower():
+            for other in refs.listing():
+                if other.name != self._branch:
+                    conflicts += [(other.name, c) for c in self.merge_preview(other.name).conflicts]
+        return sql_tables(refs, conflicts)
+
     # -- merging, reverting ---------------------------------------------------------------
     def merge(self, source: str, message: str | None = None, author: str | None = None,
               strategy: str = "fail") -> MergeResult:

@@ -28,7 +28,7 @@ from .errors import (
     QueryTimeoutError,
     VersionNotFoundError,
 )
-from .refs import MAIN, MAIN_CHAIN, Chain, Refs, scan, visible
+from .refs import MAIN, MAIN_CHAIN, Chain, Refs, scan, sql_tables, visible
 from .sandbox import POND_SCHEME
 from .schema import OPLOG_SCHEMA
 from .sqlfiles import PondSQLFiles
@@ -147,6 +147,7 @@ class Engine:
         con.register("empty_log", empty)
         con.execute("CREATE TABLE log AS SELECT * FROM empty_log").fetchall()
         con.unregister("empty_log")
+        self._store_ref_tables(con, sql_tables(Refs()))  # filled before each user query (set_ref_tables)
         for name in VIEW_FILES:
             con.execute(sql_text(name)).fetchall()
         if self._open_pond is not None:
@@ -163,6 +164,20 @@ class Engine:
         con.execute("SET enable_external_access = false").fetchall()
         con.execute("SET allowed_configs = ['schema', 'search_path']").fetchall()
         con.execute("SET lock_configuration = true").fetchall()
+
+    def set_ref_tables(self, tables: dict[str, pa.Table]) -> None:
+        """The refs the `branches`, `tags` and `merge_conflicts` views read (see sql/branches.sql)."""
+        with self.lock:
+            self._store_ref_tables(self.con, tables)
+
+    @staticmethod
+    def _store_ref_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
+        for name, table in tables.items():  # names are ours (refs.sql_tables), not user input
+            con.register("ref_batch", table)
+            try:
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ref_batch").fetchall()
+            finally:
+                con.unregister("ref_batch")
 
     def run_user_query(self, sql: str, params: Any, version: int | None, timeout: float) -> pa.Table:
         """Run a checked query on its own cursor (views at ``version``), interrupted after ``timeout`` s."""

@@ -19,7 +19,8 @@ from .errors import QueryError, QueryRejectedError
 
 POND_SCHEME = "tinylogsql://"
 
-POND_TABLE_FUNCTIONS = frozenset({"oplog_at", "nodes_at", "entries_at", "paths_at", "files_at", "diff"})
+POND_TABLE_FUNCTIONS = frozenset(
+    {"oplog_at", "nodes_at", "entries_at", "paths_at", "files_at", "diff", "merge_conflicts"})
 """Table macros defined in sql/: the pond at any version."""
 
 FILE_READERS = frozenset(
