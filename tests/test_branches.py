@@ -379,3 +379,23 @@ def test_sql_views_of_branches_tags_and_merge_conflicts(base):
     assert rows == [("/b.txt", "different content on both sides")]
     assert [(c.path, c.reason) for c in base.merge_preview("feature").conflicts] == rows
     feature.close()
+
+
+def test_sql_macros_take_revisions(base):
+    base.tag("release-1")
+    feature = base.create_branch("feature")
+    feature.root.write_file_path("/b.txt", "on feature")
+    feature.root.rename("/docs/a.txt", "/docs/moved.txt")
+    base.root.create_file_path("/c.txt", "main only")
+    files_at = "SELECT path, content FROM files_at(?) ORDER BY path"
+    assert base.sql(files_at, ["feature"]).fetchall() == [("/b.txt", b"on feature"), ("/docs/moved.txt", b"a1")]
+    assert base.sql("SELECT path FROM files_at('feature~1') ORDER BY path").fetchall() == [
+        ("/b.txt",), ("/docs/a.txt",)]
+    assert feature.sql(files_at, ["main"]).fetchall() == [("/b.txt", b"b1"), ("/c.txt", b"main only"),
+                                                          ("/docs/a.txt", b"a1")]
+    changes = base.sql("SELECT change, path, old_path FROM diff('main', 'feature') ORDER BY path, change").fetchall()
+    assert changes == [("modified", "/b.txt", "/b.txt"), ("removed", "/c.txt", None),
+                       ("moved", "/docs/moved.txt", "/docs/a.txt")]
+    assert base.sql("SELECT change, path FROM diff('release-1', 'main')").fetchall() == [("added", "/c.txt")]
+    assert base.sql("SELECT count(*) FROM files_at(2)").fetchall() == [(1,)]  # numbers are versions still
+    feature.close()

@@ -169,9 +169,14 @@ class Branching:
         """Every tag, sorted by name."""
         return sorted(self._refs().tags.values(), key=lambda tag: tag.name)
 
-    def _ref_tables(self, query: str) -> dict[str, Any]:
-        """The tables sql/branches.sql reads, for a query (merge conflicts only if it asks for them)."""
-        from .refs import sql_tables
+    def _ref_tables(self, query: str, params: Any = None) -> dict[str, Any]:
+        """The tables sql/branches.sql and oplog.sql read, for one query: the refs; the revisions
+        its string literals and parameters name, with the rows they see; and merge conflicts
+        (computed only if it asks for them)."""
+        import sqlglot
+        from sqlglot import exp
+
+        from .refs import sql_tables, visible
 
         refs = self._refs()
         conflicts = []
@@ -179,7 +184,23 @@ class Branching:
             for other in refs.listing():
                 if other.name != self._branch:
                     conflicts += [(other.name, c) for c in self.merge_preview(other.name).conflicts]
-        return sql_tables(refs, conflicts)
+        words = [node.this for node in sqlglot.parse_one(query, read="duckdb").find_all(exp.Literal)
+                 if node.is_string]
+        values = params.values() if isinstance(params, dict) else params if isinstance(params, (list, tuple)) else ()
+        words += [value for value in values if isinstance(value, str)]
+        revs = {}
+        for word in words:
+            name = word.split("~", 1)[0]
+            if word and not word.isdigit() and (refs.exists(name) or name in refs.tags):
+                try:
+                    revs[word] = refs.revision(word)
+                except (LookupError, ValueError):
+                    continue
+        rev_log = None
+        if revs:
+            _, rows = self._store.read_snapshot(upto=self._engine.version)
+            rev_log = visible(rows, tuple(part for chain, _ in revs.values() for part in chain))
+        return sql_tables(refs, conflicts, revs, rev_log)
 
     # -- merging, reverting ---------------------------------------------------------------
     def merge(self, source: str, message: str | None = None, author: str | None = None,

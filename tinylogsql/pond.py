@@ -286,7 +286,7 @@ class Pond(Branching):
         """
         version = self._at if self._at is not None else self._engine.sync()
         checked = check_query(query, dialect, self._engine.table_functions, version)
-        self._engine.set_ref_tables(self._ref_tables(checked))
+        self._engine.set_ref_tables(self._ref_tables(checked, params))
         table = self._engine.run_user_query(checked, params, self._at, timeout)
         return self._engine.results.from_arrow(table)
 

@@ -176,6 +176,13 @@ class Refs:
             head += 1
         return head
 
+    def revision(self, rev: str) -> tuple[Chain, int]:
+        """The rows revision ``rev`` (a branch, tag or NAME~N) sees, and the version it names."""
+        branch, version = resolve_rev(self, rev, MAIN)
+        owner = None if branch == MAIN else self._incarnation(branch, version + 1)
+        chain = MAIN_CHAIN if owner is None else self._chain_of(owner, FOREVER)
+        return tuple((name, after, min(upto, version)) for name, after, upto in chain), version
+
     def last_merge(self, target: str, source: str, since: int) -> int | None:
         """The source version last merged into ``target`` after version ``since``."""
         found = [upto for (t, s, upto, version) in self.merges if t == target and s == source and version > since]
@@ -285,27 +292,20 @@ CONFLICT_ROWS = pa.schema([("source", pa.string()), ("path", pa.string()), ("rea
                            ("ours", pa.string()), ("theirs", pa.string())])
 
 
-def sql_tables(refs: Refs, conflicts: list[tuple[str, Any]] | None = None) -> dict[str, pa.Table]:
-    """The tables sql/branches.sql reads: branches, tags, each revision's rows, merge conflicts."""
-    branches = refs.listing()
-    tags = sorted(refs.tags.values(), key=lambda tag: tag.name)
-    chains = []
-    for branch in branches:
-        chains += [(branch.name, name, after, upto, branch.head) for name, after, upto in refs.chain(branch.name)]
-    for tag in tags:
-        if refs.exists(tag.name):
-            continue  # a branch of the same name wins
-        try:
-            owner = refs._incarnation(tag.branch, tag.version + 1)
-        except BranchNotFoundError:
-            continue
-        chain = MAIN_CHAIN if owner is None else refs._chain_of(owner, FOREVER)
-        chains += [(tag.name, name, after, min(upto, tag.version), tag.version) for name, after, upto in chain]
+def sql_tables(refs: Refs, conflicts: list[tuple[str, Any]] | None = None,
+               revs: dict[str, tuple[Chain, int]] | None = None, rev_log: pa.Table | None = None,
+               ) -> dict[str, pa.Table]:
+    """The tables sql/branches.sql and oplog.sql read: branches, tags, merge conflicts, and for the
+    revisions a query names, the rows each sees (``rev_chains``) and those rows (``rev_log``)."""
+    chains = [(rev, name, after, upto, version) for rev, (chain, version) in (revs or {}).items()
+              for name, after, upto in chain]
     return {
-        "branch_rows": pa.Table.from_pylist([vars(b) for b in branches], BRANCH_ROWS),
-        "tag_rows": pa.Table.from_pylist([vars(t) for t in tags], TAG_ROWS),
+        "branch_rows": pa.Table.from_pylist([vars(b) for b in refs.listing()], BRANCH_ROWS),
+        "tag_rows": pa.Table.from_pylist([vars(t) for t in sorted(refs.tags.values(), key=lambda t: t.name)],
+                                         TAG_ROWS),
         "rev_chains": pa.Table.from_pylist([dict(zip(REV_CHAINS.names, row, strict=True)) for row in chains],
                                            REV_CHAINS),
+        "rev_log": rev_log if rev_log is not None else OPLOG_SCHEMA.empty_table(),
         "merge_conflict_rows": pa.Table.from_pylist(
             [{"source": source, "path": c.path, "reason": c.reason, "ours": c.ours, "theirs": c.theirs}
              for source, c in conflicts or []], CONFLICT_ROWS),
