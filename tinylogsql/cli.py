@@ -923,7 +923,7 @@ def main() -> None:
 
 from . import cli_branches  # noqa: E402  (registers branch, tag, merge, revert, restore on `cli`)
 
-cli_branches.register(cli)
+cli_branches.register(cli, sys.modules[__name__])
 
 if __name__ == "__main__":
     main()

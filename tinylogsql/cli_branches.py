@@ -12,7 +12,9 @@ from typing import Any
 
 import click
 
-from . import cli as base
+base: Any = None
+"""The cli module (its helpers and shared options), set by ``register``; not imported here, so
+``python -m tinylogsql.cli`` (where cli is ``__main__``) has no import cycle."""
 
 
 def _rows(items: list[Any]) -> list[dict[str, Any]]:
@@ -33,8 +35,10 @@ def show_merge(changes: list[Any], conflicts: list[Any], as_json: bool, version:
                                             title="conflicts"))
 
 
-def register(cli: click.Group) -> None:
-    """Add the branch commands to the command group."""
+def register(cli: click.Group, module: Any) -> None:
+    """Add the branch commands to the command group (``module``: the cli module, for its helpers)."""
+    global base
+    base = module
 
     @cli.command()
     @click.argument("name", required=False)
