@@ -35,7 +35,7 @@ from .query import NodeRow
 from .refs import Chain, Refs, visible
 from .schema import OPLOG_SCHEMA, ROOT_ID
 from .store import backoff
-from .txn import Stale, Transaction
+from .txn import Stale, Transaction, as_row
 
 if TYPE_CHECKING:
     from .pond import Pond
@@ -159,6 +159,15 @@ class Plan:
         self.conflicts: list[MergeConflict] = []
         self.alias: dict[str, str] = {}  # a source node id -> the target node standing in for it
         self._source_view: Any = None
+        self._committed: dict[str, NodeRow | None] = {}
+
+    def node(self, node_id: str) -> NodeRow | None:
+        """``tx.node``, remembered: a committed node is looked up in the state once per merge."""
+        if node_id in self.tx.nodes:
+            return as_row(self.tx.nodes[node_id])
+        if node_id not in self._committed:
+            self._committed[node_id] = self.tx.node(node_id)
+        return self._committed[node_id]
 
     def path(self, row: NodeRow | None) -> str | None:
         if row is None:
@@ -320,7 +329,10 @@ def plan_merge(pond: Pond, tx: Transaction, source: str, strategy: str) -> tuple
     base = merge_base(refs, target, source)
     if not any(base < version <= head for version in refs.commits_of(chain_s)):
         return None
-    new = visible(read_rows(pond, (ds.field("version") > base) & (ds.field("version") <= head)), chain_s)
+    recent = pond._store.read_commits(base + 1, head) if head - base <= 2000 else None  # the log's own file lists
+    if recent is None:
+        recent = read_rows(pond, (ds.field("version") > base) & (ds.field("version") <= head))
+    new = visible(recent, chain_s)
     plan = Plan(pond, tx, strategy, source)
     ids = pc.unique(new.column("node_id"))
     history = visible(read_rows(pond, ds.field("node_id").isin(ids) & (ds.field("version") <= head)), chain_s) \
@@ -333,7 +345,7 @@ def plan_merge(pond: Pond, tx: Transaction, source: str, strategy: str) -> tuple
         b, t = before.get(node_id), after[node_id]
         if b == t:
             continue
-        o = tx.node(node_id)
+        o = plan.node(node_id)
         path = plan.path(o) or (plan.where(t.parent_id, t.name) if t is not None else node_id)
         if t is None:  # removed on theirs
             if o is None:
@@ -373,12 +385,12 @@ def plan_merge(pond: Pond, tx: Transaction, source: str, strategy: str) -> tuple
     for final in (False, True):  # a name another placement frees first is taken on the second pass
         left = []
         for node_id, side, _ in pending:
-            row = tx.node(node_id)
+            row = plan.node(node_id)
             if not plan.place(node_id, side, row, final):
                 left.append((node_id, side, row))
         pending = left
     for node_id, side in writes:
-        row = tx.node(plan.alias.get(node_id, node_id))
+        row = plan.node(plan.alias.get(node_id, node_id))
         if row is not None and not _same_content(row, side):
             plan.write(row, side)
     for node_id in sorted(removals, key=lambda n: -_depth(before, n)):
