@@ -1,0 +1,35 @@
+"""The duplicate-row guard: every op row is identified by (version, seq), so a row seen twice
+(two compactions that removed the same files, see maintenance.py) is shown once, and noticed."""
+
+from __future__ import annotations
+
+import warnings
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def op_keys(rows: pa.Table) -> pa.Array:
+    """One int64 per row: version in the high bits, seq in the low 32."""
+    version = pc.cast(rows["version"], pa.int64())
+    return pc.add(pc.multiply(version, 1 << 32), pc.cast(rows["seq"], pa.int64()))
+
+
+def duplicates(rows: pa.Table) -> int:
+    """How many rows repeat a (version, seq) seen before in ``rows``."""
+    if rows.num_rows < 2:
+        return 0
+    return rows.num_rows - pc.count_distinct(op_keys(rows)).as_py()
+
+
+def unique_ops(rows: pa.Table, where: str) -> pa.Table:
+    """``rows`` with each (version, seq) once (the first copy), warning when any repeated."""
+    extra = duplicates(rows)
+    if not extra:
+        return rows
+    warnings.warn(f"tinylogsql: {extra} duplicated op rows in {where} (shown once; `maintain` rewrites them away)",
+                  RuntimeWarning, stacklevel=3)
+    keys = op_keys(rows)
+    indexed = pa.table({"key": keys, "i": pa.array(range(rows.num_rows), pa.int64())})
+    first = indexed.group_by("key", use_threads=False).aggregate([("i", "min")])["i_min"]
+    return rows.take(pc.sort_indices(first))
