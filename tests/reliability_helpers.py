@@ -172,7 +172,11 @@ def run_worker(pond: Any, worker: int, n_ops: int, seed: int, sink: Callable[[di
 
 def _worker_main(argv: list[str]) -> None:
     pond_path, worker, n_ops, seed, out, mode = argv
+    import tinylogsql.pond
     from tinylogsql import Pond
+
+    if os.environ.get("TINYLOGSQL_TEST_AUTO_COMPACT_EVERY"):  # maintenance tests: compactions every few commits
+        tinylogsql.pond.AUTO_COMPACT_EVERY = int(os.environ["TINYLOGSQL_TEST_AUTO_COMPACT_EVERY"])
 
     with open(out, "a", encoding="utf-8") as stream:
         def sink(record: dict[str, Any]) -> None:

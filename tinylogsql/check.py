@@ -192,7 +192,7 @@ def _check_store(location: Location, report: CheckReport, version: int | None) -
     extra = duplicates(rows)
     if extra:  # e.g. two compactions that removed the same files: reads show each row once
         report.problems.append(Problem("duplicate-row", f"{extra} op rows repeat a (version, seq) of another row"))
-        rows = unique_ops(rows, location.uri)
+        rows = unique_ops(rows, location.uri, warn=False)
     _check_commits(rows, version, report)
     _check_contents(location, rows, report)
     return rows if complete else None

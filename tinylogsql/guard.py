@@ -22,13 +22,14 @@ def duplicates(rows: pa.Table) -> int:
     return rows.num_rows - pc.count_distinct(op_keys(rows)).as_py()
 
 
-def unique_ops(rows: pa.Table, where: str) -> pa.Table:
+def unique_ops(rows: pa.Table, where: str, warn: bool = True) -> pa.Table:
     """``rows`` with each (version, seq) once (the first copy), warning when any repeated."""
     extra = duplicates(rows)
     if not extra:
         return rows
-    warnings.warn(f"tinylogsql: {extra} duplicated op rows in {where} (shown once; `maintain` rewrites them away)",
-                  RuntimeWarning, stacklevel=3)
+    if warn:
+        warnings.warn(f"tinylogsql: {extra} duplicated op rows in {where} (shown once; `maintain` rewrites them away)",
+                      RuntimeWarning, stacklevel=3)
     keys = op_keys(rows)
     indexed = pa.table({"key": keys, "i": pa.array(range(rows.num_rows), pa.int64())})
     first = indexed.group_by("key", use_threads=False).aggregate([("i", "min")])["i_min"]

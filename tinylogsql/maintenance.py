@@ -274,8 +274,9 @@ def collect_blobs(store: Store, retention_hours: float) -> list[str]:
         name = info.base_name
         if info.mtime is None or info.mtime.timestamp() > cutoff:
             continue
-        if name.startswith(".tmp-"):
+        if name.startswith(".tmp-"):  # a write a crash interrupted
             _delete(fs, info.path)
+            dropped.append(f"blobs/{name}")
             continue
         if not BLOB_NAME.match(name) or f"blobs/{name}" in referenced:
             continue

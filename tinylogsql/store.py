@@ -412,8 +412,12 @@ class Store:
                 table = pa.concat_tables([self._read_file(path) for path in files]).cast(OPLOG_SCHEMA)
             else:
                 table = pq.read_table(files, schema=OPLOG_SCHEMA, filesystem=self.location.fs)
+        except MissingDataFile:
+            raise
         except FileNotFoundError as exc:
             raise MissingDataFile(f"a data file of the op log is missing: {exc}") from exc
+        except CorruptPondError:
+            raise
         except (OSError, pa.ArrowInvalid) as exc:
             raise CorruptPondError(f"a data file of the op log is damaged: {exc}") from exc
         bounds = pc.min_max(table["version"])
