@@ -88,7 +88,10 @@ def _compact_once(store: Store, zorder: bool) -> dict[str, Any] | None:
     if len(chosen) < (1 if zorder else 2):
         return {"numFilesAdded": 0, "numFilesRemoved": 0}
     files = [location.path(LOG_DIR, p) for p, _ in chosen]
-    rows = pq.read_table(files, schema=OPLOG_SCHEMA, filesystem=location.fs)
+    try:
+        rows = pq.read_table(files, schema=OPLOG_SCHEMA, filesystem=location.fs)
+    except FileNotFoundError:  # compacted and vacuumed by another maintainer since the load: redo
+        return None
     rows = unique_ops(rows, location.table_uri)
     order = [("parent_id", "ascending"), ("version", "ascending"), ("seq", "ascending")] if zorder else \
         [("version", "ascending"), ("seq", "ascending")]

@@ -382,7 +382,7 @@ class Pond:
         the commit that writes it trims old log entries: see ``store.KEEP_VERSIONS``)."""
         try:
             self._store.compact()
-        except DeltaError:
+        except (DeltaError, OSError, pa.ArrowException):
             pass  # best effort: a concurrent maintenance or writer may have won; the next one retries
 
     def _persist_state(self) -> None:
