@@ -354,6 +354,7 @@ def test_blob_gc_racing_reuse_in_threads(tmp_path: Path) -> None:
                 path = pond_path / "blobs" / hashlib.sha256(data).hexdigest()
                 if path.exists():
                     _age(path, 1)
+                time.sleep(random.uniform(0, 0.01))  # let the GC find it old and unreferenced, or not
                 pond.root.create_file_path(f"r{index}", data)  # reuse (or write anew if GC took it)
                 assert pond.root.read_file_path(f"r{index}") == data
         finally:
@@ -362,6 +363,7 @@ def test_blob_gc_racing_reuse_in_threads(tmp_path: Path) -> None:
         report = pond.check()
         assert report.ok, report.problems
     record_figures("blob-gc-race", rounds=rounds, dropped=len(dropped))
+    assert dropped  # the GC really deleted blobs that were old and unreferenced at its look
 
 
 # -- 5. a read-only transaction sees one version ---------------------------------------------------
@@ -415,9 +417,11 @@ def test_read_only_transaction_under_a_syncing_thread(tmp_path: Path) -> None:
         threads = [threading.Thread(target=mover), threading.Thread(target=syncer)]
         for thread in threads:
             thread.start()
-        wrong, conflicts = [], 0
+        wrong, conflicts, done = [], 0, 0
+        deadline = time.monotonic() + scale(60, 600)
         try:
-            for _ in range(audits):
+            while (done < audits or pond.version < scale(40, 2000)) and time.monotonic() < deadline:
+                done += 1
                 try:
                     with pond.transaction():
                         total = sum(int(pond.root.read_file_path(name)) for name in "abc")
@@ -429,8 +433,7 @@ def test_read_only_transaction_under_a_syncing_thread(tmp_path: Path) -> None:
             stop.set()
             for thread in threads:
                 thread.join()
-        record_figures("read-only-audits", audits=audits, conflicts=conflicts, wrong=len(wrong),
-                       commits=pond.version)
+        record_figures("read-only-audits", audits=done, conflicts=conflicts, wrong=len(wrong), commits=pond.version)
         assert wrong == []
-        assert pond.version > 10  # the mover really moved things meanwhile
+        assert pond.version >= scale(40, 2000)  # the mover really moved things meanwhile
         assert pond.check().ok
