@@ -66,11 +66,11 @@ def check_retention(retention_hours: object, unsafe: bool) -> float:
 
 
 # -- compaction --------------------------------------------------------------------------------
-def compact(store: Store, zorder: bool) -> dict[str, Any]:
+def compact(store: Store, zorder: bool, attempts: int = COMPACT_ATTEMPTS) -> dict[str, Any]:
     """Merge data files (all of them sorted by parent_id if ``zorder``, else the small ones)
     in one commit at the version read; redone if another commit took it, given up after
-    COMPACT_ATTEMPTS. Rows are re-added with dataChange=false, each (version, seq) once."""
-    for _ in range(COMPACT_ATTEMPTS):
+    ``attempts``. Rows are re-added with dataChange=false, each (version, seq) once."""
+    for _ in range(attempts):
         done = _compact_once(store, zorder)
         if done is not None:
             return done

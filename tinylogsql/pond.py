@@ -381,7 +381,7 @@ class Pond:
         stays flat as the log grows (delta-rs writes a checkpoint every 100 commits itself, and
         the commit that writes it trims old log entries: see ``store.KEEP_VERSIONS``)."""
         try:
-            self._store.compact()
+            self._store.compact(attempts=1)  # one try: a busy pond's next commits would win the race again
         except (DeltaError, OSError, pa.ArrowException):
             pass  # best effort: a concurrent maintenance or writer may have won; the next one retries
 

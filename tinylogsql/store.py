@@ -502,16 +502,16 @@ class Store:
     def _fresh_table(self) -> DeltaTable:
         return DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
 
-    def compact(self, zorder: bool = False) -> dict[str, Any]:
+    def compact(self, zorder: bool = False, attempts: int | None = None) -> dict[str, Any]:
         """Rewrite small data files into few large ones (all of them sorted by parent_id if asked),
         committed at exactly the version read (see maintenance.compact).
 
         The rows are re-added with dataChange=false: readers skip them, and every row keeps
         its version, so time travel through the pond is unaffected.
         """
-        from .maintenance import compact
+        from .maintenance import COMPACT_ATTEMPTS, compact
 
-        metrics = compact(self, zorder)
+        metrics = compact(self, zorder, COMPACT_ATTEMPTS if attempts is None else attempts)
         self._dt = self._fresh_table()
         self._commits_since_open = 0
         if metrics.get("numFilesAdded") and (self._dt.version() + 1) % TRIM_EVERY == 0:  # it took a trim's turn
