@@ -44,6 +44,8 @@ COMPACT_ATTEMPTS = 5
 """A compaction whose version was taken by another commit is redone this often, then given up."""
 DATA_FILE = re.compile(r"^part-[A-Za-z0-9_.-]+\.parquet$")
 """What vacuum may delete in the table folder: data files, nothing else."""
+COMMIT_TEMP = re.compile(r"^_commit_[0-9a-f-]+\.json\.tmp$")
+"""A temporary commit file (delta-rs' and put_if_absent's), before it is linked to its version."""
 BLOB_NAME = re.compile(r"^[0-9a-f]{64}$")
 """What blob GC may delete under blobs/: content names (plus old ``.tmp-`` leftovers)."""
 GC_PREFIX = ".gc-"
@@ -198,7 +200,7 @@ def vacuum(store: Store, retention_hours: float) -> list[str]:
     except DeltaError:
         return []  # an unreadable log: delete nothing
     removed_at = _tombstones(location)
-    deleted = []
+    deleted = _old_commit_temps(location, cutoff)
     for info in listed:
         name = info.base_name
         if name in current:
@@ -212,6 +214,19 @@ def vacuum(store: Store, retention_hours: float) -> list[str]:
             deleted.append(info.path)
         except FileNotFoundError:
             pass
+    return deleted
+
+
+def _old_commit_temps(location: Location, cutoff: float) -> list[str]:
+    """Delete temporary commit files (``_commit_*.tmp``) a crash left in ``_delta_log``, once old."""
+    deleted = []
+    for info in location.fs.get_file_info(pafs.FileSelector(location.path(LOG_DIR, "_delta_log"))):
+        if (COMMIT_TEMP.match(info.base_name) and info.mtime is not None and info.mtime.timestamp() <= cutoff):
+            try:
+                location.fs.delete_file(info.path)
+                deleted.append(info.path)
+            except FileNotFoundError:
+                pass
     return deleted
 
 
