@@ -178,7 +178,10 @@ class Transaction:
         with self.pond._engine.lock:
             self._current()
             self.read_nodes.add(row.node_id)
-            return self.pond._read_content(row)
+            content, ref = self.pond._engine.content(row)
+        if ref is not None:  # a blob never changes (content-addressed): read it outside the lock
+            return self.pond._store.read_blob(ref, row.sha256)
+        return content or b""
 
     def open(self, row: NodeRow) -> BinaryIO:
         pending = self.contents.get(row.node_id)
@@ -189,7 +192,10 @@ class Transaction:
         with self.pond._engine.lock:
             self._current()
             self.read_nodes.add(row.node_id)
-            return self.pond._open_content(row)
+            content, ref = self.pond._engine.content(row)
+        if ref is not None:
+            return self.pond._store.open_blob(ref)
+        return io.BytesIO(content or b"")
 
     # -- re-checking against foreign commits ------------------------------------
     def rebase(self, version: int) -> None:
