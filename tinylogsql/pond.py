@@ -56,6 +56,9 @@ class MaintenanceReport:
     files_removed: int
     files_vacuumed: int
     blobs_dropped: list[str]
+    compaction_gave_up: bool = False
+    """True when other commits took the version the compaction read, every time it tried
+    (it then committed nothing; the next maintain tries again)."""
 
 
 class ReadView(Protocol):
@@ -234,6 +237,7 @@ class Pond:
             files_removed=int(metrics.get("numFilesRemoved", 0)),
             files_vacuumed=len(removed),
             blobs_dropped=dropped,
+            compaction_gave_up=bool(metrics.get("gaveUp")),
         )
 
     def to_daft(self) -> Any:
