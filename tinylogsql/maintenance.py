@@ -273,8 +273,10 @@ def collect_blobs(store: Store, retention_hours: float) -> list[str]:
 
     Listing first, then reachability: a blob listed as old and committed since is referenced.
     A writer that reuses a blob refreshes its mtime first (``Store.write_blob``); locally a
-    doomed blob is renamed aside, re-checked and only then deleted, so a reuse that
-    touched it survives, and a reuse after the rename finds no blob and writes it anew.
+    doomed blob is re-checked, renamed aside, re-checked and only then deleted, so a reuse
+    that touched it survives, and a reuse after the rename finds no blob and writes it anew.
+    (A reuse in the microseconds between the re-check and the rename hides the blob until the
+    GC puts it back: a read in that moment retries, see ``Store.read_blob``.)
     """
     location = store.location
     fs = location.fs
@@ -306,6 +308,8 @@ def collect_blobs(store: Store, retention_hours: float) -> list[str]:
             continue
         aside = location.path("blobs", f"{GC_PREFIX}{name}.{uuid.uuid4().hex}")
         try:
+            if os.stat(info.path).st_mtime > cutoff:  # reused since the listing: keep it, never hide it
+                continue
             os.rename(info.path, aside)
         except FileNotFoundError:
             continue

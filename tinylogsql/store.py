@@ -659,24 +659,29 @@ class Store:
         self.location.write_atomic(final, data)  # local: temp file + rename; object storage: one PUT
         return ref
 
+    def _open_blob_file(self, path: str) -> Any:
+        """Open a blob; a missing one is retried briefly locally (blob GC renames a blob aside for
+        a moment before it decides, and puts back one that was reused: see collect_blobs)."""
+        for delay in (0.002, 0.02, 0.1, None):
+            try:
+                return self.location.fs.open_input_file(path)
+            except FileNotFoundError as exc:
+                if delay is None or self.location.remote:
+                    raise CorruptPondError(f"blob missing: {path}") from exc
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
     def read_blob(self, ref: str, expected_sha256: str | None = None) -> bytes:
         path = self.location.path(ref)
-        try:
-            with self.location.fs.open_input_file(path) as stream:
-                data = stream.read()
-        except FileNotFoundError as exc:
-            raise CorruptPondError(f"blob missing: {path}") from exc
+        with self._open_blob_file(path) as stream:
+            data = stream.read()
         if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
             raise CorruptPondError(f"blob damaged (sha256 mismatch): {path}")
         return data
 
     def open_blob(self, ref: str) -> Any:
         """A seekable binary stream over a blob (content is never loaded whole)."""
-        path = self.location.path(ref)
-        try:
-            return self.location.fs.open_input_file(path)
-        except FileNotFoundError as exc:
-            raise CorruptPondError(f"blob missing: {path}") from exc
+        return self._open_blob_file(self.location.path(ref))
 
 
 def backoff(attempt: int) -> None:
