@@ -609,7 +609,10 @@ class Store:
         doomed += [info.path for info in self.location.fs.get_file_info(selector)
                    if info.base_name.startswith(".tmp-") and info.mtime is not None and info.mtime.timestamp() < stale]
         for path in doomed:
-            self.location.fs.delete_file(path)
+            try:
+                self.location.fs.delete_file(path)
+            except FileNotFoundError:
+                pass  # another maintainer pruned it first
         return doomed
 
     # -- blobs -------------------------------------------------------------------
