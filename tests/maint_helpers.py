@@ -30,20 +30,21 @@ def optimize_at_barrier(path: str, barrier: Any) -> int:
     return int(dt.optimize.compact()["numFilesRemoved"])
 
 
-def maintain_loop(path: str, stop_file: str, retention_hours: float, unsafe: bool) -> int:
-    """maintain() over and over until ``stop_file`` exists; returns how many ran."""
+def maintain_loop(path: str, stop_file: str, retention_hours: float, unsafe: bool, at_least: int = 1) -> int:
+    """maintain() over and over until ``stop_file`` exists (and ``at_least`` ran); returns how many ran."""
     done = 0
     with Pond.open(path) as pond:
-        while not os.path.exists(stop_file):
+        while done < at_least or not os.path.exists(stop_file):
             pond.maintain(retention_hours=retention_hours, unsafe=unsafe)
             done += 1
     return done
 
 
-def open_and_read_loop(path: str, stop_file: str, names: list[str]) -> dict[str, Any]:
-    """Open the pond and read it over and over until ``stop_file`` exists; every failure is recorded."""
+def open_and_read_loop(path: str, stop_file: str, names: list[str], at_least: int = 1) -> dict[str, Any]:
+    """Open the pond and read it over and over until ``stop_file`` exists (and ``at_least`` opens
+    ran); every failure is recorded."""
     opens, failures = 0, []
-    while not os.path.exists(stop_file) or opens == 0:
+    while opens < at_least or not os.path.exists(stop_file):
         try:
             with Pond.open(path) as pond:
                 listed = set(pond.root)

@@ -56,6 +56,10 @@ def assert_sound(pond_path: Path | str, names: list[str]) -> None:
         assert report.ok, report.problems
 
 
+def _newest_version(pond_path: Path) -> int:
+    return max(int(p.name[:20]) for p in (pond_path / "log" / "_delta_log").glob("*.json"))
+
+
 def add_files(pond_path: Path | str, prefix: str, count: int) -> list[str]:
     names = [f"{prefix}{i}" for i in range(count)]
     with Pond.open(pond_path) as pond:
@@ -201,18 +205,21 @@ def test_opens_beside_maintain_never_fail(tmp_path: Path) -> None:
     names = add_files(pond_path, "o", 20)
     stop = tmp_path / "stop"
     with SPAWN.Pool(3) as pool:
-        maintainer = pool.apply_async(maint_helpers.maintain_loop, (str(pond_path), str(stop), 0, True))
-        readers = [pool.apply_async(maint_helpers.open_and_read_loop, (str(pond_path), str(stop), names))
+        maintainer = pool.apply_async(maint_helpers.maintain_loop, (str(pond_path), str(stop), 0, True, 5))
+        readers = [pool.apply_async(maint_helpers.open_and_read_loop, (str(pond_path), str(stop), names, 20))
                    for _ in range(2)]
-        time.sleep(scale(6, 60))
+        started, deadline = time.monotonic(), time.monotonic() + 300
+        while time.monotonic() - started < scale(6, 60) or _newest_version(pond_path) < len(names) + 5:
+            assert time.monotonic() < deadline, "the maintainer did not get going"
+            time.sleep(0.1)  # each maintain commits one compaction: wait for five beside the readers
         stop.touch()
-        maintained = maintainer.get(timeout=120)
-        outcomes = [reader.get(timeout=120) for reader in readers]
+        maintained = maintainer.get(timeout=300)
+        outcomes = [reader.get(timeout=300) for reader in readers]
     opens = sum(outcome["opens"] for outcome in outcomes)
     failures = [failure for outcome in outcomes for failure in outcome["failures"]]
     record_figures("opens-beside-maintain", maintains=maintained, opens=opens, failures=len(failures))
     assert failures == []
-    assert maintained >= 2 and opens >= 4
+    assert maintained >= 5 and opens >= 40
     assert_sound(pond_path, names)
 
 
