@@ -63,7 +63,7 @@ def test_cache_follows_foreign_writers_time_travel_and_maintenance(pond_path):
         if step % 10 == 0:
             snapshots[a.version] = tree(a)
         if step == 30:
-            b.maintain(retention_hours=0)  # compaction + vacuum under a's feet
+            b.maintain(retention_hours=0, unsafe=True)  # compaction + vacuum under a's feet
         assert tree(a) == tree(b)
     state_matches_views(a)
     state_matches_views(b)
@@ -85,7 +85,7 @@ def test_lagging_reader_catches_up_after_vacuum(pond_path):
     reader.root.exists("/")  # the reader is now at version 0
     for i in range(12):
         writer.root.create_file_path(f"f{i}", str(i))
-    writer.maintain(retention_hours=0)  # files the reader has not read yet are gone
+    writer.maintain(retention_hours=0, unsafe=True)  # files the reader has not read yet are gone
     assert sorted(reader.root) == sorted(f"f{i}" for i in range(12))
     assert reader.root.read_file_path("f11") == b"11"
     state_matches_views(reader)
@@ -99,7 +99,7 @@ def test_maintain_reports_and_keeps_history(pond_path):
         pond.root.create_file_path(f"f{i}", str(i))
     v = pond.version
     before = len(DeltaTable(f"{pond_path}/log").file_uris())
-    report = pond.maintain(retention_hours=0)
+    report = pond.maintain(retention_hours=0, unsafe=True)
     assert report.files_removed >= before - 1 and report.files_added >= 1
     assert len(DeltaTable(f"{pond_path}/log").file_uris()) < before
     assert report.files_vacuumed >= before - 1
@@ -121,7 +121,7 @@ def test_maintain_drops_stray_blobs_only(pond_path):
         out.write(b"half")
     report = pond.maintain(retention_hours=24)  # young leftovers are kept
     assert report.blobs_dropped == [] and os.path.exists(stray)
-    report = pond.maintain(retention_hours=0)
+    report = pond.maintain(retention_hours=0, unsafe=True)
     assert sorted(report.blobs_dropped) == sorted([f"blobs/{os.path.basename(stray)}", "blobs/.tmp-crashed"])
     assert not os.path.exists(stray)
     assert kept.read() == big
@@ -196,7 +196,7 @@ def test_maintain_cleans_old_log_entries_and_time_travel_survives(pond_path):
     entries = [name for name in os.listdir(log_dir) if name.endswith(".json")]
     # an operator shortens the log retention (ponds are created with 7 days)
     DeltaTable(f"{pond_path}/log").alter.set_table_properties({"delta.logRetentionDuration": "interval 0 seconds"})
-    pond.maintain(retention_hours=0)
+    pond.maintain(retention_hours=0, unsafe=True)
     left = [name for name in os.listdir(log_dir) if name.endswith(".json")]
     assert len(left) < len(entries) // 2  # old commit entries are gone
     assert pond.at(3).root.read_file_path("f2") == b"2"  # every row still carries its version
@@ -240,7 +240,7 @@ def test_opens_start_from_the_persisted_state_and_read_the_tail(pond_path, monke
     with writer.transaction():  # created and removed in one commit: leaves no trace in the state
         writer.root.create_file_path("/brief", b"here and gone")
         writer.root.remove("/brief")
-    writer.maintain(retention_hours=0)
+    writer.maintain(retention_hours=0, unsafe=True)
     assert _snapshot_files(pond_path) == [f"v{writer.version:020d}.parquet"]
     for step in range(30, 45):  # the tail after the snapshot
         random_op(writer, rng, step)
@@ -251,7 +251,7 @@ def test_opens_start_from_the_persisted_state_and_read_the_tail(pond_path, monke
             random_op(writer, rng, step)
             assert tree(fresh) == tree(writer)
         state_matches_views(fresh)
-    writer.maintain(retention_hours=0)
+    writer.maintain(retention_hours=0, unsafe=True)
     assert len(_snapshot_files(pond_path)) == pond_module.STATES_KEPT
     writer.close()
 
@@ -262,12 +262,12 @@ def test_an_unusable_snapshot_is_passed_over(pond_path):
         other.root.create_file_path("stranger", b"not yours")
         for i in range(30):
             other.root.create_file_path(f"o{i}", b"x")
-        other.maintain(retention_hours=0)
+        other.maintain(retention_hours=0, unsafe=True)
         foreign = Path(other_path) / "state" / _snapshot_files(other_path)[0]
     pond = Pond.create(pond_path)
     pond.root.create_dir_path("d")
     pond.root.create_file_path("d/f", b"mine")
-    pond.maintain(retention_hours=0)
+    pond.maintain(retention_hours=0, unsafe=True)
     expected = tree(pond)
     state_dir = Path(pond_path) / "state"
     (state_dir / _snapshot_files(pond_path)[0]).write_bytes(b"PAR1 truncated")  # damaged
@@ -315,5 +315,5 @@ def test_pruning_drops_old_snapshots_and_crash_leftovers_only(pond_path):
         leftover.write_bytes(b"half a snapshot")
         fresh.write_bytes(b"being written")
         os.utime(leftover, (0, 0))  # an hour old or more: nobody is writing it
-        pond.maintain(retention_hours=0)
+        pond.maintain(retention_hours=0, unsafe=True)
         assert sorted(p.name for p in state_dir.iterdir()) == [".tmp-in-flight", f"v{pond.version:020d}.parquet"]

@@ -237,11 +237,17 @@ def test_maintain_command_compacts_and_keeps_history(tmp_path):
     with Pond.create(pond_path) as made:
         for i in range(8):
             made.root.create_file_path(f"f{i}", str(i))
-    done = run("maintain", "--retention-hours", "0", pond=pond_path)
+    done = run("maintain", "--retention-hours", "1", pond=pond_path)  # below 1 h needs --unsafe
     assert "files compacted into 1" in done.stdout and "vacuumed" in done.stdout
     with Pond.open(pond_path) as again:
         assert sorted(again.root) == [f"f{i}" for i in range(8)]
         assert again.at(3).root.read_file_path("f2") == b"2"
+    refused = run("maintain", "--retention-hours", "0.5", pond=pond_path, ok=False)
+    assert refused.returncode == 1 and "unsafe" in refused.stderr and refused.stderr.count("\n") == 1
+    unsafe = run("maintain", "--retention-hours", "0", "--unsafe", pond=pond_path)
+    assert "old files vacuumed" in unsafe.stdout
+    with Pond.open(pond_path) as again:
+        assert sorted(again.root) == [f"f{i}" for i in range(8)] and again.check().ok
 
 
 def test_demo_runs_twice_on_one_pond(tmp_path):

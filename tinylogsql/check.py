@@ -40,6 +40,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from .errors import CorruptPondError
+from .guard import duplicates, unique_ops
 from .location import LOG_DIR, Location, locate
 from .refs import MAIN_CHAIN, visible
 from .schema import OPLOG_SCHEMA, ROOT_ID
@@ -189,6 +190,10 @@ def _check_store(location: Location, report: CheckReport, version: int | None) -
     referenced = {ref for ref in all_rows["content_ref"].to_pylist() if ref}
     _find_orphans(location, report, set(added) | removed | set(snapshot), referenced if complete else None)
     rows = all_rows.filter(pc.less_equal(all_rows["version"], version))
+    extra = duplicates(rows)
+    if extra:  # e.g. two compactions that removed the same files: reads show each row once
+        report.problems.append(Problem("duplicate-row", f"{extra} op rows repeat a (version, seq) of another row"))
+        rows = unique_ops(rows, location.uri, warn=False)
     _check_commits(rows, version, report)
     _check_contents(location, rows, report)
     return rows if complete else None

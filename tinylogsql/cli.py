@@ -852,8 +852,11 @@ def check(as_json: bool, pond_path: str | None, debug: bool) -> None:
 @click.option("--retention-hours", type=float, default=None, metavar="HOURS",
               help="Keep old data files and stray blobs younger than this (default: 168, a week).")
 @click.option("--no-zorder", is_flag=True, help="Compact without z-ordering by parent directory.")
+@click.option("--unsafe", is_flag=True,
+              help="Allow a retention below 1 hour: only for a pond with no other writers or maintainers.")
 @pond_option
-def maintain(retention_hours: float | None, no_zorder: bool, pond_path: str | None, debug: bool) -> None:
+def maintain(retention_hours: float | None, no_zorder: bool, unsafe: bool, pond_path: str | None,
+             debug: bool) -> None:
     """Compact the log (z-ordered by directory), checkpoint, vacuum, and drop crash leftovers.
 
     Every op survives with its version, so time travel keeps working for every version.
@@ -864,10 +867,11 @@ def maintain(retention_hours: float | None, no_zorder: bool, pond_path: str | No
 
     hours = DEFAULT_RETENTION_HOURS if retention_hours is None else retention_hours
     with open_pond(pond_path) as pond:
-        report = pond.maintain(retention_hours=hours, zorder=not no_zorder)
+        report = pond.maintain(retention_hours=hours, zorder=not no_zorder, unsafe=unsafe)
     click.echo(
         f"version {report.version}: {report.files_removed} files compacted into {report.files_added}, "
         f"{report.files_vacuumed} old files vacuumed, {len(report.blobs_dropped)} stray blobs dropped"
+        + (" (compaction given up: other commits kept winning; run it again)" if report.compaction_gave_up else "")
     )
 
 

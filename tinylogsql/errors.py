@@ -137,6 +137,11 @@ class StorageError(PondError, OSError):
     """
 
 
+class UnsafeRetentionError(PondError, ValueError):
+    """``maintain`` was asked to keep old files for less than a commit can be in flight
+    (``maintenance.MIN_SAFE_RETENTION_HOURS``) without ``unsafe=True``."""
+
+
 class PondNotFoundError(PondError, FileNotFoundError):
     """``Pond.open`` found no pond at that location."""
 

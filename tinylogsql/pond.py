@@ -11,7 +11,6 @@ import getpass
 import io
 import os
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from .branching import Branching, open_chain
 from .check import CheckReport, check_pond
 from .errors import BranchNotFoundError, PondError, ReadOnlyError
 from .location import locate
+from .maintenance import MIN_SAFE_RETENTION_HOURS, check_retention, collect_blobs
 from .nodes import Directory
 from .paths import resolve
 from .query import Engine, NodeRow
@@ -34,7 +34,7 @@ from .refs import MAIN, MAIN_CHAIN, Chain
 from .sandbox import check_query
 from .schema import ROOT_ID
 from .state import Entry
-from .store import BLOB_DIR, CommitConflict, Store, backoff, stamp
+from .store import CommitConflict, Store, backoff, stamp
 from .txn import Stale, Transaction
 
 if TYPE_CHECKING:
@@ -61,6 +61,9 @@ class MaintenanceReport:
     files_removed: int
     files_vacuumed: int
     blobs_dropped: list[str]
+    compaction_gave_up: bool = False
+    """True when other commits took the version the compaction read, every time it tried
+    (it then committed nothing; the next maintain tries again)."""
 
 
 class ReadView(Protocol):
@@ -214,40 +217,35 @@ class Pond(Branching):
         engine = self._engine_for(branch)
         return Pond(engine.store, engine, self.author, at=number, branch=branch)  # views made on first use
 
-    def maintain(self, *, retention_hours: float = DEFAULT_RETENTION_HOURS, zorder: bool = True) -> MaintenanceReport:
-        """Compact (z-ordered by parent_id), checkpoint, clean old log entries, vacuum, drop crash
-        leftovers, and persist the current state so later opens start from it.
+    def maintain(self, *, retention_hours: float = DEFAULT_RETENTION_HOURS, zorder: bool = True,
+                 unsafe: bool = False) -> MaintenanceReport:
+        """Compact (z-ordered by parent_id), checkpoint, persist the current state so later opens
+        start from it, then vacuum old data files and drop unreferenced blobs.
 
-        Nothing a pond promises is lost: every op row survives compaction with its version,
-        so ``pond.at(v)`` works for every version forever. ``retention_hours`` only bounds how
-        long Delta-level readers of old table versions (and files a crashed writer left)
-        are kept: log entries, data files and unreferenced blobs younger than that are never
-        deleted.
+        Safe beside writers, readers and other maintainers: the compaction commits at exactly
+        the version it read (else it is redone, or given up), the snapshot is persisted before
+        anything is vacuumed, and only files and blobs unused for ``retention_hours`` (a float)
+        go. A retention below ``MIN_SAFE_RETENTION_HOURS`` (how long a commit may be in flight)
+        raises UnsafeRetentionError unless ``unsafe=True``: only for a pond with no other writers.
         """
         if self._at is not None:
             raise ReadOnlyError(self.uri, f"pond.at({self._at}) is read-only")
+        hours = check_retention(retention_hours, unsafe)
         with self._engine.lock:
             metrics = self._store.compact(zorder=zorder)
             self._store.checkpoint()
-            removed = self._store.vacuum(retention_hours)
             self._engine.sync()
-            self._engine.persist()
+            self._engine.persist()  # before the vacuum: the newest snapshot needs no vacuumed file
             self._store.prune_states(keep=STATES_KEPT)
-            _, every_row = self._store.read_snapshot()  # every branch's rows: a blob any branch uses stays
-            referenced = set(every_row.column("content_ref").drop_null().to_pylist())
-        cutoff = time.time() - retention_hours * 3600
-        dropped = []
-        for info in self._store.blobs():
-            relative = f"{BLOB_DIR}/{info.base_name}"
-            if relative not in referenced and info.mtime is not None and info.mtime.timestamp() <= cutoff:
-                self._store.delete(info.path)
-                dropped.append(relative)
+            removed = self._store.vacuum(hours)
+        dropped = collect_blobs(self._store, hours)
         return MaintenanceReport(
             version=self._engine.version,
             files_added=int(metrics.get("numFilesAdded", 0)),
             files_removed=int(metrics.get("numFilesRemoved", 0)),
             files_vacuumed=len(removed),
             blobs_dropped=dropped,
+            compaction_gave_up=bool(metrics.get("gaveUp")),
         )
 
     def sync(self, local_dir: str | os.PathLike[str], pond_dir: str = "/", *, delete: bool = False,
@@ -366,6 +364,10 @@ class Pond(Branching):
     def _commit(self, tx: Transaction) -> None:
         """Commit the transaction's ops as exactly one new Delta version (see README)."""
         if not tx.ops:
+            with self._engine.lock:  # a read-only transaction is checked too: its reads held at one version
+                version = self._engine.version
+                if version != tx.base:
+                    tx.rebase(version)
             tx.committed_version = tx.base
             return
         if self._engine.deleted:
@@ -405,8 +407,8 @@ class Pond(Branching):
         stays flat as the log grows (delta-rs writes a checkpoint every 100 commits itself, and
         the commit that writes it trims old log entries: see ``store.KEEP_VERSIONS``)."""
         try:
-            self._store.compact()
-        except DeltaError:
+            self._store.compact(attempts=1)  # one try: a busy pond's next commits would win the race again
+        except (DeltaError, OSError, pa.ArrowException):
             pass  # best effort: a concurrent maintenance or writer may have won; the next one retries
 
     def _persist_state(self) -> None:
@@ -442,4 +444,4 @@ class Pond(Branching):
                 yield from self._walk(real[name], f"{path.rstrip('/')}/{name}")
 
 
-__all__ = ["Pond", "MaintenanceReport", "Transaction"]
+__all__ = ["MIN_SAFE_RETENTION_HOURS", "Pond", "MaintenanceReport", "Transaction"]

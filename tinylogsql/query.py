@@ -33,7 +33,7 @@ from .sandbox import POND_SCHEME
 from .schema import OPLOG_SCHEMA
 from .sqlfiles import PondSQLFiles
 from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, Entry, NodeRow, State, column_values, created_rows
-from .store import Store
+from .store import MissingDataFile, Store
 from .views import VIEW_FILES, sql_text
 
 __all__ = ["NODE_COLUMNS", "Changes", "Engine", "NodeRow"]
@@ -248,7 +248,10 @@ class Engine:
         version, table = found
         rows = OPLOG_SCHEMA.empty_table()
         if version < latest:
-            tail = self.store.read_commits(version + 1, latest)
+            try:
+                tail = self.store.read_commits(version + 1, latest)
+            except MissingDataFile:  # a maintain compacted and vacuumed them since: read the current files
+                tail = None
             if tail is None:  # the tail's entries were cleaned up: its rows are in the data files
                 latest, tail = self.store.read_since(version)
             rows = self._take(tail)

@@ -28,6 +28,7 @@ from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, wr
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from .errors import CorruptPondError, PondExistsError, PondNotFoundError, StorageError
+from .guard import unique_ops
 from .location import LOG_DIR, Location
 from .schema import LEGACY_COLUMNS, OPLOG_SCHEMA, ROOT_ID
 
@@ -115,6 +116,15 @@ def unreadable_log(location: Location, exc: Exception) -> CorruptPondError:
         except (OSError, UnicodeDecodeError, ValueError):
             return CorruptPondError(f"damaged log entry {info.path}: {detail}")
     return CorruptPondError(f"cannot read the op log at {location.table_uri}: {detail}")
+
+
+class MissingDataFile(CorruptPondError):
+    """A data file the log lists is gone: damage, or vacuumed after a concurrent compaction
+    (then a fresh load of the table no longer lists it: callers reload a few times)."""
+
+
+RELOADS = 3
+"""Reads that found a data file missing reload the table this often before calling it damage."""
 
 
 class CommitConflict(Exception):
@@ -294,15 +304,22 @@ class Store:
         """All op rows up to ``upto`` (default: the newest version), read from the newest
         version's own file list (never a glob; rows are never removed, so it holds every older
         version's rows too). Returns (the table's newest version, rows)."""
-        try:
-            dt = DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
-            version = dt.version()
-            uris = dt.file_uris()
-        except DeltaError as exc:
-            raise unreadable_log(self.location, exc) from exc
-        upto = version if upto is None else min(upto, version)
-        rows = self._read_files([self.location.fs_path(uri) for uri in uris], upto)
-        self._check_versions(rows, 0, upto)
+        for attempt in range(RELOADS + 1):
+            try:
+                dt = DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
+                version = dt.version()
+                uris = dt.file_uris()
+            except DeltaError as exc:
+                raise unreadable_log(self.location, exc) from exc
+            last = version if upto is None else min(upto, version)
+            try:
+                rows = self._read_files([self.location.fs_path(uri) for uri in uris], last)
+                break
+            except MissingDataFile:
+                if attempt == RELOADS:
+                    raise
+        rows = unique_ops(rows, self.location.table_uri)
+        self._check_versions(rows, 0, last)
         return version, rows
 
     def _check_versions(self, rows: pa.Table, first: int, last: int) -> None:
@@ -318,19 +335,26 @@ class Store:
         """Op rows newer than ``after``, for a reader whose log entries are gone (cleaned up, or
         its files compacted): read from the newest version's data files whose statistics
         allow such rows (every row carries its version). Returns (newest version, rows)."""
-        try:
-            dt = self._fresh_table()
-            version = dt.version()
-            actions = pa.table(dt.get_add_actions(flatten=True))
-        except DeltaError as exc:
-            raise unreadable_log(self.location, exc) from exc
-        newest = actions.column("max.version").to_pylist() if "max.version" in actions.column_names else None
-        files = [
-            self.location.path(LOG_DIR, unquote(path))
-            for index, path in enumerate(actions.column("path").to_pylist())
-            if newest is None or newest[index] is None or newest[index] > after  # no statistics: read it
-        ]
-        rows = self._read_files(files, version)
+        for attempt in range(RELOADS + 1):
+            try:
+                dt = self._fresh_table()
+                version = dt.version()
+                actions = pa.table(dt.get_add_actions(flatten=True))
+            except DeltaError as exc:
+                raise unreadable_log(self.location, exc) from exc
+            newest = actions.column("max.version").to_pylist() if "max.version" in actions.column_names else None
+            files = [
+                self.location.path(LOG_DIR, unquote(path))
+                for index, path in enumerate(actions.column("path").to_pylist())
+                if newest is None or newest[index] is None or newest[index] > after  # no statistics: read it
+            ]
+            try:
+                rows = self._read_files(files, version)
+                break
+            except MissingDataFile:  # compacted and vacuumed since the load: the newer version has the rows
+                if attempt == RELOADS:
+                    raise
+        rows = unique_ops(rows, self.location.table_uri)
         if rows.num_rows:
             rows = rows.filter(pc.greater(rows["version"], after))
         self._check_versions(rows, after + 1, version)
@@ -353,7 +377,7 @@ class Store:
             if added is None:
                 return None
             files.extend(added)
-        rows = self._read_files(files, last)
+        rows = unique_ops(self._read_files(files, last), self.location.table_uri)
         return rows.filter(pc.greater_equal(rows["version"], first)) if rows.num_rows else rows
 
     def _added_files(self, version: int) -> list[str] | None:
@@ -392,7 +416,7 @@ class Store:
                     return _with_branch_columns(parquet.read(columns=list(LEGACY_COLUMNS)))
                 return parquet.read(columns=OPLOG_SCHEMA.names)
         except FileNotFoundError as exc:
-            raise CorruptPondError(f"a data file of the op log is missing: {path}") from exc
+            raise MissingDataFile(f"a data file of the op log is missing: {path}") from exc
         except (OSError, pa.ArrowInvalid) as exc:
             raise CorruptPondError(f"a data file of the op log is damaged: {path}: {exc}") from exc
 
@@ -404,8 +428,12 @@ class Store:
                 table = pa.concat_tables([self._read_file(path) for path in files]).cast(OPLOG_SCHEMA)
             else:
                 table = pq.read_table(files, schema=OPLOG_SCHEMA, filesystem=self.location.fs)
+        except MissingDataFile:
+            raise
         except FileNotFoundError as exc:
-            raise CorruptPondError(f"a data file of the op log is missing: {exc}") from exc
+            raise MissingDataFile(f"a data file of the op log is missing: {exc}") from exc
+        except CorruptPondError:
+            raise
         except (OSError, pa.ArrowInvalid) as exc:
             raise CorruptPondError(f"a data file of the op log is damaged: {exc}") from exc
         bounds = pc.min_max(table["version"])
@@ -493,21 +521,19 @@ class Store:
     def _fresh_table(self) -> DeltaTable:
         return DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
 
-    def compact(self, zorder: bool = False) -> dict[str, Any]:
-        """Rewrite small data files into few large ones (z-ordered by parent_id if asked).
+    def compact(self, zorder: bool = False, attempts: int | None = None) -> dict[str, Any]:
+        """Rewrite small data files into few large ones (all of them sorted by parent_id if asked),
+        committed at exactly the version read (see maintenance.compact).
 
         The rows are re-added with dataChange=false: readers skip them, and every row keeps
         its version, so time travel through the pond is unaffected.
         """
-        dt = self._fresh_table()
-        props = CommitProperties(custom_metadata={"message": "maintain: compact", "author": "tinylogsql"})
-        if zorder:
-            metrics = dt.optimize.z_order(["parent_id"], commit_properties=props, post_commithook_properties=_HOOKS)
-        else:
-            metrics = dt.optimize.compact(commit_properties=props, post_commithook_properties=_HOOKS)
+        from .maintenance import COMPACT_ATTEMPTS, compact
+
+        metrics = compact(self, zorder, COMPACT_ATTEMPTS if attempts is None else attempts)
         self._dt = self._fresh_table()
         self._commits_since_open = 0
-        if (self._dt.version() + 1) % TRIM_EVERY == 0:  # the compaction took a trim's turn
+        if metrics.get("numFilesAdded") and (self._dt.version() + 1) % TRIM_EVERY == 0:  # it took a trim's turn
             self.trim_log()
         return metrics
 
@@ -524,15 +550,16 @@ class Store:
         dt.cleanup_metadata()
 
     def vacuum(self, retention_hours: float) -> list[str]:
-        """Delete data files that no version younger than ``retention_hours`` needs.
+        """Delete data files that no version younger than ``retention_hours`` needs (a float;
+        see maintenance.vacuum).
 
         Pond time travel does not need them (every row lives on in the current files); the
-        retention protects Delta readers of old table versions and readers still scanning
-        a file list they loaded before the compaction.
+        retention protects Delta readers of old table versions, readers still scanning a file
+        list they loaded before the compaction, and writers whose data file is not committed yet.
         """
-        return self._fresh_table().vacuum(
-            retention_hours=int(retention_hours), dry_run=False, enforce_retention_duration=False, full=True
-        )
+        from .maintenance import vacuum
+
+        return vacuum(self, retention_hours)
 
     def blobs(self) -> list[pafs.FileInfo]:
         """Every file under blobs/ (temporary ones included)."""
@@ -601,7 +628,10 @@ class Store:
         doomed += [info.path for info in self.location.fs.get_file_info(selector)
                    if info.base_name.startswith(".tmp-") and info.mtime is not None and info.mtime.timestamp() < stale]
         for path in doomed:
-            self.location.fs.delete_file(path)
+            try:
+                self.location.fs.delete_file(path)
+            except FileNotFoundError:
+                pass  # another maintainer pruned it first
         return doomed
 
     # -- blobs -------------------------------------------------------------------
@@ -627,10 +657,10 @@ class Store:
             sha = digest.hexdigest()
             ref = self.blob_path(sha)
             final = self.location.path(ref)
-            if self.location.is_file(final):  # one stat locally, one HEAD on object storage
-                fs.delete_file(tmp)
+            if self.location.remote:
+                fs.move(tmp, final)  # a copy: a reused blob gets a fresh age (there is no touch on S3)
             else:
-                fs.move(tmp, final)
+                os.replace(tmp, final)  # atomic; a reused blob gets a fresh mtime (see collect_blobs)
         except BaseException:
             if self.location.is_file(tmp):  # as write_atomic does: no temp blob left behind
                 fs.delete_file(tmp)
@@ -641,29 +671,39 @@ class Store:
         """Store content under its sha256 beside the table (once); return its reference."""
         ref = self.blob_path(sha256)
         final = self.location.path(ref)
-        if self.location.is_file(final):  # one stat locally, one HEAD on object storage
-            return ref
+        if not self.location.remote:
+            try:
+                os.utime(final)  # reuse: refresh its age so blob GC keeps it (see collect_blobs)
+                return ref
+            except FileNotFoundError:
+                pass
+        # S3 has no touch: the blob is PUT again, which gives it a fresh age (same content)
         self.location.write_atomic(final, data)  # local: temp file + rename; object storage: one PUT
         return ref
 
+    def _open_blob_file(self, path: str) -> Any:
+        """Open a blob; a missing one is retried briefly locally (blob GC renames a blob aside for
+        a moment before it decides, and puts back one that was reused: see collect_blobs)."""
+        for delay in (0.002, 0.02, 0.1, None):
+            try:
+                return self.location.fs.open_input_file(path)
+            except FileNotFoundError as exc:
+                if delay is None or self.location.remote:
+                    raise CorruptPondError(f"blob missing: {path}") from exc
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
     def read_blob(self, ref: str, expected_sha256: str | None = None) -> bytes:
         path = self.location.path(ref)
-        try:
-            with self.location.fs.open_input_file(path) as stream:
-                data = stream.read()
-        except FileNotFoundError as exc:
-            raise CorruptPondError(f"blob missing: {path}") from exc
+        with self._open_blob_file(path) as stream:
+            data = stream.read()
         if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
             raise CorruptPondError(f"blob damaged (sha256 mismatch): {path}")
         return data
 
     def open_blob(self, ref: str) -> Any:
         """A seekable binary stream over a blob (content is never loaded whole)."""
-        path = self.location.path(ref)
-        try:
-            return self.location.fs.open_input_file(path)
-        except FileNotFoundError as exc:
-            raise CorruptPondError(f"blob missing: {path}") from exc
+        return self._open_blob_file(self.location.path(ref))
 
 
 def backoff(attempt: int) -> None:

@@ -123,7 +123,8 @@ class Transaction:
 
     # -- reads: pending ops first, then the committed state ---------------------
     def _current(self) -> None:
-        """Reads see the committed state at ``base``; if another thread moved the engine on, re-check first."""
+        """Reads see the committed state at ``base``; if another thread moved the engine on, re-check
+        first (the caller holds the engine lock, so the read that follows is at that version)."""
         version = self.pond._engine.version
         if version != self.base:
             self.rebase(version)
@@ -134,23 +135,26 @@ class Transaction:
             return as_row(self.keys[key])
         if parent_id in self.created:  # a directory this transaction made has nothing committed in it
             return None
-        self._current()
-        self.read_keys.add(key)  # a committed lookup is a bisection of the state: no listing shortcut
-        return self.pond._engine.lookup(parent_id, name)
+        with self.pond._engine.lock:  # no other thread moves the engine between the check and the read
+            self._current()
+            self.read_keys.add(key)  # a committed lookup is a bisection of the state: no listing shortcut
+            return self.pond._engine.lookup(parent_id, name)
 
     def node(self, node_id: str) -> NodeRow | None:
         if node_id in self.nodes:
             return as_row(self.nodes[node_id])
-        self._current()
-        self.read_nodes.add(node_id)
-        return self.pond._engine.node(node_id)
+        with self.pond._engine.lock:
+            self._current()
+            self.read_nodes.add(node_id)
+            return self.pond._engine.node(node_id)
 
     def children(self, parent_id: str) -> list[NodeRow]:
         rows: dict[str, NodeRow] = {}
         if parent_id not in self.created:
-            self._current()
-            self.read_dirs.add(parent_id)
-            rows = {row.name: row for row in self.pond._engine.children(parent_id)}
+            with self.pond._engine.lock:
+                self._current()
+                self.read_dirs.add(parent_id)
+                rows = {row.name: row for row in self.pond._engine.children(parent_id)}
         for name in self.touched.get(parent_id, ()):
             row = as_row(self.keys[(parent_id, name)])
             if row is None:
@@ -171,8 +175,13 @@ class Transaction:
             return pending
         if isinstance(pending, str):
             return self.pond._store.read_blob(pending, row.sha256)
-        self.read_nodes.add(row.node_id)
-        return self.pond._read_content(row)
+        with self.pond._engine.lock:
+            self._current()
+            self.read_nodes.add(row.node_id)
+            content, ref = self.pond._engine.content(row)
+        if ref is not None:  # a blob never changes (content-addressed): read it outside the lock
+            return self.pond._store.read_blob(ref, row.sha256)
+        return content or b""
 
     def open(self, row: NodeRow) -> BinaryIO:
         pending = self.contents.get(row.node_id)
@@ -180,8 +189,13 @@ class Transaction:
             return io.BytesIO(pending)
         if isinstance(pending, str):
             return self.pond._store.open_blob(pending)
-        self.read_nodes.add(row.node_id)
-        return self.pond._open_content(row)
+        with self.pond._engine.lock:
+            self._current()
+            self.read_nodes.add(row.node_id)
+            content, ref = self.pond._engine.content(row)
+        if ref is not None:
+            return self.pond._store.open_blob(ref)
+        return io.BytesIO(content or b"")
 
     # -- re-checking against foreign commits ------------------------------------
     def rebase(self, version: int) -> None:

@@ -1,0 +1,328 @@
+"""Maintenance that never hurts: compaction through the commit protocol, vacuum of old data
+files, and garbage collection of unreferenced blobs.
+
+Compaction is committed by tinylogsql itself, not by delta-rs' OPTIMIZE: delta-rs 1.6 rebases
+an OPTIMIZE commit onto whatever landed meanwhile (it ignores ``max_commit_retries``), and two
+OPTIMIZEs from the same read version were both accepted, so every row ended up twice. Here the
+new log entry is written create-only at exactly ``read version + 1`` (a hard link locally, a
+conditional PUT on object storage), so it lands on the version it read or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from deltalake.exceptions import DeltaError
+
+from .errors import InvalidArgumentError, UnsafeRetentionError
+from .guard import unique_ops
+from .location import LOG_DIR, Location
+from .schema import OPLOG_SCHEMA
+
+if TYPE_CHECKING:
+    from .store import Store
+
+MIN_SAFE_RETENTION_HOURS = 1.0
+"""The longest a commit may be in flight: a writer writes its data file (or blob) first and
+commits it later; vacuum and blob GC delete only files older than this, unless ``unsafe=True``."""
+SMALL_FILE = 16 << 20
+"""Auto-compaction merges data files smaller than this (z-order rewrites every file)."""
+ROWS_PER_FILE = 1 << 20
+"""Rows per data file a compaction writes."""
+COMPACT_ATTEMPTS = 5
+"""A compaction whose version was taken by another commit is redone this often, then given up."""
+DATA_FILE = re.compile(r"^part-[A-Za-z0-9_.-]+\.parquet$")
+"""What vacuum may delete in the table folder: data files, nothing else."""
+COMMIT_TEMP = re.compile(r"^_commit_[0-9a-f-]+\.json\.tmp$")
+"""A temporary commit file (delta-rs' and put_if_absent's), before it is linked to its version."""
+BLOB_NAME = re.compile(r"^[0-9a-f]{64}$")
+"""What blob GC may delete under blobs/: content names (plus old ``.tmp-`` leftovers)."""
+GC_PREFIX = ".gc-"
+"""A blob GC is about to delete is first renamed to this prefix (local folders, see collect_blobs)."""
+
+
+def check_retention(retention_hours: object, unsafe: bool) -> float:
+    """The retention as a float; below MIN_SAFE_RETENTION_HOURS only with ``unsafe=True``."""
+    if isinstance(retention_hours, bool) or not isinstance(retention_hours, (int, float)):
+        raise InvalidArgumentError(f"retention_hours must be a number, not {type(retention_hours).__name__}")
+    hours = float(retention_hours)
+    if not math.isfinite(hours) or hours < 0:
+        raise UnsafeRetentionError(f"retention_hours must be a finite number >= 0, not {retention_hours!r}")
+    if hours < MIN_SAFE_RETENTION_HOURS and not unsafe:
+        raise UnsafeRetentionError(
+            f"retention_hours={retention_hours} is below {MIN_SAFE_RETENTION_HOURS} h, the longest a commit may be"
+            " in flight: a concurrent writer could lose its files. Pass unsafe=True only for a pond with no other"
+            " writers.")
+    return hours
+
+
+# -- compaction --------------------------------------------------------------------------------
+def compact(store: Store, zorder: bool, attempts: int = COMPACT_ATTEMPTS) -> dict[str, Any]:
+    """Merge data files (all of them sorted by parent_id if ``zorder``, else the small ones)
+    in one commit at the version read; redone if another commit took it, given up after
+    ``attempts``. Rows are re-added with dataChange=false, each (version, seq) once."""
+    for _ in range(attempts):
+        done = _compact_once(store, zorder)
+        if done is not None:
+            return done
+    return {"numFilesAdded": 0, "numFilesRemoved": 0, "gaveUp": True}
+
+
+def _compact_once(store: Store, zorder: bool) -> dict[str, Any] | None:
+    location = store.location
+    dt = store._fresh_table()
+    read_version = dt.version()
+    actions = pa.table(dt.get_add_actions(flatten=True))
+    paths = [unquote(p) for p in actions.column("path").to_pylist()]
+    sizes = actions.column("size_bytes").to_pylist()
+    chosen = [(p, s) for p, s in zip(paths, sizes, strict=True) if zorder or s < SMALL_FILE]
+    if len(chosen) < (1 if zorder else 2):
+        return {"numFilesAdded": 0, "numFilesRemoved": 0}
+    files = [location.path(LOG_DIR, p) for p, _ in chosen]
+    try:
+        rows = pq.read_table(files, schema=OPLOG_SCHEMA, filesystem=location.fs)
+    except FileNotFoundError:  # compacted and vacuumed by another maintainer since the load: redo
+        return None
+    rows = unique_ops(rows, location.table_uri)
+    order = [("parent_id", "ascending"), ("version", "ascending"), ("seq", "ascending")] if zorder else \
+        [("version", "ascending"), ("seq", "ascending")]
+    rows = rows.sort_by(order)
+    now = int(time.time() * 1000)
+    added: list[dict[str, Any]] = []
+    written: list[str] = []
+    try:
+        for start in range(0, max(rows.num_rows, 1), ROWS_PER_FILE):
+            part = rows.slice(start, ROWS_PER_FILE)
+            name = f"part-00000-{uuid.uuid4()}-c000.zstd.parquet"
+            path = location.path(LOG_DIR, name)
+            written.append(path)
+            sink = pa.BufferOutputStream()
+            pq.write_table(part, sink, compression="zstd")
+            data = sink.getvalue().to_pybytes()
+            with location.fs.open_output_stream(path) as out:
+                out.write(data)
+            bounds = pc.min_max(part["version"])
+            stats = {"numRecords": part.num_rows, "minValues": {"version": bounds["min"].as_py()},
+                     "maxValues": {"version": bounds["max"].as_py()}, "nullCount": {"version": 0}}
+            added.append({"add": {"path": quote(name), "partitionValues": {}, "size": len(data),
+                                  "modificationTime": now, "dataChange": False, "stats": json.dumps(stats)}})
+        removed = [{"remove": {"path": quote(p), "dataChange": False, "deletionTimestamp": now,
+                               "extendedFileMetadata": True, "partitionValues": {}, "size": s}} for p, s in chosen]
+        info = {"commitInfo": {"timestamp": now, "operation": "OPTIMIZE",
+                               "operationParameters": {"zorder": json.dumps(["parent_id"] if zorder else [])},
+                               "readVersion": read_version, "isBlindAppend": False,
+                               "engineInfo": "tinylogsql", "message": "maintain: compact", "author": "tinylogsql"}}
+        entry = "\n".join(json.dumps(action) for action in [info, *removed, *added]) + "\n"
+        landed = put_if_absent(location, location.path(LOG_DIR, "_delta_log", f"{read_version + 1:020d}.json"),
+                               entry.encode())
+    except BaseException:
+        _drop(location, written)
+        raise
+    if not landed:  # another commit took read_version + 1: these files are nobody's
+        _drop(location, written)
+        return None
+    return {"numFilesAdded": len(added), "numFilesRemoved": len(removed), "version": read_version + 1}
+
+
+def _drop(location: Location, paths: list[str]) -> None:
+    for path in paths:
+        try:
+            location.fs.delete_file(path)
+        except OSError:
+            pass  # vacuum removes it later (an unreferenced data file older than the retention)
+
+
+def put_if_absent(location: Location, path: str, data: bytes) -> bool:
+    """Create ``path`` with ``data`` unless it exists (then False): the Delta commit rule.
+    Locally a temp file hard-linked to its name (link never replaces); on S3 a PUT with
+    ``If-None-Match: *`` (boto3: pyarrow's S3 filesystem cannot send that header)."""
+    if not location.remote:
+        folder = os.path.dirname(path)
+        tmp = os.path.join(folder, f"_commit_{uuid.uuid4().hex}.json.tmp")
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+    import boto3
+    from botocore.exceptions import ClientError
+
+    options = location.storage_options or {}
+    client = boto3.client(
+        "s3", endpoint_url=options.get("AWS_ENDPOINT_URL"), region_name=options.get("AWS_REGION"),
+        aws_access_key_id=options.get("AWS_ACCESS_KEY_ID"), aws_secret_access_key=options.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=options.get("AWS_SESSION_TOKEN"))
+    bucket, _, key = path.partition("/")
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+            return False
+        raise
+
+
+# -- vacuum --------------------------------------------------------------------------------------
+def vacuum(store: Store, retention_hours: float) -> list[str]:
+    """Delete data files that the newest table version does not use and that left it (their
+    remove's deletionTimestamp), or were written if no log entry knows them (a crashed
+    writer's), more than ``retention_hours`` ago (a float: delta-rs' vacuum takes whole hours).
+
+    The table is loaded after the folder is listed, so a file a commit made current
+    meanwhile is current in that load, or younger than the listing.
+    """
+    location = store.location
+    cutoff = time.time() - retention_hours * 3600
+    listed = [info for info in location.fs.get_file_info(pafs.FileSelector(location.path(LOG_DIR)))
+              if info.type == pafs.FileType.File and DATA_FILE.match(info.base_name)]
+    if not listed:
+        return []
+    try:
+        dt = store._fresh_table()
+        current = {unquote(p) for p in pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist()}
+    except DeltaError:
+        return []  # an unreadable log: delete nothing
+    removed_at = _tombstones(location)
+    deleted = _old_commit_temps(location, cutoff)
+    for info in listed:
+        name = info.base_name
+        if name in current:
+            continue
+        when = removed_at.get(name)
+        age_from = when / 1000 if when is not None else (info.mtime.timestamp() if info.mtime else None)
+        if age_from is None or age_from > cutoff:
+            continue
+        try:
+            location.fs.delete_file(info.path)
+            deleted.append(info.path)
+        except FileNotFoundError:
+            pass
+    return deleted
+
+
+def _old_commit_temps(location: Location, cutoff: float) -> list[str]:
+    """Delete temporary commit files (``_commit_*.tmp``) a crash left in ``_delta_log``, once old."""
+    deleted = []
+    for info in location.fs.get_file_info(pafs.FileSelector(location.path(LOG_DIR, "_delta_log"))):
+        if (COMMIT_TEMP.match(info.base_name) and info.mtime is not None and info.mtime.timestamp() <= cutoff):
+            try:
+                location.fs.delete_file(info.path)
+                deleted.append(info.path)
+            except FileNotFoundError:
+                pass
+    return deleted
+
+
+def _tombstones(location: Location) -> dict[str, int]:
+    """Data file name -> when a commit removed it (ms), from the log entries and checkpoints kept."""
+    log_dir = location.path(LOG_DIR, "_delta_log")
+    found: dict[str, int] = {}
+    for info in location.fs.get_file_info(pafs.FileSelector(log_dir)):
+        name = info.base_name
+        try:
+            if re.fullmatch(r"\d{20}\.json", name):
+                with location.fs.open_input_stream(info.path) as stream:
+                    lines = stream.read().decode("utf-8").splitlines()
+                removes = [json.loads(line).get("remove") for line in lines if '"remove"' in line]
+            elif ".checkpoint" in name and name.endswith(".parquet"):
+                removes = pq.read_table(info.path, columns=["remove"], filesystem=location.fs)["remove"].to_pylist()
+            else:
+                continue
+        except (OSError, ValueError, KeyError, pa.ArrowException):
+            continue  # being written, or damaged: its files count as unknown (their mtime decides)
+        for remove in removes:
+            if remove and remove.get("path"):
+                stamp = int(remove.get("deletionTimestamp") or 0)
+                key = unquote(remove["path"])
+                found[key] = max(found.get(key, 0), stamp)
+    return found
+
+
+# -- blobs ---------------------------------------------------------------------------------------
+def referenced_blobs(store: Store) -> set[str]:
+    """Every content_ref in the table's current data files (all rows of all versions live
+    there), read with pyarrow projecting that one column: never from a query copy."""
+    dt = store._fresh_table()
+    files = [store.location.fs_path(uri) for uri in dt.file_uris()]
+    if not files:
+        return set()
+    column = pq.read_table(files, columns=["content_ref"], filesystem=store.location.fs)["content_ref"]
+    return {ref for ref in pc.unique(column.drop_null()).to_pylist()}
+
+
+def collect_blobs(store: Store, retention_hours: float) -> list[str]:
+    """Delete blobs no op row references whose last write or reuse is older than the retention,
+    and temp blobs as old. Names are checked before anything is deleted.
+
+    Listing first, then reachability: a blob listed as old and committed since is referenced.
+    A writer that reuses a blob refreshes its mtime first (``Store.write_blob``); locally a
+    doomed blob is re-checked, renamed aside, re-checked and only then deleted, so a reuse
+    that touched it survives, and a reuse after the rename finds no blob and writes it anew.
+    (A reuse in the microseconds between the re-check and the rename hides the blob until the
+    GC puts it back: a read in that moment retries, see ``Store.read_blob``.)
+    """
+    location = store.location
+    fs = location.fs
+    cutoff = time.time() - retention_hours * 3600
+    infos = store.blobs()
+    for info in infos:  # a GC killed between its rename and delete: put the blob back first
+        if info.base_name.startswith(GC_PREFIX) and not location.remote:
+            name = info.base_name[len(GC_PREFIX):].split(".", 1)[0]
+            if BLOB_NAME.match(name):
+                os.replace(info.path, location.path("blobs", name))
+    infos = store.blobs()
+    referenced = referenced_blobs(store)
+    dropped = []
+    for info in infos:
+        name = info.base_name
+        if info.mtime is None or info.mtime.timestamp() > cutoff:
+            continue
+        if name.startswith(".tmp-"):  # a write a crash interrupted
+            _delete(fs, info.path)
+            dropped.append(f"blobs/{name}")
+            continue
+        if not BLOB_NAME.match(name) or f"blobs/{name}" in referenced:
+            continue
+        if location.remote:
+            fresh = fs.get_file_info(info.path)
+            if fresh.type == pafs.FileType.File and fresh.mtime is not None and fresh.mtime.timestamp() <= cutoff:
+                _delete(fs, info.path)
+                dropped.append(f"blobs/{name}")
+            continue
+        aside = location.path("blobs", f"{GC_PREFIX}{name}.{uuid.uuid4().hex}")
+        try:
+            if os.stat(info.path).st_mtime > cutoff:  # reused since the listing: keep it, never hide it
+                continue
+            os.rename(info.path, aside)
+        except FileNotFoundError:
+            continue
+        if os.stat(aside).st_mtime > cutoff:  # reused (touched) before the rename: keep it
+            os.replace(aside, info.path)
+            continue
+        os.unlink(aside)
+        dropped.append(f"blobs/{name}")
+    return dropped
+
+
+def _delete(fs: pafs.FileSystem, path: str) -> None:
+    try:
+        fs.delete_file(path)
+    except FileNotFoundError:
+        pass
