@@ -176,7 +176,7 @@ class Branching:
         import sqlglot
         from sqlglot import exp
 
-        from .refs import sql_tables, visible
+        from .refs import rev_rows, sql_tables
 
         refs = self._refs()
         conflicts = []
@@ -198,8 +198,8 @@ class Branching:
                     continue
         rev_log = None
         if revs:
-            _, rows = self._store.read_snapshot(upto=self._engine.version)
-            rev_log = visible(rows, tuple(part for chain, _ in revs.values() for part in chain))
+            _, rows = self._store.read_snapshot(upto=max(version for _, version in revs.values()))
+            rev_log = rev_rows(rows, revs)
         return sql_tables(refs, conflicts, revs, rev_log)
 
     # -- merging, reverting ---------------------------------------------------------------

@@ -310,3 +310,10 @@ def sql_tables(refs: Refs, conflicts: list[tuple[str, Any]] | None = None,
             [{"source": source, "path": c.path, "reason": c.reason, "ours": c.ours, "theirs": c.theirs}
              for source, c in conflicts or []], CONFLICT_ROWS),
     }
+
+
+def rev_rows(rows: pa.Table, revs: dict[str, tuple[Chain, int]]) -> pa.Table:
+    """The rows (of all of a pond's rows) that the revisions a query names see: its ``rev_log``."""
+    if not revs:
+        return OPLOG_SCHEMA.empty_table()
+    return visible(rows, tuple(part for chain, _ in revs.values() for part in chain))
