@@ -2,6 +2,8 @@
 
 The model is deliberately simpler than the pond: files only (in "/" and a fixed "/d"), each a
 model node with an identity, a path and a content; every branch keeps its states by version.
+Contents are unique per write, but revert and restore bring old contents back, so the "same
+file on both sides" rule of the merge is exercised too.
 Its merge is an independent three-way over those nodes with the issue's rules. After every
 step each branch is compared with the model, through the live Pond, a freshly opened one, and
 at an earlier version. CI runs a few examples; TINYLOGSQL_NIGHTLY=1 runs many more.
@@ -218,6 +220,9 @@ class BranchModel(RuleBasedStateMachine):
                 merged[node] = (path, content)
         for node, (path, content) in deferred:
             other = occupant(merged, path)
+            if other not in (None, node) and merged[other][1] == content:
+                merged.pop(node, None)  # the same file on both sides: one node, ours (no conflict)
+                continue
             if other not in (None, node):
                 conflicts += 1
                 if strategy != "theirs":
