@@ -48,6 +48,7 @@ def base(pond):
 
 
 # -- refs -------------------------------------------------------------------------------
+@pytest.mark.backends("local", "s3")
 def test_a_branch_is_one_small_commit_and_isolated_in_every_process(base, pond_path):
     before = base.version
     feature = base.create_branch("feature")
@@ -155,6 +156,7 @@ def test_tags_and_revisions(base):
 
 
 # -- merge ------------------------------------------------------------------------------
+@pytest.mark.backends("local", "s3")
 def test_merge_one_side_changes_move_and_content_and_moved_directories(base):
     feature = base.create_branch("feature")
     feature.root.write_file_path("/docs/a.txt", "a2")  # content on theirs ...
