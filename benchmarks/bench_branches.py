@@ -67,7 +67,7 @@ def build(pond: Pond, entries: int) -> list[str]:
                     current = (folder, pond.root.open_dir_path(folder) if pond.root.exists(folder)
                                else pond.root.create_dir_path(folder))
                 current[1].create_file_path(name, CONTENT)
-    pond.maintain(retention_hours=0)  # a persisted state: opens start from it, as in a maintained pond
+    pond.maintain(retention_hours=0, unsafe=True)  # a persisted state for opens; no other writer here
     return paths
 
 
