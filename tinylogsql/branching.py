@@ -218,7 +218,7 @@ class Branching:
 
     def revert(self, version: int, message: str | None = None) -> int:
         """A new commit on this branch undoing commit ``version``; returns its version."""
-        from .merge import revert
+        from .undo import revert
 
         return revert(self, version, message)  # type: ignore[arg-type]
 

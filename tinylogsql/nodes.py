@@ -419,7 +419,7 @@ class Directory(Node):
     def restore(self, path: str, at: object, message: str | None = None) -> int | None:
         """Bring a file or a whole directory back as it was at revision ``at`` (a version, time,
         branch, tag or ``name~N``), in one commit; returns its version."""
-        from .merge import restore
+        from .undo import restore
 
         return restore(self, path, at, message)
 
