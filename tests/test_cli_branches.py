@@ -42,7 +42,8 @@ def test_branch_edit_merge_conflict_and_resolution(tmp_path):
     invoke(pond, "merge", "feature", "--strategy", "theirs")
     with Pond.open(pond) as p:
         assert p.root.read_file_path("/b.txt") == b"theirs" and p.version > before
-    assert "feature" in invoke(pond, "log")
+    log = invoke(pond, "log")
+    assert "branch feature from main@" in log and "(merged feature@" in log
 
 
 def test_tags_revisions_diff_revert_restore(tmp_path):

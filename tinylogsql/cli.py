@@ -642,8 +642,17 @@ def log(path: str | None, limit: int | None, reverse: bool, as_json: bool, pond_
         if as_json:
             emit_json(found)
             return
-        rows = [[c.version, c.branch, c.time, c.author, c.message, c.creates, c.writes, c.moves, c.removes,
-                 human_size(c.bytes_written)] for c in found]
+        merged = {version: f" (merged {source}@{upto})" for target, source, upto, version in pond._refs().merges
+                  if target == pond.branch}
+        rows = [[c.version, c.branch, c.time, c.author, c.message + merged.get(c.version, ""), c.creates, c.writes,
+                 c.moves, c.removes, human_size(c.bytes_written)] for c in found]
+        if path is None and limit is None:  # where branches forked off this one (or it off its parent)
+            shown = [c.version for c in found]
+            for ref in pond._refs().branches.values():
+                if pond.branch in (ref.name, ref.parent) and (not shown or ref.created_version >= min(shown)):
+                    rows.append([ref.created_version, ref.name, ref.created, "", f"branch {ref.name} from "
+                                 f"{ref.parent}@{ref.fork}", "", "", "", "", ""])
+            rows.sort(key=lambda row: row[0], reverse=not reverse)
         console.print(_rich_table(["version", "branch", "time (UTC)", "author", "message", "create", "write",
                                    "move", "remove", "bytes"], rows))
 
