@@ -179,7 +179,7 @@ class Transaction:
         if isinstance(pending, bytes):
             return io.BytesIO(pending)
         if isinstance(pending, str):
-            return self.pond._store.open_blob(pending)
+            return self.pond._store.open_blob(pending, row.sha256)
         self.read_nodes.add(row.node_id)
         return self.pond._open_content(row)
 
