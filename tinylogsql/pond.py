@@ -31,6 +31,7 @@ from .paths import resolve
 from .query import Engine, NodeRow
 from .sandbox import check_query
 from .schema import ROOT_ID
+from .sqlworker import run_query
 from .state import Entry
 from .store import BLOB_DIR, CommitConflict, Store, backoff, stamp
 from .txn import Stale, Transaction
@@ -266,8 +267,10 @@ class Pond:
         from this call, and the returned relation is a stable result.
         """
         version = self._at if self._at is not None else self._engine.sync()
-        checked = check_query(query, dialect, self._engine.table_functions, version)
-        table = self._engine.run_user_query(checked, params, self._at, timeout)
+        checked = check_query(query, dialect)
+        if params is not None and not isinstance(params, (list, tuple, dict)):
+            raise InvalidArgumentError(f"params must be a list, tuple or dict, not {type(params).__name__}")
+        table = run_query(self, version, checked, params, timeout)
         return self._engine.results.from_arrow(table)
 
     def _files_at(self, version: int) -> Pond:
