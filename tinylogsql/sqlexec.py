@@ -24,7 +24,7 @@ from .schema import OPLOG_SCHEMA
 from .sqlfiles import Opener, PondSQLFiles
 from .views import VIEW_FILES, sql_text
 
-MEMORY_LIMIT = os.environ.get("TINYLOGSQL_MEMORY_LIMIT", "2GB")
+MEMORY_LIMIT = os.environ.get("TINYLOGSQL_MEMORY_LIMIT", "4GB")
 """Memory a user query may use (DuckDB's memory_limit; the worker process is killed past it)."""
 THREADS = int(os.environ.get("TINYLOGSQL_SQL_THREADS", "2"))
 

@@ -27,9 +27,11 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import errors
 from .errors import PondError, QueryError, QueryTimeoutError
+from .schema import OPLOG_SCHEMA
 from .sqlexec import MEMORY_LIMIT, SandboxDB, memory_bytes, out_of_memory
 
 IN_PROCESS = os.environ.get("TINYLOGSQL_SQL_WORKER", "1") == "0"
@@ -40,6 +42,8 @@ WATCH_EVERY = 0.01
 START_TIMEOUT = 120.0
 """How long a worker may take to start, or to open a pond and load its rows, before a query."""
 OOM_EXIT = 86
+CATCH_UP_MAX = 100
+"""A worker behind by more commits than this re-reads the pond's rows in one go."""
 
 
 class Request(dict):  # type: ignore[type-arg]
@@ -165,6 +169,51 @@ def _opener(pond: Any) -> Any:
 
 
 # -- the worker's side -------------------------------------------------------------------
+class LogRows:
+    """A pond's op rows as immutable Arrow, caught up commit by commit as ``Engine`` does (a full
+    re-read when a log entry was cleaned up); the rows up to one version are cut out and kept."""
+
+    CHUNK = 122_880  # DuckDB's row group size: Arrow batches it scans in parallel
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.version = -1
+        self.chunks: list[pa.Table] = []
+        self._cut: tuple[int, int, pa.Table] | None = None  # (chunks, version, rows)
+
+    def upto(self, version: int) -> pa.Table:
+        if version > self.version:
+            self._catch_up(version)
+        if self._cut is not None and self._cut[:2] == (len(self.chunks), version):
+            return self._cut[2]
+        rows = pa.concat_tables(self.chunks) if self.chunks else OPLOG_SCHEMA.empty_table()
+        if version < self.version:
+            rows = rows.filter(pc.field("version") <= version)
+        rows = pa.Table.from_batches(rows.combine_chunks().to_batches(max_chunksize=self.CHUNK), rows.schema)
+        self._cut = (len(self.chunks), version, rows)
+        return rows
+
+    def _catch_up(self, version: int) -> None:
+        if self.version >= 0 and version - self.version <= CATCH_UP_MAX:
+            added = []
+            for number in range(self.version + 1, version + 1):
+                try:
+                    rows = self.store.read_commit(number) if self.store.has_version(number) else None
+                except PondError:
+                    rows = None
+                if rows is None:
+                    break
+                added.append(rows)
+            else:
+                self.chunks.extend(rows for rows in added if rows.num_rows)
+                self.version = version
+                return
+        newest, rows = self.store.read_snapshot(upto=version)
+        if newest < version:
+            raise errors.VersionNotFoundError(f"version {version} is not in {self.store.location.uri}")
+        self.chunks, self.version, self._cut = [rows], version, None
+
+
 class _Watchdog(threading.Thread):
     """Exits the worker when its resident memory passes ``base + limit`` during a query."""
 
@@ -202,7 +251,7 @@ def serve(conn: Connection) -> None:
     from .pond import Pond
 
     db = SandboxDB()
-    ponds: OrderedDict[tuple[str, str], Any] = OrderedDict()
+    ponds: OrderedDict[tuple[str, str], tuple[Any, LogRows]] = OrderedDict()
     limit = memory_bytes(MEMORY_LIMIT)
     watchdog = _Watchdog(limit)
     watchdog.start()
@@ -213,19 +262,19 @@ def serve(conn: Connection) -> None:
             return
         try:
             key = (request["uri"], repr(sorted((request["storage_options"] or {}).items())))
-            pond = ponds.pop(key, None)
-            if pond is not None and pond._store.table_id != request["table_id"]:
-                pond.close()
-                pond = None
-            if pond is None:
+            found = ponds.pop(key, None)
+            if found is not None and found[0]._store.table_id != request["table_id"]:
+                found[0].close()
+                found = None
+            if found is None:
                 pond = Pond.open(request["uri"], storage_options=request["storage_options"])
-            ponds[key] = pond
+                found = (pond, LogRows(pond._store))
+            ponds[key] = found
             while len(ponds) > PONDS_KEPT:
-                ponds.popitem(last=False)[1].close()
+                ponds.popitem(last=False)[1][0].close()
+            pond, rows = found
             version = int(request["version"])
-            if pond._engine.sync() < version:
-                raise errors.VersionNotFoundError(f"version {version} is not in {request['uri']}")
-            log = pond._engine.log_rows(version)
+            log = rows.upto(version)
             opener = _opener(pond)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller as one line
             conn.send(_failure(exc))
