@@ -76,7 +76,8 @@ def test_the_runner_takes_exactly_one_select_like_statement(versions):
     db = SandboxDB()
     log = pond._engine.log_rows(pond.version)
     for text in ["select 1; delete from log", "delete from log", "create view files as select 1",
-                 "set schema = 'main'", "export database 'x'", "pivot files on kind using count(*)"]:
+                 "set schema = 'main'", "export database 'x'", "pivot files on kind using count(*)",
+                 "explain analyze create or replace view files as select 1", "explain analyze delete from log"]:
         with pytest.raises((QueryRejectedError, QueryError)):
             db.run(text, None, log, pond.version, pond.at, 5)
     assert db.run("select count(*) as n from files", None, log, pond.version, pond.at, 5).to_pylist() == [{"n": 2}]

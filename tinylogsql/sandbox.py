@@ -197,6 +197,11 @@ def check_statement(text: str) -> duckdb.Statement:
         raise _reject(f"exactly one statement is allowed, found {len(statements)}")
     if statements[0].type not in ALLOWED_STATEMENTS:
         raise _reject(f"{statements[0].type.name} statements are not allowed; only read-only queries")
+    if statements[0].type == duckdb.StatementType.EXPLAIN:  # EXPLAIN ANALYZE runs what it explains
+        match = _EXPLAIN.match(text)
+        inner = _duckdb_statements(text[match.end():]) if match else []
+        if len(inner) != 1 or inner[0].type != duckdb.StatementType.SELECT:
+            raise _reject("EXPLAIN is allowed only of one SELECT")
     return statements[0]
 
 
