@@ -205,6 +205,16 @@ def check_statement(text: str) -> duckdb.Statement:
     return statements[0]
 
 
+def _duckdb_words(query: str) -> None:
+    """Raise in DuckDB's terms for a query sqlglot could not take: a syntax error where DuckDB's
+    parser fails too, a refusal naming the statement DuckDB sees (EXPORT, COPY, ...)."""
+    statements = _duckdb_statements(query)
+    if len(statements) != 1:
+        raise _reject(f"exactly one statement is allowed, found {len(statements)}")
+    if statements[0].type not in ALLOWED_STATEMENTS:
+        raise _reject(f"{statements[0].type.name} is not allowed; only read-only queries")
+
+
 def check_query(query: str, dialect: str | None = None, table_functions: Iterable[str] = ()) -> str:
     """Return the DuckDB SQL to run, or raise QueryRejectedError (refused) / QueryError (unparsable).
 
@@ -218,12 +228,6 @@ def check_query(query: str, dialect: str | None = None, table_functions: Iterabl
         sqlglot.Dialect.get_or_raise(read)
     except (ValueError, SqlglotError):
         raise QueryError(f"unknown SQL dialect {str(dialect)[:80]!r}") from None
-    if read == "duckdb":  # DuckDB's own words for syntax errors and for statements it knows
-        statements = _duckdb_statements(query)
-        if len(statements) != 1:
-            raise _reject(f"exactly one statement is allowed, found {len(statements)}")
-        if statements[0].type not in ALLOWED_STATEMENTS:
-            raise _reject(f"{statements[0].type.name} is not allowed; only read-only queries")
     allowed_functions = ALLOWED_TABLE_FUNCTIONS | {name.lower() for name in table_functions}
     explain = ""
     match = _EXPLAIN.match(query)
@@ -233,6 +237,8 @@ def check_query(query: str, dialect: str | None = None, table_functions: Iterabl
     try:
         trees = [tree for tree in sqlglot.parse(query, read=read) if tree is not None]
     except ParseError as exc:
+        if read == "duckdb":
+            _duckdb_words(query)  # DuckDB's own words when it fails too, or knows the statement
         error = exc.errors[0] if exc.errors else {}
         near = str(error.get("highlight") or "").strip()[:60]
         raise QueryError(
@@ -247,6 +253,8 @@ def check_query(query: str, dialect: str | None = None, table_functions: Iterabl
         raise _reject(f"exactly one statement is allowed, found {len(trees)}")
     tree = trees[0]
     if not isinstance(tree, READ_ONLY_ROOTS):
+        if read == "duckdb":
+            _duckdb_words(query)
         raise _reject(f"only read-only queries are allowed, not {tree.key.upper()}")
     ctes = {str(cte.alias).lower() for cte in tree.find_all(exp.CTE)}
     for node in tree.walk():
