@@ -266,10 +266,13 @@ class Pond:
         (QueryRejectedError), timeout (QueryTimeoutError) and SQL errors (QueryError) raise
         from this call, and the returned relation is a stable result.
         """
+        self._engine._check_open()
         version = self._at if self._at is not None else self._engine.sync()
         checked = check_query(query, dialect)
         if params is not None and not isinstance(params, (list, tuple, dict)):
             raise InvalidArgumentError(f"params must be a list, tuple or dict, not {type(params).__name__}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
+            raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {timeout!r}")
         table = run_query(self, version, checked, params, timeout)
         return self._engine.results.from_arrow(table)
 

@@ -17,6 +17,7 @@ memory bound; for debugging).
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -85,6 +86,10 @@ class WorkerClient:
 
     def run(self, request: dict[str, Any]) -> pa.Table:
         timeout = float(request["timeout"])
+        try:
+            pickle.dumps(request)
+        except Exception as exc:  # noqa: BLE001 - whatever pickle raises for an odd parameter
+            raise errors.InvalidArgumentError(f"query parameters cannot be passed to the SQL worker: {exc}") from None
         with self._lock:
             conn = self._start()
             try:
