@@ -276,6 +276,14 @@ class Pond:
         table = run_query(self, version, checked, params, timeout)
         return self._engine.results.from_arrow(table)
 
+    def _fixed_sql(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """tinylogsql's own fixed queries (history helpers, CLI) over the views at this pond's version,
+        on the engine's private DuckDB: trusted text, so no sandbox round trip."""
+        self._engine._check_open()
+        if self._at is None:
+            self._engine.sync()
+        return self._engine.fixed_query(sql, params, self._at)
+
     def _files_at(self, version: int) -> Pond:
         """The pond whose files SQL reads at ``version`` (see sqlfiles)."""
         return self if self._at is None and version == self._engine.version else self.at(version)

@@ -541,3 +541,15 @@ class Engine:
         if found[0] is None:
             raise VersionNotFoundError(f"the pond has no version at or before {when.isoformat()}")
         return int(found[0])
+
+    def fixed_query(self, sql: str, params: Any, version: int | None) -> list[tuple[Any, ...]]:
+        """Run tinylogsql's own fixed SQL (never user text; values only as ``params``) on the
+        engine's private DuckDB, the views at ``version`` (None: live). For history helpers."""
+        with self.lock:
+            schema = "main" if version is None else self.snapshot(version)
+            cursor = self.con.cursor()
+        try:
+            cursor.execute(f"SET schema = '{schema}'").fetchall()
+            return cursor.execute(sql, params).fetchall()
+        finally:
+            cursor.close()
