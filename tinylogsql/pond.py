@@ -31,6 +31,7 @@ from .paths import resolve
 from .query import Engine, NodeRow
 from .sandbox import check_query
 from .schema import ROOT_ID
+from .sqlworker import prestart as prestart_sql_worker
 from .sqlworker import run_query
 from .state import Entry
 from .store import BLOB_DIR, CommitConflict, Store, backoff, stamp
@@ -122,6 +123,8 @@ class Pond:
         self._local = threading.local()
         self._closed = False
         self._engine = engine if engine is not None else Engine(store, open_pond=self._files_at)
+        if engine is None:
+            prestart_sql_worker()
 
     # -- opening and closing ------------------------------------------------------
     @classmethod

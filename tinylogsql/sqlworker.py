@@ -7,11 +7,13 @@ URI itself (kept for the next queries, caught up by version as ``Engine`` does),
 up to the query's version as Arrow, and runs the checked SQL in its ``SandboxDB``.
 
 Bounds: the worker interrupts a query at its timeout; the caller kills the worker if no answer
-came by ``2 x timeout + 0.5`` s (a function DuckDB cannot interrupt), and a watchdog thread in
+came by ``1.25 x timeout + 0.5`` s (a function DuckDB cannot interrupt), and a watchdog thread in
 the worker exits it when its memory grows past ``TINYLOGSQL_MEMORY_LIMIT`` above what it held
-before the query (DuckDB's memory_limit does not bound every function). A killed worker is
-respawned on the next query. ``TINYLOGSQL_SQL_WORKER=0`` runs queries in-process instead (no
-memory bound; for debugging).
+before the query (DuckDB's memory_limit does not bound every function), and during a query the
+worker's address space is capped (RLIMIT_AS) so most runaway allocations fail cleanly first. A
+killed worker is respawned on the next query. The worker is started when the first pond of the
+process is opened, so the first query finds it warm (``TINYLOGSQL_SQL_WORKER=lazy``: on the first
+query instead). ``TINYLOGSQL_SQL_WORKER=0`` runs queries in-process (no memory bound; debugging).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from .schema import OPLOG_SCHEMA
 from .sqlexec import MEMORY_LIMIT, SandboxDB, memory_bytes, out_of_memory
 
 IN_PROCESS = os.environ.get("TINYLOGSQL_SQL_WORKER", "1") == "0"
+LAZY = os.environ.get("TINYLOGSQL_SQL_WORKER", "1") == "lazy"
 PONDS_KEPT = 8
 """Ponds a worker keeps open between queries."""
 WATCH_EVERY = 0.01
@@ -43,6 +46,9 @@ WATCH_EVERY = 0.01
 START_TIMEOUT = 120.0
 """How long a worker may take to start, or to open a pond and load its rows, before a query."""
 OOM_EXIT = 86
+KILL_AFTER = 1.25
+"""The caller kills the worker when no answer came by ``timeout x KILL_AFTER + 0.5`` s (the worker
+itself interrupts the query at ``timeout``; this catches what DuckDB cannot interrupt)."""
 CATCH_UP_MAX = 100
 """A worker behind by more commits than this re-reads the pond's rows in one go."""
 
@@ -65,7 +71,7 @@ class WorkerClient:
             return self._conn
         self._stop()
         mine, theirs = socket.socketpair()
-        env = dict(os.environ, TINYLOGSQL_MEMORY_LIMIT=MEMORY_LIMIT)
+        env = dict(os.environ, TINYLOGSQL_MEMORY_LIMIT=MEMORY_LIMIT, TINYLOGSQL_SQL_WORKER="lazy")  # no grandchild
         self._proc = subprocess.Popen(
             [sys.executable, "-c", "import sys; from tinylogsql.sqlworker import main; main(int(sys.argv[1]))",
              str(theirs.fileno())],
@@ -96,7 +102,7 @@ class WorkerClient:
                 conn.send(request)
                 ready = conn.recv() if conn.poll(START_TIMEOUT) else None
                 if ready is not None and ready[0] == "ready":  # pond open, rows loaded: the query's clock starts
-                    answer = conn.recv() if conn.poll(2 * timeout + 0.5) else None
+                    answer = conn.recv() if conn.poll(timeout * KILL_AFTER + 0.5) else None
                 else:
                     answer = ready
             except (EOFError, OSError) as exc:
@@ -109,6 +115,11 @@ class WorkerClient:
                 self._stop()
                 raise QueryTimeoutError(f"query stopped after {timeout} s (the SQL worker was restarted)")
             return _answer(answer)
+
+    def prestart(self) -> None:
+        """Start the worker now (it imports in the background), so the first query finds it warm."""
+        with self._lock:
+            self._start()
 
     def close(self) -> None:
         with self._lock:
@@ -136,6 +147,16 @@ def client() -> WorkerClient:
         if _client is None:
             _client = WorkerClient()
         return _client
+
+
+def prestart() -> None:
+    """Called when a pond is opened: start the shared worker unless queries run in-process or
+    ``TINYLOGSQL_SQL_WORKER=lazy`` (then it starts on the first query)."""
+    if not IN_PROCESS and not LAZY:
+        try:
+            client().prestart()
+        except OSError:
+            pass  # the first query starts it (and reports what goes wrong)
 
 
 def run_query(pond: Any, version: int, text: str, params: Any, timeout: float) -> pa.Table:
@@ -243,6 +264,25 @@ class _Watchdog(threading.Thread):
                 os._exit(OOM_EXIT)
 
 
+def _limit_address_space(limit: int | None) -> None:
+    """During a query, cap the worker's address space at what it has now plus twice the memory
+    limit and 512 MiB (an allocation past it fails inside DuckDB: a clean out-of-memory error, where
+    the RSS watchdog would have to kill); None lifts the cap. Measured: DuckDB 2.0.1 runs ordinary
+    queries under it, and `unnest(generate_series(1, 2e9))` fails at once instead of taking GBs."""
+    try:
+        import resource
+
+        if limit is None:
+            soft = resource.RLIM_INFINITY
+        else:
+            with open("/proc/self/statm", "rb") as statm:
+                size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            soft = size + 2 * limit + (512 << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    except (ImportError, OSError, ValueError):
+        pass  # no such limit here: the watchdog and DuckDB's memory_limit remain
+
+
 def _resident() -> int:
     try:
         with open("/proc/self/statm", "rb") as statm:
@@ -286,6 +326,7 @@ def serve(conn: Connection) -> None:
             continue
         conn.send(("ready",))
         watchdog.ceiling = _resident() + limit
+        _limit_address_space(limit)
         try:
             table = db.run(request["sql"], request["params"], log, version, opener, float(request["timeout"]))
             sink = pa.BufferOutputStream()
@@ -296,6 +337,7 @@ def serve(conn: Connection) -> None:
             answer = _failure(exc)
         finally:
             watchdog.ceiling = None
+            _limit_address_space(None)
         conn.send(answer)
 
 
