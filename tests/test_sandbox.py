@@ -20,6 +20,7 @@ from deltalake import DeltaTable, write_deltalake
 from tinylogsql import CorruptPondError, Pond, QueryError, QueryRejectedError, QueryTimeoutError
 from tinylogsql.sandbox import MAX_DEPTH, MAX_QUERY_CHARS, check_query, check_statement
 from tinylogsql.sqlexec import SandboxDB
+from tinylogsql.sqlworker import LogRows
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def test_no_query_changes_what_later_queries_and_opens_see(versions):
 def test_the_runner_takes_exactly_one_select_like_statement(versions):
     pond, _ = versions
     db = SandboxDB()
-    log = pond._engine.log_rows(pond.version)
+    log = LogRows(pond._store).upto(pond.version)
     for text in ["select 1; delete from log", "delete from log", "create view files as select 1",
                  "set schema = 'main'", "export database 'x'", "pivot files on kind using count(*)",
                  "explain analyze create or replace view files as select 1", "explain analyze delete from log"]:

@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .errors import (
     CorruptPondError,
@@ -76,8 +75,6 @@ class Engine:
         self._open_pond = open_pond
         self._db: duckdb.DuckDBPyConnection | None = None
         self._results: duckdb.DuckDBPyConnection | None = None
-        self._log_rows: list[pa.Table] = []  # what the resident log holds, as Arrow (user SQL reads this)
-        self._log_cache: tuple[int, int, pa.Table] | None = None  # (chunks, version, rows up to version)
         self._log_loaded = False
         self._log_pending: list[pa.Table] = []  # rows ingested since the resident log was last written
         self._travel = False
@@ -124,21 +121,6 @@ class Engine:
             con.execute(sql_text(name)).fetchall()
         lock_down(con, [], MEMORY_LIMIT, allowed_configs=("schema", "search_path"))  # private: no user SQL
         return con
-
-    def log_rows(self, version: int) -> pa.Table:
-        """The op rows up to ``version`` as one Arrow table (for the sandbox; never handed to DuckDB
-        as a writable table). Loads the resident log if needed; the last answer is kept."""
-        with self.lock:
-            self.con  # noqa: B018 - loads and flushes the resident log
-            cached = self._log_cache
-            if cached is not None and cached[:2] == (len(self._log_rows), version):
-                return cached[2]
-            rows = pa.concat_tables(self._log_rows) if self._log_rows else OPLOG_SCHEMA.empty_table()
-            if version < self.version:
-                rows = rows.filter(pc.field("version") <= version)
-            rows = rows.combine_chunks()
-            self._log_cache = (len(self._log_rows), version, rows)
-            return rows
 
     def _run(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Execute on the views and fetch everything (DuckDB refuses new work while a result is unfinished)."""
@@ -229,7 +211,6 @@ class Engine:
                 self._db.execute("DROP TABLE travel_keys").fetchall()
         self._log_loaded = self._travel = False
         self._log_pending = []
-        self._log_rows, self._log_cache = [], None
 
     def _flush_log(self) -> None:
         if self._log_pending:
@@ -239,7 +220,6 @@ class Engine:
     def _insert(self, rows: pa.Table) -> None:
         con = self._db
         assert con is not None
-        self._log_rows.append(rows)
         con.register("batch", rows)
         try:
             con.execute("INSERT INTO log SELECT * FROM batch").fetchall()

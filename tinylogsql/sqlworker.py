@@ -173,11 +173,19 @@ _local_db: SandboxDB | None = None
 _local_lock = threading.Lock()
 
 
+_local_rows: dict[tuple[str, str], LogRows] = {}
+
+
 def _local_run(pond: Any, version: int, text: str, params: Any, timeout: float) -> pa.Table:
     global _local_db
-    engine = pond._engine
-    log = engine.log_rows(version)
     with _local_lock:
+        key = (pond.uri, pond._store.table_id)
+        rows = _local_rows.get(key)
+        if rows is None:
+            rows = _local_rows[key] = LogRows(pond._store)
+            while len(_local_rows) > PONDS_KEPT:
+                del _local_rows[next(iter(_local_rows))]
+        log = rows.upto(version)
         if _local_db is None:
             _local_db = SandboxDB()
         return _local_db.run(text, params, log, version, _opener(pond), timeout)
