@@ -4,7 +4,8 @@ After each attack: the pond on disk is unchanged, the same Pond object and a fre
 canonical answers, no marker (host file, environment, later or removed file) shows in any result or
 error, no connection reached the 127.0.0.1 listener, the query returned within 2 x timeout + 1 s, and
 the attack process with its descendants stayed under ``harness.RSS_CAP_MB`` of RSS. CI runs the fast
-subset (a few attacks of every class); ``TINYLOGSQL_NIGHTLY=1`` runs the whole corpus. The outcome
+subset (a few attacks of every class); ``TINYLOGSQL_NIGHTLY=1`` runs the whole corpus
+(``TINYLOGSQL_REDTEAM_ONLY=<file of names>`` narrows it to those). The outcome
 counts by class are printed at the end (``pytest -s``) and written to ``$TINYLOGSQL_REDTEAM_REPORT``.
 """
 
@@ -19,7 +20,9 @@ from redteam.attacks import ATTACKS, CLASSES, Attack
 from redteam.harness import Harness, Verdict
 
 NIGHTLY = os.environ.get("TINYLOGSQL_NIGHTLY") == "1"
-SELECTED = [a for a in ATTACKS if NIGHTLY or a.fast]
+ONLY = os.environ.get("TINYLOGSQL_REDTEAM_ONLY")  # a file of attack names, one a line: re-run just those
+_only = set(open(ONLY).read().splitlines()) if ONLY else None
+SELECTED = [a for a in ATTACKS if (NIGHTLY or a.fast) and (_only is None or a.name in _only)]
 VERDICTS: list[Verdict] = []
 
 

@@ -164,8 +164,10 @@ class Harness:
         subst = self.bait.placeholders(pond, self.listener.port)
         forbidden = {k: v for k, v in self.markers.forbidden(attack.at).items()
                      if v.lower() not in attack.filled(subst).lower()}
+        forbidden_at = {str(at): {k: v for k, v in self.markers.forbidden(at).items()
+                                  if v.lower() not in attack.filled(subst).lower()} for at, _ in attack.prelude}
         job = {"attack": attack.job(subst), "pond": str(pond), "env": self.env, "subst": subst,
-               "forbidden": forbidden, "expected": self.expected}
+               "forbidden": forbidden, "forbidden_at": forbidden_at, "expected": self.expected}
         connections = self.listener.connections
         started = time.monotonic()
         bound = 2 * attack.timeout + 1
