@@ -271,12 +271,13 @@ class Pond:
         """
         self._engine._check_open()
         version = self._at if self._at is not None else self._engine.sync()
+        started = time.monotonic()
         checked = check_query(query, dialect)
         if params is not None and not isinstance(params, (list, tuple, dict)):
             raise InvalidArgumentError(f"params must be a list, tuple or dict, not {type(params).__name__}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
             raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        table = run_query(self, version, checked, params, timeout)
+        table = run_query(self, version, checked, params, timeout, spent=time.monotonic() - started)
         return self._engine.results.from_arrow(table)
 
     def _fixed_sql(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:

@@ -91,7 +91,8 @@ class WorkerClient:
             proc.wait(5)
 
     def run(self, request: dict[str, Any]) -> pa.Table:
-        timeout = float(request["timeout"])
+        timeout = float(request.get("budget", request["timeout"]))
+        wait = max(0.1, timeout * KILL_AFTER + 0.5 - float(request.get("spent", 0.0)))
         try:
             pickle.dumps(request)
         except Exception as exc:  # noqa: BLE001 - whatever pickle raises for an odd parameter
@@ -102,7 +103,7 @@ class WorkerClient:
                 conn.send(request)
                 ready = conn.recv() if conn.poll(START_TIMEOUT) else None
                 if ready is not None and ready[0] == "ready":  # pond open, rows loaded: the query's clock starts
-                    answer = conn.recv() if conn.poll(timeout * KILL_AFTER + 0.5) else None
+                    answer = conn.recv() if conn.poll(wait) else None
                 else:
                     answer = ready
             except (EOFError, OSError) as exc:
@@ -159,14 +160,17 @@ def prestart() -> None:
             pass  # the first query starts it (and reports what goes wrong)
 
 
-def run_query(pond: Any, version: int, text: str, params: Any, timeout: float) -> pa.Table:
-    """Run checked SQL for ``pond`` at ``version`` in the worker (or in-process if configured)."""
+def run_query(pond: Any, version: int, text: str, params: Any, timeout: float, spent: float = 0.0) -> pa.Table:
+    """Run checked SQL for ``pond`` at ``version`` in the worker (or in-process if configured).
+    ``spent``: seconds of the timeout the caller already used (checking the query)."""
+    if spent >= timeout:
+        raise QueryTimeoutError(f"query stopped after {timeout} s (checking it took {spent:.1f} s)")
     if IN_PROCESS:
-        return _local_run(pond, version, text, params, timeout)
+        return _local_run(pond, version, text, params, timeout - spent)
     location = pond._store.location
     return client().run({"uri": location.uri, "storage_options": location.storage_options,
                          "table_id": pond._store.table_id, "version": version, "sql": text,
-                         "params": params, "timeout": timeout})
+                         "params": params, "timeout": timeout - spent, "budget": timeout, "spent": spent})
 
 
 _local_db: SandboxDB | None = None
@@ -273,7 +277,7 @@ class _Watchdog(threading.Thread):
 
 
 def _limit_address_space(limit: int | None) -> None:
-    """During a query, cap the worker's address space at what it has now plus twice the memory
+    """During a query, cap the worker's address space at what it has now plus the memory
     limit and 512 MiB (an allocation past it fails inside DuckDB: a clean out-of-memory error, where
     the RSS watchdog would have to kill); None lifts the cap. Measured: DuckDB 2.0.1 runs ordinary
     queries under it, and `unnest(generate_series(1, 2e9))` fails at once instead of taking GBs."""
@@ -285,7 +289,7 @@ def _limit_address_space(limit: int | None) -> None:
         else:
             with open("/proc/self/statm", "rb") as statm:
                 size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-            soft = size + 2 * limit + (512 << 20)
+            soft = size + limit + (512 << 20)
         resource.setrlimit(resource.RLIMIT_AS, (soft, resource.getrlimit(resource.RLIMIT_AS)[1]))
     except (ImportError, OSError, ValueError):
         pass  # no such limit here: the watchdog and DuckDB's memory_limit remain
