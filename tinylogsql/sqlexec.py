@@ -104,7 +104,7 @@ class SandboxDB:
         self._log: pa.Table | None = None
 
     def run(self, text: str, params: Any, log: pa.Table, version: int, open_pond: Opener,
-            timeout: float) -> pa.Table:
+            timeout: float, budget: float | None = None) -> pa.Table:
         """Run checked SQL over ``log`` (the rows up to ``version``), interrupted after ``timeout`` s."""
         statement = check_statement(text)
         if log is not self._log:
@@ -117,7 +117,7 @@ class SandboxDB:
         try:
             return self.con.sql(statement, params=params).to_arrow_table()
         except duckdb.Error as exc:
-            raise translate(exc, timeout) from None
+            raise translate(exc, timeout if budget is None else budget) from None
         finally:
             timer.cancel()
             self.files._open_pond, self.files.version = _no_pond, -1

@@ -340,7 +340,8 @@ def serve(conn: Connection) -> None:
         watchdog.ceiling = _resident() + limit
         _limit_address_space(limit)
         try:
-            table = db.run(request["sql"], request["params"], log, version, opener, float(request["timeout"]))
+            table = db.run(request["sql"], request["params"], log, version, opener, float(request["timeout"]),
+                           float(request.get("budget", request["timeout"])))
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, table.schema) as writer:
                 writer.write_table(table)
