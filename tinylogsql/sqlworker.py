@@ -278,7 +278,7 @@ class _Watchdog(threading.Thread):
 
 def _limit_address_space(limit: int | None) -> None:
     """During a query, cap the worker's address space at what it has now plus the memory
-    limit and 512 MiB (an allocation past it fails inside DuckDB: a clean out-of-memory error, where
+    limit and 256 MiB (an allocation past it fails inside DuckDB: a clean out-of-memory error, where
     the RSS watchdog would have to kill); None lifts the cap. Measured: DuckDB 2.0.1 runs ordinary
     queries under it, and `unnest(generate_series(1, 2e9))` fails at once instead of taking GBs."""
     try:
@@ -289,7 +289,7 @@ def _limit_address_space(limit: int | None) -> None:
         else:
             with open("/proc/self/statm", "rb") as statm:
                 size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-            soft = size + limit + (512 << 20)
+            soft = size + limit + (256 << 20)
         resource.setrlimit(resource.RLIMIT_AS, (soft, resource.getrlimit(resource.RLIMIT_AS)[1]))
     except (ImportError, OSError, ValueError):
         pass  # no such limit here: the watchdog and DuckDB's memory_limit remain
