@@ -122,7 +122,7 @@ class Pond:
         self._at = at
         self._local = threading.local()
         self._closed = False
-        self._engine = engine if engine is not None else Engine(store, open_pond=self._files_at)
+        self._engine = engine if engine is not None else Engine(store)
         if engine is None:
             prestart_sql_worker()
 
@@ -287,10 +287,6 @@ class Pond:
         if self._at is None:
             self._engine.sync()
         return self._engine.fixed_query(sql, params, self._at)
-
-    def _files_at(self, version: int) -> Pond:
-        """The pond whose files SQL reads at ``version`` (see sqlfiles)."""
-        return self if self._at is None and version == self._engine.version else self.at(version)
 
     # -- reading and writing (used by node handles) ---------------------------------
     def _tx(self) -> Transaction | None:

@@ -11,7 +11,6 @@ scratch because no persisted snapshot is usable.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -69,10 +68,9 @@ class Changes(NamedTuple):
 class Engine:
     """A pond's state cache and (on demand) its DuckDB database; thread-safe through one lock."""
 
-    def __init__(self, store: Store, open_pond: Callable[[int], Any] | None = None) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.lock = threading.RLock()
-        self._open_pond = open_pond
         self._db: duckdb.DuckDBPyConnection | None = None
         self._results: duckdb.DuckDBPyConnection | None = None
         self._log_loaded = False
