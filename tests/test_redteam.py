@@ -5,7 +5,7 @@ canonical answers, no marker (host file, environment, later or removed file) sho
 error, no connection reached the 127.0.0.1 listener, the query returned within 2 x timeout + 1 s, and
 the attack process with its descendants stayed under ``harness.RSS_CAP_MB`` of RSS. CI runs the fast
 subset (a few attacks of every class); ``TINYLOGSQL_NIGHTLY=1`` runs the whole corpus
-(``TINYLOGSQL_REDTEAM_ONLY=<file of names>`` narrows it to those). The outcome
+(``TINYLOGSQL_REDTEAM_ONLY=<file of names>`` runs just those, in that order). The outcome
 counts by class are printed at the end (``pytest -s``) and written to ``$TINYLOGSQL_REDTEAM_REPORT``.
 """
 
@@ -21,8 +21,10 @@ from redteam.harness import Harness, Verdict
 
 NIGHTLY = os.environ.get("TINYLOGSQL_NIGHTLY") == "1"
 ONLY = os.environ.get("TINYLOGSQL_REDTEAM_ONLY")  # a file of attack names, one a line: re-run just those
-_only = set(open(ONLY).read().splitlines()) if ONLY else None
-SELECTED = [a for a in ATTACKS if (NIGHTLY or a.fast) and (_only is None or a.name in _only)]
+_only = open(ONLY).read().splitlines() if ONLY else None
+_by_name = {a.name: a for a in ATTACKS}
+SELECTED = ([_by_name[n] for n in _only if n in _by_name and (NIGHTLY or _by_name[n].fast)] if _only is not None
+            else [a for a in ATTACKS if NIGHTLY or a.fast])
 VERDICTS: list[Verdict] = []
 
 
@@ -31,8 +33,11 @@ def harness(tmp_path_factory):
     h = Harness(tmp_path_factory.mktemp("redteam"))
     yield h
     h.close()
-    summary = summarize(VERDICTS)
-    print("\n" + summary)
+    print("\n" + summarize(VERDICTS))
+
+
+def write_report() -> None:
+    """The verdicts so far as JSON in ``$TINYLOGSQL_REDTEAM_REPORT`` (rewritten after every attack)."""
     out = os.environ.get("TINYLOGSQL_REDTEAM_REPORT")
     if out:
         with open(out, "w") as f:
@@ -71,6 +76,7 @@ def test_corpus_covers_every_class():
 def test_attack(harness: Harness, attack: Attack):
     verdict = harness.run(attack)
     VERDICTS.append(verdict)
+    write_report()
     assert not verdict.failures, (
         f"[{attack.cls}] {attack.name}\nquery: {attack.query[:500]!r} dialect={attack.dialect!r} at={attack.at}\n"
         f"outcome: {verdict.outcome} ({verdict.detail[:300]})\n" + "\n".join(f"- {f}" for f in verdict.failures)
