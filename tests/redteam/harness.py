@@ -108,6 +108,7 @@ class Harness:
         self.template_digest = tree_digest(self.template)
         self.host_digest = tree_digest(self.bait.host_dir)
         self.count = 0
+        self.last_split = (0.0, 0.0)
         baseline = self._run_process({"baseline": True, "pond": str(self.template), "env": self.env,
                                       "attack": {}, "subst": {}, "forbidden": {}}, deadline=120)[0]
         if baseline is None or "answers" not in baseline:
@@ -141,8 +142,9 @@ class Harness:
                 except EOFError:
                     note = f"the attack process died (exit code {proc.exitcode})"
                 break
-            rss = _tree_rss_mb(ps)
-            peak = max(peak, rss)
+            rss, own = _tree_rss_mb(ps)
+            if rss > peak:
+                peak, self.last_split = rss, (own, rss - own)
             if rss > RSS_CAP_MB * 1.5:
                 note = f"killed at {rss:.0f} MB RSS (cap {RSS_CAP_MB} MB)"
                 break
@@ -177,7 +179,9 @@ class Harness:
         if note:
             fail(note)
         if peak > RSS_CAP_MB:
-            fail(f"memory bound: peak RSS {peak:.0f} MB of the attack process and its children > {RSS_CAP_MB} MB")
+            own, children = self.last_split
+            fail(f"memory bound: peak RSS {peak:.0f} MB of the attack process and its children > {RSS_CAP_MB} MB"
+                 f" (at the peak: the attack process {own:.0f} MB, its children {children:.0f} MB)")
         if self.listener.connections != connections:
             fail(f"network: {self.listener.connections - connections} connection(s) to 127.0.0.1:"
                  f"{self.listener.port} ({self.listener.seen[-1][:80]!r})")
@@ -253,20 +257,23 @@ def _entry(job: dict[str, Any], conn: Any) -> None:
     child_main(job, conn)
 
 
-def _tree_rss_mb(ps: psutil.Process | None) -> float:
+def _tree_rss_mb(ps: psutil.Process | None) -> tuple[float, float]:
+    """(RSS of the process and all its descendants, RSS of the process alone), in MB."""
     if ps is None:
-        return 0.0
-    total = 0
+        return 0.0, 0.0
+    total = own = 0
     try:
         procs = [ps, *ps.children(recursive=True)]
     except psutil.Error:
-        return 0.0
+        return 0.0, 0.0
     for p in procs:
         try:
-            total += p.memory_info().rss
+            rss = p.memory_info().rss
         except psutil.Error:
-            pass
-    return total / 2**20
+            continue
+        total += rss
+        own = rss if p is ps else own
+    return total / 2**20, own / 2**20
 
 
 def _kill_tree(ps: psutil.Process | None) -> None:
