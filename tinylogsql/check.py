@@ -44,7 +44,7 @@ from .guard import duplicates, unique_ops
 from .location import LOG_DIR, Location, locate
 from .refs import MAIN_CHAIN, visible
 from .schema import OPLOG_SCHEMA, ROOT_ID
-from .store import _DELTA_ACTIONS, BLOB_DIR
+from .store import _DELTA_ACTIONS, BLOB_DIR, BLOB_REF
 
 if TYPE_CHECKING:
     from .pond import Pond
@@ -335,6 +335,11 @@ def _check_contents(location: Location, rows: pa.Table, report: CheckReport) -> 
             if len(content) != row["size"] or hashlib.sha256(content).hexdigest() != row["sha256"]:
                 report.problems.append(Problem("content", f"inline content of commit {row['version']} does not match"
                                                " its size/sha256", None, row["version"]))
+            continue
+        if not isinstance(ref, str) or not BLOB_REF.fullmatch(ref) or ref != f"{BLOB_DIR}/{row['sha256']}":
+            report.problems.append(Problem("blob-ref", f"commit {row['version']} has an invalid content_ref"
+                                           f" {str(ref)[:120]!r} (must be {BLOB_DIR}/<its sha256>)", None,
+                                           row["version"]))
             continue
         if ref not in hashed:
             hashed[ref] = _hash_file(location.fs, location.path(ref))

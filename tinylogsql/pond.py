@@ -11,6 +11,7 @@ import getpass
 import io
 import os
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from deltalake.exceptions import DeltaError
 
 from .branching import Branching, open_chain
 from .check import CheckReport, check_pond
-from .errors import BranchNotFoundError, PondError, ReadOnlyError
+from .errors import BranchNotFoundError, InvalidArgumentError, PondError, ReadOnlyError
 from .location import locate
 from .maintenance import MIN_SAFE_RETENTION_HOURS, check_retention, collect_blobs
 from .nodes import Directory
@@ -33,6 +34,8 @@ from .query import Engine, NodeRow
 from .refs import MAIN, MAIN_CHAIN, Chain
 from .sandbox import check_query
 from .schema import ROOT_ID
+from .sqlworker import prestart as prestart_sql_worker
+from .sqlworker import run_query
 from .state import Entry
 from .store import CommitConflict, Store, backoff, stamp
 from .txn import Stale, Transaction
@@ -131,8 +134,9 @@ class Pond(Branching):
         self._others: dict[str, Engine] = {}  # engines of other branches that ``at`` visited
         self._local = threading.local()
         self._closed = False
-        self._engine = engine if engine is not None else Engine(
-            store, open_pond=self._files_at, branch=branch, chain=chain, start=start)
+        self._engine = engine if engine is not None else Engine(store, branch=branch, chain=chain, start=start)
+        if engine is None:
+            prestart_sql_worker()
 
     # -- opening and closing ------------------------------------------------------
     @classmethod
@@ -282,15 +286,25 @@ class Pond(Branching):
         (QueryRejectedError), timeout (QueryTimeoutError) and SQL errors (QueryError) raise
         from this call, and the returned relation is a stable result.
         """
+        self._engine._check_open()
         version = self._at if self._at is not None else self._engine.sync()
-        checked = check_query(query, dialect, self._engine.table_functions, version)
-        self._engine.set_ref_tables(self._ref_tables(checked, params))
-        table = self._engine.run_user_query(checked, params, self._at, timeout)
+        started = time.monotonic()
+        checked = check_query(query, dialect)
+        if params is not None and not isinstance(params, (list, tuple, dict)):
+            raise InvalidArgumentError(f"params must be a list, tuple or dict, not {type(params).__name__}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
+            raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        refs = self._ref_tables(checked, params)  # branches, tags, the revisions it names (sql/branches.sql)
+        table = run_query(self, version, checked, params, timeout, spent=time.monotonic() - started, refs=refs)
         return self._engine.results.from_arrow(table)
 
-    def _files_at(self, version: int) -> Pond:
-        """The pond whose files SQL reads at ``version`` (see sqlfiles)."""
-        return self if self._at is None and version == self._engine.version else self.at(version)
+    def _fixed_sql(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """tinylogsql's own fixed queries (history helpers, CLI) over the views at this pond's version,
+        on the engine's private DuckDB: trusted text, so no sandbox round trip."""
+        self._engine._check_open()
+        if self._at is None:
+            self._engine.sync()
+        return self._engine.fixed_query(sql, params, self._at)
 
     # -- reading and writing (used by node handles) ---------------------------------
     def _tx(self) -> Transaction | None:
@@ -315,7 +329,7 @@ class Pond(Branching):
     def _open_content(self, row: NodeRow) -> BinaryIO:
         content, ref = self._engine.content(row)
         if ref is not None:
-            return self._store.open_blob(ref)
+            return self._store.open_blob(ref, row.sha256)
         return io.BytesIO(content or b"")
 
     def _write(self, fn: Callable[[Transaction], T], message: str) -> T:
