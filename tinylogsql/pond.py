@@ -408,8 +408,14 @@ class Pond(Branching):
                         tx.committed_version = version + 1
                         return
                     raise
-                self._engine.ingest(rows, version + 1)
                 tx.committed_version = version + 1
+                try:
+                    self._engine.ingest(rows, version + 1)
+                except Exception as exc:  # the commit landed: never report it as failed
+                    self._engine.forget()
+                    warnings.warn(f"tinylogsql: version {version + 1} of {self.uri} landed, but folding it into the"
+                                  f" cache failed ({exc!r}); the cache is rebuilt from the log on the next read",
+                                  RuntimeWarning, stacklevel=3)
                 if (version + 1) % AUTO_COMPACT_EVERY == 0:
                     self._auto_compact()
                 if self._engine.persist_due():

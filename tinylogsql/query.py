@@ -90,6 +90,7 @@ class Engine:
         self._changes: dict[int, Changes] = {}
         self.version = -1
         self.closed = False
+        self._needs_reload = False
         self.state = State(Base(STATE_SCHEMA.empty_table()), -1)
         if start is not None:  # a new branch at its parent's current state: share it, read nothing
             with start.lock:
@@ -252,6 +253,12 @@ class Engine:
         finally:
             con.unregister("batch")
 
+    def forget(self) -> None:
+        """Rebuild everything derived from the log on the next read: after a failure while folding
+        a commit that landed, the cache may be half-moved, and the log is the truth."""
+        with self.lock:
+            self._needs_reload = True
+
     def ingest(self, rows: pa.Table, version: int) -> None:
         """Fold in the rows of commit ``version``, which must be the next one."""
         with self.lock:
@@ -380,6 +387,9 @@ class Engine:
         """Catch up with the table (to ``upto`` or the newest version) and return the version."""
         with self.lock:
             self._check_open()
+            if self._needs_reload:
+                self._load_all()
+                self._needs_reload = False
             while upto is None or self.version < upto:
                 if not self.store.has_version(self.version + 1):
                     if self.store.checkpoint_after(self.version):  # its entries were cleaned up
