@@ -7,6 +7,7 @@ protocol as ops, so creating a branch is one small commit and copies nothing.
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -98,7 +99,13 @@ class Branching:
                     attempt += 1
                     backoff(attempt)
                     continue
-                engine.ingest(rows, version + 1)
+                try:
+                    engine.ingest(rows, version + 1)
+                except Exception as exc:  # the commit landed: never report it as failed (as Pond._commit)
+                    engine.forget()
+                    warnings.warn(f"tinylogsql: version {version + 1} of {self._store.location.uri} landed, but "
+                                  f"folding it into the cache failed ({exc!r}); it is rebuilt on the next read",
+                                  RuntimeWarning, stacklevel=3)
                 return version + 1
 
     def create_branch(self, name: str, at: object = None) -> Pond:
