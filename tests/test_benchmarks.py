@@ -24,6 +24,8 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "bench_sync.py": ["sync into an empty directory", "sync, nothing changed (no commit)", "sync, 1% of files changed",
                       "ratio/put", "ratio/sha256 all", "load average"],
+    "bench_branches.py": ["create branch", "first read on a new branch", "lookup p50 on a branch", "changed nodes",
+                          "merge preview", "two writers on two branches", "load average"],
     "bench_sql.py": ["history by path prefix", "commits", "diff v", "files_at v", "load average"],
     "bench_scale.py": [
         "build: batched ops/s", "exists p50", "exists p99", "get p50", "get p99",
