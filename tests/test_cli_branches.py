@@ -22,6 +22,10 @@ def test_branch_edit_merge_conflict_and_resolution(tmp_path):
         p.root.create_file_path("/a.txt", "one")
     assert "created branch feature" in invoke(pond, "branch", "feature")
     invoke(pond, "-b", "feature", "mkdir", "/d")
+    invoke(pond, "mkdir", "/e", "-b", "feature")  # after the subcommand too, as --pond
+    assert invoke(pond, "-b", "main", "ls", "/", "--branch", "feature").split() == ["a.txt", "d/", "e/"]
+    assert invoke(pond, "ls", "/").split() == ["a.txt"]
+    invoke(pond, "-b", "feature", "rm", "/e")
     invoke(pond, "mv", "/a.txt", "/b.txt", env={"TINYLOGSQL_BRANCH": "main"})
     listed = json.loads(invoke(pond, "branch", "--json"))
     assert [b["name"] for b in listed] == ["feature", "main"]

@@ -50,9 +50,20 @@ PROGRESS_BYTES = 16 << 20
 
 
 # -- shared options ---------------------------------------------------------------------
+def _branch_after(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """-b/--branch given after the subcommand wins over the one before it (as --pond does)."""
+    if value is not None:
+        root = ctx.find_root()
+        root.obj = {**(root.obj or {}), "branch": value}
+
+
 def pond_option(fn: F) -> F:
-    """--pond and --debug after the subcommand (they are also accepted before it, on the group)."""
+    """--pond, -b/--branch and --debug after the subcommand (also accepted before it, on the group)."""
     fn = click.option("--debug", is_flag=True, hidden=True, help="Show full tracebacks on errors.")(fn)
+    fn = click.option("-b", "--branch", "branch_after", default=None, metavar="NAME", expose_value=False,
+                      callback=_branch_after,
+                      help="The branch to read and write (default: $TINYLOGSQL_BRANCH, then main); "
+                           "also accepted before the command.")(fn)
     return click.option(
         "--pond", "pond_path", default=None, metavar="PATH",
         help="The pond to use (default: $TINYLOGSQL_POND, then ./pond); also accepted before the command.",
@@ -383,7 +394,7 @@ def cat(paths: tuple[str, ...], pond_path: str | None, at: str | None, debug: bo
     Example: tinylogsql cat '/data/*.csv' --at 2
     """
     with open_pond(pond_path, at) as pond:
-        out = click.get_binary_stream("stdout")
+        out = sys.stdout.buffer
         for path in expand(pond, paths):
             out.write(pond.root.read_file_path(path))
         out.flush()
