@@ -309,7 +309,7 @@ class Pond:
     def _open_content(self, row: NodeRow) -> BinaryIO:
         content, ref = self._engine.content(row)
         if ref is not None:
-            return self._store.open_blob(ref)
+            return self._store.open_blob(ref, row.sha256)
         return io.BytesIO(content or b"")
 
     def _write(self, fn: Callable[[Transaction], T], message: str) -> T:

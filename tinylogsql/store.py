@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from .chunks import ChunkStore, is_manifest_ref
 from .errors import CorruptPondError, PondExistsError, PondNotFoundError, StorageError
 from .guard import unique_ops
 from .location import LOG_DIR, Location
@@ -164,6 +165,7 @@ class Store:
     def __init__(self, location: Location, dt: DeltaTable) -> None:
         self.location = location
         self._dt = dt
+        self.chunks = ChunkStore(location)
         self._commits_since_open = 0
         self._checkpoint_seen: tuple[tuple[int | None, int] | None, int] = (None, -1)
 
@@ -620,47 +622,13 @@ class Store:
         return f"{BLOB_DIR}/{sha256}"
 
     def write_blob_stream(self, stream: Any) -> tuple[str, int, str]:
-        """Copy a binary stream into a blob while hashing it; return (ref, size, sha256).
-
-        Content never sits in memory whole: it goes to a temporary blob, then is renamed to
-        its sha256 (or dropped if that content is already stored).
-        """
-        fs = self.location.fs
-        tmp = self.location.path(BLOB_DIR, f".tmp-{uuid.uuid4().hex}")
-        digest, size = hashlib.sha256(), 0
-        try:
-            with fs.open_output_stream(tmp) as out:
-                while chunk := stream.read(CHUNK):
-                    chunk = bytes(chunk)
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-            sha = digest.hexdigest()
-            ref = self.blob_path(sha)
-            final = self.location.path(ref)
-            if self.location.remote:
-                fs.move(tmp, final)  # a copy: a reused blob gets a fresh age (there is no touch on S3)
-            else:
-                os.replace(tmp, final)  # atomic; a reused blob gets a fresh mtime (see collect_blobs)
-        except BaseException:
-            if self.location.is_file(tmp):  # as write_atomic does: no temp blob left behind
-                fs.delete_file(tmp)
-            raise
-        return ref, size, sha
+        """Store a binary stream as chunked content (see chunks.py); return (ref, size, sha256).
+        Content never sits in memory whole."""
+        return self.chunks.write_stream(stream)
 
     def write_blob(self, data: bytes, sha256: str) -> str:
-        """Store content under its sha256 beside the table (once); return its reference."""
-        ref = self.blob_path(sha256)
-        final = self.location.path(ref)
-        if not self.location.remote:
-            try:
-                os.utime(final)  # reuse: refresh its age so blob GC keeps it (see collect_blobs)
-                return ref
-            except FileNotFoundError:
-                pass
-        # S3 has no touch: the blob is PUT again, which gives it a fresh age (same content)
-        self.location.write_atomic(final, data)  # local: temp file + rename; object storage: one PUT
-        return ref
+        """Store content over the inline limit as chunks (each once); return its reference."""
+        return self.chunks.write_bytes(data, sha256)
 
     def _open_blob_file(self, path: str) -> Any:
         """Open a blob; a missing one is retried briefly locally (blob GC renames a blob aside for
@@ -675,6 +643,10 @@ class Store:
         raise AssertionError("unreachable")
 
     def read_blob(self, ref: str, expected_sha256: str | None = None) -> bytes:
+        """Content stored beside the table: chunked (``manifests/<sha256>``, always verified) or a
+        whole-file blob (``blobs/<sha256>``, written before chunking existed)."""
+        if is_manifest_ref(ref):
+            return self.chunks.read(ref, str(expected_sha256))
         path = self.location.path(ref)
         with self._open_blob_file(path) as stream:
             data = stream.read()
@@ -682,8 +654,10 @@ class Store:
             raise CorruptPondError(f"blob damaged (sha256 mismatch): {path}")
         return data
 
-    def open_blob(self, ref: str) -> Any:
-        """A seekable binary stream over a blob (content is never loaded whole)."""
+    def open_blob(self, ref: str, expected_sha256: str | None = None) -> Any:
+        """A seekable binary stream over stored content (never loaded whole)."""
+        if is_manifest_ref(ref):
+            return self.chunks.open(ref, str(expected_sha256))
         return self._open_blob_file(self.location.path(ref))
 
 

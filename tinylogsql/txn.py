@@ -188,13 +188,13 @@ class Transaction:
         if isinstance(pending, bytes):
             return io.BytesIO(pending)
         if isinstance(pending, str):
-            return self.pond._store.open_blob(pending)
+            return self.pond._store.open_blob(pending, row.sha256)
         with self.pond._engine.lock:
             self._current()
             self.read_nodes.add(row.node_id)
             content, ref = self.pond._engine.content(row)
         if ref is not None:
-            return self.pond._store.open_blob(ref)
+            return self.pond._store.open_blob(ref, row.sha256)
         return io.BytesIO(content or b"")
 
     # -- re-checking against foreign commits ------------------------------------
