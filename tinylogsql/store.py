@@ -532,7 +532,7 @@ class Store:
         dt.create_checkpoint()
         dt.cleanup_metadata()
 
-    def vacuum(self, retention_hours: float) -> list[str]:
+    def vacuum(self, retention_hours: float, dry_run: bool = False) -> list[str]:
         """Delete data files that no version younger than ``retention_hours`` needs (a float;
         see maintenance.vacuum).
 
@@ -542,7 +542,7 @@ class Store:
         """
         from .maintenance import vacuum
 
-        return vacuum(self, retention_hours)
+        return vacuum(self, retention_hours, dry_run)
 
     def blobs(self) -> list[pafs.FileInfo]:
         """Every file under blobs/ (temporary ones included)."""
