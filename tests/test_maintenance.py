@@ -49,7 +49,7 @@ def assert_sound(pond_path: Path | str, names: list[str]) -> None:
         assert len(listed) == len(set(listed))
         assert set(names) <= set(listed), sorted(set(names) - set(listed))[:5]
         for name in names:
-            assert pond.root.read_file_path(name) == name.encode()
+            assert pond.root.read_file_path(name) == maint_helpers.content_of(name)
         count = pond.sql("select count(*) from files where path like '/%'").fetchall()[0][0]
         assert count == len(listed)
         report = pond.check()
@@ -394,6 +394,35 @@ def test_content_gc_racing_reuse_in_threads(tmp_path: Path) -> None:
             _age(path, 1)
         assert sorted(collect(other._store, 2 / HOUR).chunks) == sorted(f"chunks/{path.name}" for path in chunks)
     record_figures("chunk-gc-race", rounds=rounds, dropped_during_race=len(dropped))
+
+
+def test_chunk_writers_in_processes_during_maintain_lose_nothing(tmp_path: Path) -> None:
+    """Two writer processes reuse chunks they aged past the grace period (as if a crashed write
+    had left them) while a third process maintains with a 5 s grace period in a loop."""
+    pond_path = tmp_path / "pond"
+    Pond.create(pond_path).close()
+    rounds, stop = scale(25, 250), tmp_path / "stop"
+    outs = [tmp_path / f"w{k}.jsonl" for k in range(2)]
+    with SPAWN.Pool(3) as pool:
+        maintainer = pool.apply_async(maint_helpers.maintain_loop, (str(pond_path), str(stop), 5 / HOUR, True, 3))
+        writers = [pool.apply_async(maint_helpers.chunk_writer, (str(pond_path), str(out), rounds, 11 + k))
+                   for k, out in enumerate(outs)]
+        for writer in writers:
+            writer.get(timeout=scale(300, 3600))
+        stop.touch()
+        maintained = maintainer.get(timeout=300)
+    acked = [record for out in outs for record in read_records(out)]
+    assert len(acked) == 2 * rounds
+    with Pond.open(pond_path) as pond:
+        for record in acked:
+            assert hashlib.sha256(pond.root.read_file_path(record["acked"])).hexdigest() == record["sha256"]
+        report = pond.check()
+        assert report.ok, report.problems
+        final = pond.maintain(retention_hours=0, unsafe=True)  # alone now: only unreferenced content goes
+        assert all(hashlib.sha256(pond.root.read_file_path(r["acked"])).hexdigest() == r["sha256"] for r in acked)
+        assert pond.check().ok and final.chunk_gc_skipped is None
+    record_figures("chunk-writers-beside-maintain", rounds_each=rounds, maintains=maintained)
+    assert maintained >= 3
 
 
 # -- 5. a read-only transaction sees one version ---------------------------------------------------
