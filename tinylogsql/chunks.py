@@ -8,8 +8,8 @@ is stored once at any size, and an edit adds only the chunks around it. No Delta
 ponds whose rows reference whole-file ``blobs/<sha256>`` read as before.
 
 Writes stream (chunks are hashed, compressed and stored by a few threads while the next ones are
-cut); reads stream chunk by chunk, seek by offset, and verify every chunk's blake3 and, read
-front to back, the content's sha256. Every id read from data is checked (exactly 64 hex digits)
+cut); reads stream chunk by chunk, seek by offset, and verify every chunk's blake3; a whole read
+(``read_file_path``) also verifies the content's sha256. Every id read from data is checked (exactly 64 hex digits)
 before it names a path. A chunk reused by a new write gets a fresh age first (``os.utime`` locally,
 a PUT on object storage, as blobs do) so garbage collection keeps it (see maintenance.collect).
 """
@@ -53,6 +53,8 @@ IN_FLIGHT = 16
 """Chunks handed to the threads and not yet stored: bounds a write's memory (16 x 256 KiB)."""
 PREFETCH = 8
 """Chunks fetched ahead of a sequential read on object storage."""
+SAMPLE = 4096
+"""Bytes of a chunk compressed first to decide whether compressing it all can pay."""
 _CODEC = pa.Codec("zstd", compression_level=1)
 _CDC = FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
 
@@ -62,7 +64,11 @@ def is_manifest_ref(ref: object) -> bool:
 
 
 def encode(data: bytes) -> bytes:
-    """A chunk as stored: zstd if that saves an eighth, else raw."""
+    """A chunk as stored: zstd if that saves an eighth, else raw. A 4 KiB sample is tried
+    first, so incompressible chunks (media, Parquet, random) cost almost nothing extra."""
+    sample = data[len(data) // 2: len(data) // 2 + SAMPLE]
+    if len(_CODEC.compress(sample, asbytes=True)) > len(sample) - len(sample) // 8:
+        return bytes([RAW]) + data
     packed = _CODEC.compress(data, asbytes=True)
     if len(packed) <= len(data) - len(data) // 8:
         return bytes([ZSTD]) + packed
@@ -194,6 +200,9 @@ class ChunkStore:
         for a moment and puts back one that was reused: see maintenance.collect)."""
         for delay in (0.002, 0.02, 0.1, None):
             try:
+                if not self.location.remote:
+                    with open(path, "rb") as local:  # ~2x faster than pyarrow's local stream for 64 KiB
+                        return local.read()
                 with self.location.fs.open_input_stream(path) as stream:
                     return stream.read()
             except FileNotFoundError as exc:
@@ -221,14 +230,16 @@ class ChunkStore:
     def read_chunk(self, chunk_id: str, size: int) -> bytes:
         return decode(self._get(self.chunk_path(chunk_id)), size, chunk_id)
 
-    def open(self, ref: str, sha256: str) -> io.BufferedReader:
-        """A seekable binary stream over chunked content (chunks fetched as needed)."""
-        return io.BufferedReader(ChunkedReader(self, self.read_manifest(ref, sha256), sha256, ref),
-                                 buffer_size=AVG_CHUNK)
+    def open(self, ref: str, sha256: str, verify_sha256: bool = False) -> io.BufferedReader:
+        """A seekable binary stream over chunked content (chunks fetched as needed). Every chunk
+        is checked against its blake3 id; ``verify_sha256`` also checks the whole at the end of a
+        front-to-back read (it halves the streaming rate: sha256 runs at ~500 MiB/s here)."""
+        raw = ChunkedReader(self, self.read_manifest(ref, sha256), sha256, ref, verify_sha256)
+        return io.BufferedReader(raw, buffer_size=AVG_CHUNK)
 
     def read(self, ref: str, sha256: str) -> bytes:
         """Chunked content whole, verified against its sha256."""
-        with self.open(ref, sha256) as stream:
+        with self.open(ref, sha256, verify_sha256=True) as stream:
             return stream.read()
 
 
@@ -248,10 +259,11 @@ class _Reader:
 
 class ChunkedReader(io.RawIOBase):
     """Chunked content as a seekable raw stream: a seek only moves the offset, a read fetches
-    the chunks it covers (on object storage the next few concurrently). Reading front to back
-    verifies the sha256 at the end (CorruptPondError on a mismatch)."""
+    the chunks it covers (on object storage the next few concurrently), each checked against its
+    blake3 id. With ``verify_sha256`` a front-to-back read also checks the whole at the end."""
 
-    def __init__(self, chunks: ChunkStore, listed: list[tuple[str, int]], sha256: str, ref: str) -> None:
+    def __init__(self, chunks: ChunkStore, listed: list[tuple[str, int]], sha256: str, ref: str,
+                 verify_sha256: bool) -> None:
         super().__init__()
         self._chunks, self._listed, self._sha256, self._ref = chunks, listed, sha256, ref
         self._starts = [0]
@@ -260,7 +272,7 @@ class ChunkedReader(io.RawIOBase):
         self._size = self._starts[-1]
         self._pos = 0
         self._current: tuple[int, bytes] | None = None
-        self._digest: Any = hashlib.sha256()
+        self._digest: Any = hashlib.sha256() if verify_sha256 else None
         self._hashed = 0
         self._pool: ThreadPoolExecutor | None = None
         self._ahead: dict[int, Future[bytes]] = {}
@@ -307,9 +319,10 @@ class ChunkedReader(io.RawIOBase):
         data = self._chunk(index)
         skip = self._pos - self._starts[index]
         count = min(len(buffer), len(data) - skip)
-        buffer[:count] = data[skip: skip + count]
+        view = memoryview(data)[skip: skip + count]
+        buffer[:count] = view
         if self._digest is not None and self._pos == self._hashed:
-            self._digest.update(data[skip: skip + count])
+            self._digest.update(view)
             self._hashed += count
         self._pos += count
         if self._pos >= self._size:
