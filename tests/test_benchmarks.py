@@ -24,6 +24,9 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "bench_sync.py": ["sync into an empty directory", "sync, nothing changed (no commit)", "sync, 1% of files changed",
                       "ratio/put", "ratio/sha256 all", "load average"],
+    "bench_chunks.py": ["stored bytes, 30 appends of 1 KB", "stored bytes, 30 mid-file edits", "10 identical copies",
+                        "ingest", "streaming read via File.open()", "maintain dry run", "ratio/git loose", "ratio/cp",
+                        "load average"],
     "bench_sql.py": ["history by path prefix", "commits", "diff v", "files_at v", "load average"],
     "bench_scale.py": [
         "build: batched ops/s", "exists p50", "exists p99", "get p50", "get p99",
