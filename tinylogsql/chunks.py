@@ -75,7 +75,7 @@ def encode(data: bytes) -> bytes:
     return bytes([RAW]) + data
 
 
-def decode(stored: bytes, size: int, chunk_id: str) -> bytes:
+def decode(stored: bytes, size: int, chunk_id: str, path: str) -> bytes:
     """A stored chunk's bytes, checked against its size and blake3 id (CorruptPondError if not)."""
     try:
         if stored[:1] == bytes([RAW]):
@@ -85,9 +85,9 @@ def decode(stored: bytes, size: int, chunk_id: str) -> bytes:
         else:
             raise ValueError("unknown chunk header")
     except (ValueError, pa.ArrowException) as exc:
-        raise CorruptPondError(f"chunk damaged: {CHUNK_DIR}/{chunk_id}: {exc}") from exc
+        raise CorruptPondError(f"chunk damaged: {path}: {exc}") from exc
     if len(data) != size or blake3.blake3(data).hexdigest() != chunk_id:
-        raise CorruptPondError(f"chunk damaged (size/blake3 mismatch): {CHUNK_DIR}/{chunk_id}")
+        raise CorruptPondError(f"chunk damaged (size/blake3 mismatch): {path}")
     return data
 
 
@@ -134,17 +134,20 @@ class ChunkStore:
             return
         tmp = self.location.path(CHUNK_DIR, f".tmp-{uuid.uuid4().hex}")
         try:
-            with open(tmp, "wb") as out:
-                out.write(data)
+            try:
+                with open(tmp, "wb") as out:
+                    out.write(data)
+            except FileNotFoundError:  # first chunk of the pond: make the folder and retry
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(tmp, "wb") as out:
+                    out.write(data)
             os.replace(tmp, path)
-        except FileNotFoundError:  # first chunk of the pond: make the folder and retry
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(tmp, "wb") as out:
-                out.write(data)
-            os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+            if isinstance(exc, OSError):  # full disk, read-only folder: a clear error naming the file
+                code = exc.errno or 5
+                raise OSError(code, f"cannot write {path}: {os.strerror(code)}", path) from exc
             raise
 
     def write_stream(self, stream: Any, known_sha256: str | None = None) -> tuple[str, int, str]:
@@ -228,7 +231,8 @@ class ChunkStore:
         return chunks
 
     def read_chunk(self, chunk_id: str, size: int) -> bytes:
-        return decode(self._get(self.chunk_path(chunk_id)), size, chunk_id)
+        path = self.chunk_path(chunk_id)
+        return decode(self._get(path), size, chunk_id, path)
 
     def open(self, ref: str, sha256: str, verify_sha256: bool = False) -> io.BufferedReader:
         """A seekable binary stream over chunked content (chunks fetched as needed). Every chunk
