@@ -187,7 +187,7 @@ class ChunkStore:
         """Store content held in memory; content already stored only refreshes the age of its
         chunks and manifest (locally; object storage writes it again)."""
         ref = f"{MANIFEST_DIR}/{sha256}"
-        if not self.location.remote:
+        if not self.location.remote and os.path.exists(self.location.path(ref)):  # (a miss would retry)
             try:
                 listed = self.read_manifest(ref, sha256)
                 if all(self._touch(self.chunk_path(chunk_id)) for chunk_id, _ in listed) \
