@@ -134,7 +134,8 @@ def test_damaged_chunk_or_forged_manifest_is_corruption_and_touches_nothing_outs
     assert outside.read_bytes() == b"secret"
 
 
-def test_streamed_write_never_holds_the_content_whole(pond, pond_path):
+def test_streamed_write_never_holds_the_content_whole(tmp_path):
+    """Local only: moto's S3 server runs in this process and would count what it stores."""
     size = 24 << 20
 
     class Source:  # only read(): no buffer to hand over whole; block i is Random(i)'s MiB
@@ -147,6 +148,7 @@ def test_streamed_write_never_holds_the_content_whole(pond, pond_path):
             self.pos += n
             return random.Random(block).randbytes(1 << 20)[skip: skip + n]
 
+    pond = Pond.create(tmp_path / "pond")
     tracemalloc.start()
     try:
         f = pond.root.create_file_path("stream.bin", Source())
@@ -161,6 +163,7 @@ def test_streamed_write_never_holds_the_content_whole(pond, pond_path):
             assert block == expected.read(len(block))
             digest.update(block)
     assert digest.hexdigest() == f.sha256
+    pond.close()
 
 
 def test_check_reports_unreferenced_chunks_and_maintain_drops_them(pond, pond_path):
