@@ -46,8 +46,6 @@ _DELTA_ACTIONS = {"add", "remove", "commitInfo", "metaData", "protocol", "txn", 
 """Top-level keys of the actions a Delta log entry may hold (anything else means damage)."""
 REOPEN_EVERY = 50
 """Reopen the DeltaTable after this many commits: a long-lived one gets slower per commit."""
-CHUNK = 1 << 20
-"""Streams are copied in 1 MiB chunks."""
 LOG_RETENTION = "interval 7 days"
 """``delta.logRetentionDuration`` of a new pond: what ``maintain`` (``cleanup_metadata``) keeps.
 Commits do not wait for it: see ``KEEP_VERSIONS``."""
@@ -543,11 +541,6 @@ class Store:
         from .maintenance import vacuum
 
         return vacuum(self, retention_hours, dry_run)
-
-    def blobs(self) -> list[pafs.FileInfo]:
-        """Every file under blobs/ (temporary ones included)."""
-        selector = pafs.FileSelector(self.location.path(BLOB_DIR), allow_not_found=True)
-        return [info for info in self.location.fs.get_file_info(selector) if info.type == pafs.FileType.File]
 
     def delete(self, path: str) -> None:
         self.location.fs.delete_file(path)
