@@ -252,10 +252,14 @@ class _Reader:
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+        self._readinto = hasattr(stream, "readinto")
 
     def readinto(self, buffer: memoryview) -> int:
-        if hasattr(self._stream, "readinto"):
-            return self._stream.readinto(buffer) or 0
+        if self._readinto:
+            try:
+                return self._stream.readinto(buffer) or 0
+            except NotImplementedError:  # io.RawIOBase's default, on a stream that only has read()
+                self._readinto = False
         data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
