@@ -179,7 +179,8 @@ class ChunkStore:
         path = self.location.path(ref)
         if not self._touch(path):
             body = json.dumps({"format": 1, "size": size, "sha256": sha, "chunks": chunks}, separators=(",", ":"))
-            self.location.fs.create_dir(self.location.path(MANIFEST_DIR), recursive=True)
+            if not self.location.remote:  # object storage has no folders (a create_dir would PUT a marker)
+                os.makedirs(self.location.path(MANIFEST_DIR), exist_ok=True)
             self.location.write_atomic(path, body.encode())
         return ref, size, sha
 
