@@ -829,7 +829,7 @@ def check(as_json: bool, pond_path: str | None, debug: bool) -> None:
 
 @cli.command()
 @click.option("--retention-hours", type=float, default=None, metavar="HOURS",
-              help="Keep old data files and stray blobs younger than this (default: 168, a week).")
+              help="Keep old data files, stray chunks and blobs younger than this (default: 168, a week).")
 @click.option("--no-zorder", is_flag=True, help="Compact without z-ordering by parent directory.")
 @click.option("--unsafe", is_flag=True,
               help="Allow a retention below 1 hour: only for a pond with no other writers or maintainers.")
