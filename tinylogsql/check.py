@@ -356,6 +356,10 @@ def _check_chunked(chunks: ChunkStore, row: dict[str, Any], report: CheckReport,
         chunk_list = chunks.read_manifest(ref, row["sha256"])
     except CorruptPondError as exc:
         code = "manifest-missing" if "missing" in str(exc) else "manifest-damaged"
+        if str(exc).startswith("invalid manifest reference"):  # a forged content_ref: never read
+            report.problems.append(Problem("blob-ref", f"commit {version} has an invalid content_ref: {exc}", None,
+                                           version))
+            return False
         report.problems.append(Problem(code, str(exc), chunks.location.path(str(ref)), version))
         return False
     if listed is not None:
