@@ -82,3 +82,28 @@ def test_sigkill_at_random_moments(tmp_path: Path) -> None:
                    lost=len(final.lost), killed_in_flight=len(in_flight), in_flight_landed=final.in_flight_landed,
                    commits=final.commits, orphans_reported=orphans_seen)
     assert final.acknowledged > trials  # the workers really wrote between kills
+
+
+def test_a_landed_commit_is_never_reported_as_failed(tmp_path, monkeypatch):
+    """A failure while the committer folds its own landed commit into the cache (here: a library
+    missing at that moment) warns with the version instead of raising; reads rebuild from the log."""
+    import pytest
+
+    from tinylogsql.query import Engine
+
+    with Pond.create(tmp_path / "pond") as pond:
+        pond.root.create_file_path("a.txt", b"one")
+        real = Engine._fold
+
+        def broken(self: Engine, rows: Any) -> None:
+            raise ImportError("Cannot return a numpy.ndarray if NumPy is not present")
+
+        monkeypatch.setattr(Engine, "_fold", broken)
+        with pytest.warns(RuntimeWarning, match="version 2 of .* landed"):
+            pond.root.create_file_path("b.txt", b"two")
+        monkeypatch.setattr(Engine, "_fold", real)
+        assert pond.version == 2
+        assert pond.root.read_file_path("b.txt") == b"two"
+        assert sorted(pond.root) == ["a.txt", "b.txt"]
+    with Pond.open(tmp_path / "pond") as again:
+        assert sorted(again.root) == ["a.txt", "b.txt"] and again.check().ok

@@ -47,7 +47,7 @@ from .errors import CorruptPondError
 from .guard import duplicates, unique_ops
 from .location import LOG_DIR, Location, locate
 from .schema import OPLOG_SCHEMA, ROOT_ID
-from .store import _DELTA_ACTIONS, BLOB_DIR
+from .store import _DELTA_ACTIONS, BLOB_DIR, BLOB_REF
 
 if TYPE_CHECKING:
     from .pond import Pond
@@ -385,7 +385,7 @@ def _check_contents(location: Location, rows: pa.Table, report: CheckReport) -> 
     Returns every chunk id the referenced manifests list (None if one was unreadable)."""
     chunks = ChunkStore(location)
     listed: set[str] | None = set()
-    manifests_seen: set[str] = set()
+    manifests_seen: set[tuple[str, str]] = set()
     hashed: dict[str, tuple[int, str] | None] = {}
     columns = ["version", "op", "kind", "size", "sha256", "content", "content_ref"]
     data = rows.select(columns).to_pylist()
@@ -400,10 +400,15 @@ def _check_contents(location: Location, rows: pa.Table, report: CheckReport) -> 
                                                " its size/sha256", None, row["version"]))
             continue
         if is_manifest_ref(ref):
-            if ref not in manifests_seen:
-                manifests_seen.add(ref)
+            if (ref, row["sha256"]) not in manifests_seen:
+                manifests_seen.add((ref, row["sha256"]))
                 if not _check_chunked(chunks, row, report, listed):
                     listed = None
+            continue
+        if not isinstance(ref, str) or not BLOB_REF.fullmatch(ref) or ref != f"{BLOB_DIR}/{row['sha256']}":
+            report.problems.append(Problem("blob-ref", f"commit {row['version']} has an invalid content_ref"
+                                           f" {str(ref)[:120]!r} (must be manifests/ or {BLOB_DIR}/<its sha256>)", None,
+                                           row["version"]))
             continue
         if ref not in hashed:
             hashed[ref] = _hash_file(location.fs, location.path(ref))

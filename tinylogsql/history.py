@@ -1,8 +1,8 @@
 """Questions about a pond's past, answered from the op log: commits, the ops on a path, diffs.
 
-These back the ``log``, ``history`` and ``diff`` commands and the notebook display; they only
-read through ``pond.sql`` (the views at the pond's version), so ``pond.at(v)`` answers them
-as of version ``v``.
+These back the ``log``, ``history`` and ``diff`` commands and the notebook display; they run
+fixed SQL over the views at the pond's version on the engine's private DuckDB (``Pond._fixed_sql``:
+no user text, so no sandbox round trip), so ``pond.at(v)`` answers them as of version ``v``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def commits(pond: Pond, limit: int | None = None) -> list[Commit]:
     sql += " ORDER BY version DESC" + (" LIMIT ?" if limit is not None else "")
     return [
         Commit(int(v), _utc(t), m or "", a or "", int(n), int(c), int(w), int(mv), int(r), int(b))
-        for v, t, m, a, n, c, w, mv, r, b in pond.sql(sql, [int(limit)] if limit is not None else None).fetchall()
+        for v, t, m, a, n, c, w, mv, r, b in pond._fixed_sql(sql, [int(limit)] if limit is not None else None)
     ]
 
 
@@ -92,11 +92,11 @@ def path_history(pond: Pond, path: str, recursive: bool = False) -> list[PathOp]
     at = "path = $p OR from_path = $p"
     if recursive:
         at += " OR starts_with(path, $below) OR starts_with(from_path, $below)"
-    rows = pond.sql(
+    rows = pond._fixed_sql(
         "SELECT version, seq, ts, op, kind, path, from_path, size, sha256, target, node_id, message, author "
         f"FROM history WHERE node_id IN (SELECT node_id FROM history WHERE {at}) ORDER BY version, seq",
         {"p": path, "below": below} if recursive else {"p": path},
-    ).fetchall()
+    )
     return [
         PathOp(int(v), int(q), _utc(t), op, kind, p, fp, size, sha, target, node, message or "", author or "")
         for v, q, t, op, kind, p, fp, size, sha, target, node, message, author in rows
@@ -117,9 +117,9 @@ def diff(old: Pond, new: Pond) -> list[Change]:
     """What changed from ``old`` to ``new`` (usually ``pond.at(v1)`` and ``pond.at(v2)``), sorted
     by path: the `diff` macro of sql/diff.sql, which matches nodes by identity."""
     later = new if new.version >= old.version else old  # its views can see both versions
-    rows = later.sql(
+    rows = later._fixed_sql(
         "SELECT change, path, old_path, kind, old_kind FROM diff(?, ?) ORDER BY path, "
         "list_position(['removed', 'type-changed', 'moved', 'modified', 'added'], change)",
         [old.version, new.version],
-    ).fetchall()
+    )
     return [Change(*row) for row in rows]

@@ -11,6 +11,7 @@ import getpass
 import io
 import os
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,8 @@ from .paths import resolve
 from .query import Engine, NodeRow
 from .sandbox import check_query
 from .schema import ROOT_ID
+from .sqlworker import prestart as prestart_sql_worker
+from .sqlworker import run_query
 from .state import Entry
 from .store import CommitConflict, Store, backoff, stamp
 from .txn import Stale, Transaction
@@ -136,7 +139,9 @@ class Pond:
         self._at = at
         self._local = threading.local()
         self._closed = False
-        self._engine = engine if engine is not None else Engine(store, open_pond=self._files_at)
+        self._engine = engine if engine is not None else Engine(store)
+        if engine is None:
+            prestart_sql_worker()
 
     # -- opening and closing ------------------------------------------------------
     @classmethod
@@ -299,14 +304,24 @@ class Pond:
         (QueryRejectedError), timeout (QueryTimeoutError) and SQL errors (QueryError) raise
         from this call, and the returned relation is a stable result.
         """
+        self._engine._check_open()
         version = self._at if self._at is not None else self._engine.sync()
-        checked = check_query(query, dialect, self._engine.table_functions, version)
-        table = self._engine.run_user_query(checked, params, self._at, timeout)
+        started = time.monotonic()
+        checked = check_query(query, dialect)
+        if params is not None and not isinstance(params, (list, tuple, dict)):
+            raise InvalidArgumentError(f"params must be a list, tuple or dict, not {type(params).__name__}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
+            raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        table = run_query(self, version, checked, params, timeout, spent=time.monotonic() - started)
         return self._engine.results.from_arrow(table)
 
-    def _files_at(self, version: int) -> Pond:
-        """The pond whose files SQL reads at ``version`` (see sqlfiles)."""
-        return self if self._at is None and version == self._engine.version else self.at(version)
+    def _fixed_sql(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """tinylogsql's own fixed queries (history helpers, CLI) over the views at this pond's version,
+        on the engine's private DuckDB: trusted text, so no sandbox round trip."""
+        self._engine._check_open()
+        if self._at is None:
+            self._engine.sync()
+        return self._engine.fixed_query(sql, params, self._at)
 
     # -- reading and writing (used by node handles) ---------------------------------
     def _tx(self) -> Transaction | None:
@@ -408,8 +423,14 @@ class Pond:
                         tx.committed_version = version + 1
                         return
                     raise
-                self._engine.ingest(rows, version + 1)
                 tx.committed_version = version + 1
+                try:
+                    self._engine.ingest(rows, version + 1)
+                except Exception as exc:  # the commit landed: never report it as failed
+                    self._engine.forget()
+                    warnings.warn(f"tinylogsql: version {version + 1} of {self.uri} landed, but folding it into the"
+                                  f" cache failed ({exc!r}); the cache is rebuilt from the log on the next read",
+                                  RuntimeWarning, stacklevel=3)
                 if (version + 1) % AUTO_COMPACT_EVERY == 0:
                     self._auto_compact()
                 if self._engine.persist_due():

@@ -10,9 +10,7 @@ scratch because no persisted snapshot is usable.
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -22,22 +20,16 @@ import pyarrow as pa
 from .errors import (
     CorruptPondError,
     PondClosedError,
-    QueryError,
-    QueryRejectedError,
-    QueryTimeoutError,
     VersionNotFoundError,
 )
-from .sandbox import POND_SCHEME
 from .schema import OPLOG_SCHEMA
-from .sqlfiles import PondSQLFiles
+from .sqlexec import MEMORY_LIMIT, lock_down
 from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, Entry, NodeRow, State, column_values, created_rows
 from .store import MissingDataFile, Store
 from .views import VIEW_FILES, sql_text
 
 __all__ = ["NODE_COLUMNS", "Changes", "Engine", "NodeRow"]
 
-MEMORY_LIMIT = os.environ.get("TINYLOGSQL_MEMORY_LIMIT", "4GB")
-"""DuckDB's memory limit for a pond (the resident log and user queries)."""
 TAIL_MAX = 2000
 """Open from a persisted state snapshot only if at most this many commits came after it."""
 PERSIST_EVERY = 1000
@@ -76,13 +68,11 @@ class Changes(NamedTuple):
 class Engine:
     """A pond's state cache and (on demand) its DuckDB database; thread-safe through one lock."""
 
-    def __init__(self, store: Store, open_pond: Callable[[int], Any] | None = None) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.lock = threading.RLock()
-        self._open_pond = open_pond
         self._db: duckdb.DuckDBPyConnection | None = None
         self._results: duckdb.DuckDBPyConnection | None = None
-        self._table_functions: frozenset[str] | None = None
         self._log_loaded = False
         self._log_pending: list[pa.Table] = []  # rows ingested since the resident log was last written
         self._travel = False
@@ -94,6 +84,7 @@ class Engine:
         self._changes: dict[int, Changes] = {}
         self.version = -1
         self.closed = False
+        self._needs_reload = False
         self.state = State(Base(STATE_SCHEMA.empty_table()), -1)
         self._load_all(store.handle_version())  # the table was loaded by Store.open a moment ago
 
@@ -116,19 +107,8 @@ class Engine:
         with self.lock:
             if self._results is None:
                 self._results = duckdb.connect()
-                self._lock_down(self._results, allowed_directories=[])
+                lock_down(self._results, [], MEMORY_LIMIT)
             return self._results
-
-    @property
-    def table_functions(self) -> frozenset[str]:
-        """Table functions and macros the views define (the sandbox's allow-list draws on them)."""
-        with self.lock:
-            if self._table_functions is None:
-                self._table_functions = frozenset(row[0] for row in self._run(
-                    "SELECT DISTINCT function_name FROM duckdb_functions()"
-                    " WHERE function_type IN ('table', 'table_macro')"
-                ))
-            return self._table_functions
 
     def _open_database(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config={"threads": 2, "autoinstall_known_extensions": False})
@@ -138,38 +118,8 @@ class Engine:
         con.unregister("empty_log")
         for name in VIEW_FILES:
             con.execute(sql_text(name)).fetchall()
-        if self._open_pond is not None:
-            con.register_filesystem(PondSQLFiles.for_pond(self._open_pond))
-        self._lock_down(con, allowed_directories=[f"{POND_SCHEME}/"] if self._open_pond else [])
+        lock_down(con, [], MEMORY_LIMIT, allowed_configs=("schema", "search_path"))  # private: no user SQL
         return con
-
-    @staticmethod
-    def _lock_down(con: duckdb.DuckDBPyConnection, allowed_directories: list[str]) -> None:
-        """The sandbox's second layer: no host files, no network, limits, and no way back."""
-        con.execute("SET allowed_directories = ?", [allowed_directories]).fetchall()
-        con.execute("SET temp_directory = ''").fetchall()
-        con.execute("SET memory_limit = ?", [MEMORY_LIMIT]).fetchall()
-        con.execute("SET enable_external_access = false").fetchall()
-        con.execute("SET allowed_configs = ['schema', 'search_path']").fetchall()
-        con.execute("SET lock_configuration = true").fetchall()
-
-    def run_user_query(self, sql: str, params: Any, version: int | None, timeout: float) -> pa.Table:
-        """Run a checked query on its own cursor (views at ``version``), interrupted after ``timeout`` s."""
-        cursor = self.cursor(version)
-        timer = threading.Timer(timeout, cursor.interrupt)
-        timer.daemon = True
-        timer.start()
-        try:
-            return cursor.sql(sql, params=params).to_arrow_table()
-        except duckdb.InterruptException as exc:
-            raise QueryTimeoutError(f"query interrupted after {timeout} s") from exc
-        except duckdb.PermissionException as exc:
-            raise QueryRejectedError(f"query rejected by DuckDB: {exc}") from exc
-        except duckdb.Error as exc:
-            raise QueryError(str(exc)) from exc
-        finally:
-            timer.cancel()
-            cursor.close()
 
     def _run(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Execute on the views and fetch everything (DuckDB refuses new work while a result is unfinished)."""
@@ -280,6 +230,12 @@ class Engine:
         finally:
             con.unregister("batch")
 
+    def forget(self) -> None:
+        """Rebuild everything derived from the log on the next read: after a failure while folding
+        a commit that landed, the cache may be half-moved, and the log is the truth."""
+        with self.lock:
+            self._needs_reload = True
+
     def ingest(self, rows: pa.Table, version: int) -> None:
         """Fold in the rows of commit ``version``, which must be the next one."""
         with self.lock:
@@ -381,6 +337,9 @@ class Engine:
         """Catch up with the table (to ``upto`` or the newest version) and return the version."""
         with self.lock:
             self._check_open()
+            if self._needs_reload:
+                self._load_all()
+                self._needs_reload = False
             while upto is None or self.version < upto:
                 if not self.store.has_version(self.version + 1):
                     if self.store.checkpoint_after(self.version):  # its entries were cleaned up
@@ -574,10 +533,14 @@ class Engine:
             raise VersionNotFoundError(f"the pond has no version at or before {when.isoformat()}")
         return int(found[0])
 
-    def cursor(self, version: int | None = None) -> duckdb.DuckDBPyConnection:
-        """A cursor whose unqualified names resolve to the views at ``version`` (None: live)."""
+    def fixed_query(self, sql: str, params: Any, version: int | None) -> list[tuple[Any, ...]]:
+        """Run tinylogsql's own fixed SQL (never user text; values only as ``params``) on the
+        engine's private DuckDB, the views at ``version`` (None: live). For history helpers."""
         with self.lock:
             schema = "main" if version is None else self.snapshot(version)
-            cur = self.con.cursor()
-        cur.execute(f"SET schema = '{schema}'").fetchall()
-        return cur
+            cursor = self.con.cursor()
+        try:
+            cursor.execute(f"SET schema = '{schema}'").fetchall()
+            return cursor.execute(sql, params).fetchall()
+        finally:
+            cursor.close()

@@ -1,9 +1,17 @@
-"""The first layer of the SQL sandbox: parse a user's query with sqlglot and allow only
-one read-only query that reads nothing outside the pond.
+"""The first layer of the SQL sandbox: check what a user's query may name, and hand on one
+read-only statement.
 
-The second layer is the DuckDB connection itself (external access off, configuration
-locked; see ``query.Engine``). What runs is the SQL regenerated from the checked tree,
-so the text DuckDB executes is the text that was checked.
+The query is parsed by sqlglot (any dialect) and every name in the tree is held against an
+allow-list: the pond's views and macros, the query's own CTEs, a few table functions, pond
+paths (``tinylogsql:///...``, read at the query's version by ``sqlfiles``). No qualified names,
+no system views or settings functions, no statement other than a query. What runs is the SQL
+regenerated from the checked tree, and DuckDB's own parser must then see exactly one SELECT-like
+statement in it (``duckdb.extract_statements``), which runs as one prepared statement.
+
+The second layer (``sqlexec``) is where the query runs: a private, locked DuckDB holding only
+the pond's rows up to the query's version, in a worker process with memory and time bounds.
+Layer 1 is linear in the query's size and refuses queries over ``MAX_QUERY_CHARS`` or nested
+deeper than ``MAX_DEPTH`` before parsing.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
@@ -18,9 +27,18 @@ from sqlglot.errors import ParseError, SqlglotError
 from .errors import QueryError, QueryRejectedError
 
 POND_SCHEME = "tinylogsql://"
+MAX_QUERY_CHARS = 256 * 1024
+"""A longer query is refused before parsing."""
+MAX_DEPTH = 100
+"""Deeper nesting of parentheses is refused before parsing (parsers recurse on it)."""
+
+POND_VIEWS = frozenset(
+    {"log", "oplog", "nodes", "entries", "paths", "files", "history", "commits", "file_versions"}
+)
+"""What a query may read by name (besides its own CTEs): the views in sql/ and their log."""
 
 POND_TABLE_FUNCTIONS = frozenset({"oplog_at", "nodes_at", "entries_at", "paths_at", "files_at", "diff"})
-"""Table macros defined in sql/: the pond at any version."""
+"""Table macros defined in sql/: the pond at any version up to the query's."""
 
 FILE_READERS = frozenset(
     {
@@ -35,45 +53,35 @@ FILE_READERS = frozenset(
         "read_json_objects",
     }
 )
-"""Table functions that read files: allowed only on literal ``tinylogsql://`` paths."""
+"""Table functions that read files: allowed only on literal ``tinylogsql:///`` paths."""
 
 ALLOWED_TABLE_FUNCTIONS = POND_TABLE_FUNCTIONS | FILE_READERS | frozenset({"range", "generate_series", "unnest"})
 """The allow-list: any other table function (glob, query, read_text, sniff_csv, ...) is rejected."""
 
-DENIED_FUNCTIONS = frozenset({"getenv", "current_setting", "query", "query_table", "read_text", "read_blob"})
-"""Scalar functions refused wherever they appear (they reveal or reach the host)."""
+DENIED_FUNCTIONS = frozenset(
+    {
+        "getenv", "current_setting", "query", "query_table", "read_text", "read_blob", "glob", "sniff_csv",
+        "json_serialize_plan", "get_block_size", "which_secret", "getvariable", "checkpoint", "force_checkpoint",
+        "enable_logging", "disable_logging", "truncate_duckdb_logs", "parquet_metadata", "parquet_schema",
+        "parquet_file_metadata", "parquet_kv_metadata", "parquet_bloom_probe", "current_database",
+        "current_catalog", "current_schemas", "has_table_privilege", "has_schema_privilege", "version",
+        "platform", "extension_version", "database_size", "pragma_version", "pragma_database_size",
+        "pg_read_file", "pg_ls_dir", "pg_stat_file", "nextval", "currval", "setseed",
+    }
+)
+"""Scalar functions refused wherever they appear: they reveal the host setup or change state."""
+
+DENIED_PREFIXES = ("duckdb_", "pg_", "pragma_", "icu_", "test_", "information_schema")
+"""System views and functions by prefix: refused as functions and as names."""
 
 FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = tuple(
     cls
     for cls in (
         getattr(exp, name, None)
         for name in (
-            "Insert",
-            "Update",
-            "Delete",
-            "Merge",
-            "Create",
-            "Drop",
-            "Alter",
-            "AlterTable",
-            "Command",
-            "Copy",
-            "Attach",
-            "Detach",
-            "Install",
-            "Pragma",
-            "Set",
-            "Use",
-            "Transaction",
-            "Commit",
-            "Rollback",
-            "Into",
-            "LoadData",
-            "Export",
-            "Analyze",
-            "TruncateTable",
-            "Grant",
-            "Revoke",
+            "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "AlterTable", "Command", "Copy",
+            "Attach", "Detach", "Install", "Pragma", "Set", "Use", "Transaction", "Commit", "Rollback", "Into",
+            "LoadData", "Export", "Analyze", "TruncateTable", "Grant", "Revoke", "Show",
         )
     )
     if isinstance(cls, type)
@@ -83,19 +91,30 @@ READ_ONLY_ROOTS: tuple[type[exp.Expression], ...] = tuple(
     cls for cls in (exp.Query, exp.Describe, getattr(exp, "Summarize", None), exp.Pivot) if isinstance(cls, type)
 )
 
+ALLOWED_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+"""What DuckDB's own parser must see: one of these, once."""
+
 _EXPLAIN = re.compile(r"^\s*explain(\s+analyze)?\s+", re.IGNORECASE)
-_LEADING_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+_PLACEHOLDER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$|^[0-9]+$")
+_DUCKDB_SYNTAX = re.compile(
+    r'syntax error at or near "(?P<near>.*?)"\s*LINE (?P<line>\d+): (?P<shown>.*?)\n(?P<caret> *)\^', re.DOTALL
+)
 
 
 def _reject(what: str) -> QueryRejectedError:
     return QueryRejectedError(f"query rejected: {what}")
 
 
-def _function_name(node: exp.Func) -> str:
+def _function_names(node: exp.Func) -> set[str]:
+    """Every name a function node may be written as (sqlglot's canonical names and the one typed)."""
+    names = {name.lower() for name in type(node).sql_names()}
     if isinstance(node, exp.Anonymous):
-        return str(node.name).lower()
-    match = _LEADING_NAME.match(node.sql(dialect="duckdb"))
-    return match.group(1).lower() if match else node.sql_name().lower()
+        names.add(str(node.name).lower())
+    return names
+
+
+def _denied(name: str) -> bool:
+    return name in DENIED_FUNCTIONS or name.startswith(DENIED_PREFIXES)
 
 
 def _in_table_position(node: exp.Expression) -> bool:
@@ -122,68 +141,175 @@ def _literal_paths(node: exp.Func) -> list[str] | None:
     return paths
 
 
-def check_query(query: str, dialect: str | None, table_functions: Iterable[str], version: int) -> str:
+def _check_pond_path(path: str, what: str) -> None:
+    if not path.startswith(POND_SCHEME + "/") or "://" in path[len(POND_SCHEME):]:
+        raise _reject(f"{what} may read only {POND_SCHEME}/ paths, not {path[:200]!r}")
+
+
+def _precheck(query: str) -> None:
+    """Size and nesting caps, in one linear pass before any parser sees the text."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise _reject(f"the query is {len(query)} characters long; at most {MAX_QUERY_CHARS} are allowed")
+    depth = deepest = 0
+    for char in query:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    if deepest > MAX_DEPTH:
+        raise _reject(f"the query is nested {deepest} levels deep; at most {MAX_DEPTH} are allowed")
+
+
+def syntax_error(text: str, exc: Exception) -> QueryError:
+    """A one-line syntax error in the user's terms, from DuckDB's parser message."""
+    message = str(exc)
+    match = _DUCKDB_SYNTAX.search(message)
+    if match is None:
+        first = message.replace("Parser Error: ", "").strip().splitlines()[0] if message.strip() else "syntax error"
+        return QueryError(first)
+    line = int(match["line"])
+    near = match["near"]
+    column = len(match["caret"]) - len(f"LINE {line}: ") + 1
+    lines = text.splitlines() or [""]
+    source = lines[line - 1] if 0 < line <= len(lines) else ""
+    shown = match["shown"].strip(". ")
+    if shown and shown in source:  # DuckDB shows a window of long lines: place it in the real one
+        column += source.index(shown) - match["shown"].index(shown)
+    return QueryError(f"syntax error near '{near}' at line {line}, column {max(column, 1)}")
+
+
+def _duckdb_statements(text: str, original: str | None = None) -> list[duckdb.Statement]:
+    try:
+        return duckdb.extract_statements(text)
+    except duckdb.ParserException as exc:
+        if "expression depth" in str(exc):
+            raise _reject("the query's expressions are nested too deeply (DuckDB allows 1000 levels)") from None
+        raise syntax_error(original or text, exc) from None
+    except duckdb.Error as exc:
+        raise QueryError(str(exc).splitlines()[0]) from None
+
+
+def check_statement(text: str) -> duckdb.Statement:
+    """The single SELECT-like statement DuckDB's own parser finds in ``text`` (else refused)."""
+    statements = _duckdb_statements(text)
+    if len(statements) != 1:
+        raise _reject(f"exactly one statement is allowed, found {len(statements)}")
+    if statements[0].type not in ALLOWED_STATEMENTS:
+        raise _reject(f"{statements[0].type.name} statements are not allowed; only read-only queries")
+    if statements[0].type == duckdb.StatementType.EXPLAIN:  # EXPLAIN ANALYZE runs what it explains
+        match = _EXPLAIN.match(text)
+        inner = _duckdb_statements(text[match.end():]) if match else []
+        if len(inner) != 1 or inner[0].type != duckdb.StatementType.SELECT:
+            raise _reject("EXPLAIN is allowed only of one SELECT")
+    return statements[0]
+
+
+def _duckdb_words(query: str) -> None:
+    """Raise in DuckDB's terms for a query sqlglot could not take: a syntax error where DuckDB's
+    parser fails too, a refusal naming the statement DuckDB sees (EXPORT, COPY, ...)."""
+    statements = _duckdb_statements(query)
+    if len(statements) != 1:
+        raise _reject(f"exactly one statement is allowed, found {len(statements)}")
+    if statements[0].type not in ALLOWED_STATEMENTS:
+        raise _reject(f"{statements[0].type.name} is not allowed; only read-only queries")
+
+
+def check_query(query: str, dialect: str | None = None, table_functions: Iterable[str] = ()) -> str:
     """Return the DuckDB SQL to run, or raise QueryRejectedError (refused) / QueryError (unparsable).
 
-    Pond file paths (``tinylogsql:///data/x.csv``) are pinned to ``version`` in what runs.
+    ``table_functions``: extra table functions to allow (none by default).
     """
     if not isinstance(query, str) or not query.strip():
         raise _reject("empty query")
-    known_table_functions = {name.lower() for name in table_functions}
+    _precheck(query)
+    read = dialect or "duckdb"
+    try:
+        sqlglot.Dialect.get_or_raise(read)
+    except (ValueError, SqlglotError):
+        raise QueryError(f"unknown SQL dialect {str(dialect)[:80]!r}") from None
+    allowed_functions = ALLOWED_TABLE_FUNCTIONS | {name.lower() for name in table_functions}
     explain = ""
     match = _EXPLAIN.match(query)
     if match:
         explain = "EXPLAIN ANALYZE " if match.group(1) else "EXPLAIN "
         query = query[match.end() :]
     try:
-        trees = [tree for tree in sqlglot.parse(query, read=dialect or "duckdb") if tree is not None]
+        trees = [tree for tree in sqlglot.parse(query, read=read) if tree is not None]
     except ParseError as exc:
-        raise QueryError(f"cannot parse query: {exc}") from exc
+        if read == "duckdb":
+            _duckdb_words(query)  # DuckDB's own words when it fails too, or knows the statement
+        error = exc.errors[0] if exc.errors else {}
+        near = str(error.get("highlight") or "").strip()[:60]
+        raise QueryError(
+            f"syntax error near '{near}' at line {error.get('line', 1)}, column {error.get('col', 1)}"
+            if near else "syntax error: " + str(exc).splitlines()[0][:200]
+        ) from None
+    except RecursionError:
+        raise _reject("the query is nested too deeply") from None
     except SqlglotError as exc:
-        raise QueryError(f"cannot parse query: {exc}") from exc
+        raise QueryError("cannot parse query: " + str(exc).splitlines()[0][:200]) from None
     if len(trees) != 1:
         raise _reject(f"exactly one statement is allowed, found {len(trees)}")
     tree = trees[0]
     if not isinstance(tree, READ_ONLY_ROOTS):
+        if read == "duckdb":
+            _duckdb_words(query)
         raise _reject(f"only read-only queries are allowed, not {tree.key.upper()}")
-    pond_paths: list[str] = []  # only to know whether pinning is needed
+    ctes = {str(cte.alias).lower() for cte in tree.find_all(exp.CTE)}
     for node in tree.walk():
-        if isinstance(node, FORBIDDEN_NODES):
-            raise _reject(f"{node.key.upper()} is not allowed")
-        if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
-            name = node.name
-            if any(ch in name for ch in "/\\:.") or "." in node.this.this:
-                if not name.startswith(POND_SCHEME):
-                    raise _reject(f"reading the file {name!r} is not allowed; only {POND_SCHEME} paths")
-                pond_paths.append(name)
-        if isinstance(node, exp.Func):
-            name = _function_name(node)
-            if name in DENIED_FUNCTIONS:
-                raise _reject(f"function {name}() is not allowed")
-            if name in known_table_functions or _in_table_position(node):
-                if name not in ALLOWED_TABLE_FUNCTIONS:
-                    raise _reject(f"table function {name}() is not allowed")
-                if name in FILE_READERS:
-                    paths = _literal_paths(node)
-                    if paths is None:
-                        raise _reject(f"{name}() needs literal {POND_SCHEME} paths")
-                    for path in paths:
-                        if not path.startswith(POND_SCHEME):
-                            raise _reject(f"{name}() may read only {POND_SCHEME} paths, not {path!r}")
-                    pond_paths.extend(paths)
-    if pond_paths:
-        tree = tree.transform(lambda node: _pin(node, version))
-    return explain + tree.sql(dialect="duckdb")
+        _check_node(node, ctes, allowed_functions)
+    try:
+        text = explain + tree.sql(dialect="duckdb", copy=False)
+    except RecursionError:
+        raise _reject("the query is nested too deeply") from None
+    return text  # the runner checks it once more with DuckDB's parser: exactly one SELECT-like statement
 
 
-def pin_path(path: str, version: int) -> str:
-    """``tinylogsql:///data/x.csv`` -> ``tinylogsql:///@v<version>/data/x.csv``: read at that version."""
-    return f"{POND_SCHEME}/@v{version}/" + path[len(POND_SCHEME) :].lstrip("/")
+def _check_node(node: exp.Expression, ctes: set[str], allowed_functions: frozenset[str] | set[str]) -> None:
+    if isinstance(node, FORBIDDEN_NODES):
+        raise _reject(f"{node.key.upper()} is not allowed")
+    if isinstance(node, (exp.Placeholder, exp.Parameter)):
+        name = node.args.get("this")
+        if name is not None and (not isinstance(name, (str, exp.Identifier, exp.Var, exp.Literal))
+                                 or (isinstance(name, exp.Identifier) and name.quoted)
+                                 or not _PLACEHOLDER_NAME.match(str(getattr(name, "this", name)))):
+            raise _reject("a parameter name must be a plain identifier or a number")
+    if isinstance(node, exp.Table):
+        _check_table(node, ctes)
+    elif isinstance(node, (exp.Describe, getattr(exp, "Summarize", exp.Describe))):
+        target = node.this
+        if isinstance(target, exp.Literal) and target.is_string:
+            _check_pond_path(target.this, node.key.upper())
+    elif isinstance(node, exp.Func):
+        names = _function_names(node)
+        denied = sorted(name for name in names if _denied(name))
+        if denied:
+            raise _reject(f"function {denied[0]}() is not allowed")
+        if _in_table_position(node):
+            name = str(node.name).lower() if isinstance(node, exp.Anonymous) else min(names)
+            if not names & allowed_functions:
+                raise _reject(f"table function {name}() is not allowed")
+            reader = names & FILE_READERS
+            if reader:
+                paths = _literal_paths(node)
+                if paths is None:
+                    raise _reject(f"{min(reader)}() needs literal {POND_SCHEME}/ paths")
+                for path in paths:
+                    _check_pond_path(path, f"{min(reader)}()")
 
 
-def _pin(node: exp.Expression, version: int) -> exp.Expression:
-    if isinstance(node, exp.Literal) and node.is_string and node.this.startswith(POND_SCHEME):
-        return exp.Literal.string(pin_path(node.this, version))
-    if isinstance(node, exp.Identifier) and str(node.this).startswith(POND_SCHEME):
-        return exp.Identifier(this=pin_path(str(node.this), version), quoted=True)
-    return node
+def _check_table(node: exp.Table, ctes: set[str]) -> None:
+    """A name in FROM / JOIN: a pond view, a CTE of the query, or a literal pond path."""
+    if not isinstance(node.this, exp.Identifier):
+        return  # a table function or subquery: checked as its own node
+    name = str(node.this.this)
+    if node.args.get("db") is not None or node.args.get("catalog") is not None:
+        raise _reject(f"qualified name {node.sql(dialect='duckdb')[:200]!r} is not allowed; name pond views alone")
+    if any(ch in name for ch in "/\\:."):
+        _check_pond_path(name, "a query")
+        return
+    lowered = name.lower()
+    if lowered not in POND_VIEWS and lowered not in ctes:
+        raise _reject(f"unknown table {name[:100]!r}; a query may read the pond's views"
+                      f" ({', '.join(sorted(POND_VIEWS))}), its own CTEs and {POND_SCHEME}/ paths")
