@@ -32,7 +32,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 from rich.tree import Tree
 
-from . import __version__
+from . import __version__, sqlworker
 from . import export as transfer
 from . import history as past
 from .display import human_size, plural, when
@@ -885,6 +885,7 @@ def main() -> None:
     """Console-script entry point: errors become one line on stderr and a non-zero exit, except after a
     commit landed (then a warning naming the version, and exit 0)."""
     debug = "--debug" in sys.argv
+    sqlworker.PRESTART = False  # one command per process: only `sql` needs the SQL worker, and starts it itself
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -39,6 +39,8 @@ from .sqlexec import MEMORY_LIMIT, SandboxDB, memory_bytes, out_of_memory
 
 IN_PROCESS = os.environ.get("TINYLOGSQL_SQL_WORKER", "1") == "0"
 LAZY = os.environ.get("TINYLOGSQL_SQL_WORKER", "1") == "lazy"
+PRESTART = not IN_PROCESS and not LAZY
+"""Start the worker when a pond opens (the CLI turns this off: one command, usually no SQL)."""
 PONDS_KEPT = 8
 """Ponds a worker keeps open between queries."""
 WATCH_EVERY = 0.01
@@ -153,7 +155,7 @@ def client() -> WorkerClient:
 def prestart() -> None:
     """Called when a pond is opened: start the shared worker unless queries run in-process or
     ``TINYLOGSQL_SQL_WORKER=lazy`` (then it starts on the first query)."""
-    if not IN_PROCESS and not LAZY:
+    if PRESTART:
         try:
             client().prestart()
         except OSError:
