@@ -11,6 +11,7 @@ SELECT
     count(*) FILTER (WHERE op = 'write') AS writes,
     count(*) FILTER (WHERE op = 'remove') AS removes,
     count(*) FILTER (WHERE op = 'move') AS moves,
-    CAST(coalesce(sum(size) FILTER (WHERE op IN ('create', 'write')), 0) AS BIGINT) AS bytes_added
+    CAST(coalesce(sum(size) FILTER (WHERE op IN ('create', 'write')), 0) AS BIGINT) AS bytes_added,
+    coalesce(any_value(branch), 'main') AS branch  -- the branch it landed on (a merge: its target)
 FROM log
 GROUP BY version;

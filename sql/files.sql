@@ -10,7 +10,7 @@ SELECT
     n.node_id
 FROM nodes_at(v) AS n
 JOIN paths_at(v) AS p USING (node_id)
-LEFT JOIN log AS l
+LEFT JOIN oplog_at(v) AS l
     ON l.node_id = n.node_id AND l.version = n.content_version AND l.seq = n.content_seq
 WHERE n.kind = 'file';
 

@@ -43,7 +43,8 @@ SELECT
         WHEN f.path = '/' THEN '/' || l.from_name
         ELSE f.path || '/' || l.from_name
     END AS from_path,
-    l.size, l.sha256, l.target, l.message, l.author, l.node_id, l.txn_id
+    l.size, l.sha256, l.target, l.message, l.author, l.node_id, l.txn_id,
+    coalesce(l.branch, 'main') AS branch  -- the branch the commit landed on (a merge: its target)
 FROM log AS l
 LEFT JOIN dir_paths AS d ON d.version = l.version AND d.dir = l.parent_id
 LEFT JOIN dir_paths AS f ON f.version = l.version AND f.dir = l.from_parent_id;

@@ -27,6 +27,8 @@ EXPECTED: dict[str, list[str]] = {
     "bench_chunks.py": ["stored bytes, 30 appends of 1 KB", "stored bytes, 30 mid-file edits", "10 identical copies",
                         "ingest", "streaming read via File.open()", "maintain dry run", "ratio/git loose", "ratio/cp",
                         "load average"],
+    "bench_branches.py": ["create branch", "first read on a new branch", "lookup p50 on a branch", "changed nodes",
+                          "merge preview", "two writers on two branches", "load average"],
     "bench_sql.py": ["history by path prefix", "commits", "diff v", "files_at v", "load average"],
     "bench_scale.py": [
         "build: batched ops/s", "exists p50", "exists p99", "get p50", "get p99",

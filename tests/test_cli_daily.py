@@ -157,7 +157,8 @@ def test_json_log_history_order_and_log_path(pond):
     log = json.loads(run("log", "--json", pond=pond).stdout)
     assert [c["version"] for c in log] == [4, 3, 2, 1, 0]
     assert set(log[0]) == {"version", "time", "message", "author", "ops", "creates", "writes", "moves", "removes",
-                           "bytes_written"}
+                           "bytes_written", "branch"}
+    assert {c["branch"] for c in log} == {"main"}
     touched = json.loads(run("log", "/d", "--json", "--reverse", pond=pond).stdout)
     assert [c["version"] for c in touched] == [1, 2, 4]  # commits that touched /d or below, oldest first
     history = json.loads(run("history", "/d/y.txt", "--json", pond=pond).stdout)

@@ -46,6 +46,7 @@ from .chunks import CHUNK_DIR, MANIFEST_DIR, ChunkStore, is_manifest_ref
 from .errors import CorruptPondError
 from .guard import duplicates, unique_ops
 from .location import LOG_DIR, Location, locate
+from .refs import MAIN_CHAIN, visible
 from .schema import OPLOG_SCHEMA, ROOT_ID
 from .store import _DELTA_ACTIONS, BLOB_DIR, BLOB_REF
 
@@ -124,8 +125,8 @@ def check_pond(pond: Pond) -> CheckReport:
         report = CheckReport(pond.uri, version)
         rows = _check_store(pond._store.location, report, version)
         if rows is not None:
-            _compare_views(pond, rows, version, live, report)
-            if live:
+            _compare_views(pond, visible(rows, engine.chain), version, live, report)  # this branch's rows
+            if live and engine.chain == MAIN_CHAIN:  # persisted snapshots hold main's state
                 _compare_persisted_state(pond, report)
     return report
 

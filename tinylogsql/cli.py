@@ -60,8 +60,9 @@ def pond_option(fn: F) -> F:
 
 
 def at_option(fn: F) -> F:
-    return click.option("--at", "at", default=None, metavar="VERSION",
-                        help="Read the pond as of a version number or ISO time (UTC).")(fn)
+    return click.option("--at", "at", default=None, metavar="REV",
+                        help="Read the pond as of a revision: a version number, ISO time (UTC), branch, tag "
+                             "or NAME~N.")(fn)
 
 
 def write_options(fn: F) -> F:
@@ -85,12 +86,27 @@ def location(pond_path: str | None) -> str:
     return (root.obj or {}).get("pond", "./pond") if root is not None else "./pond"
 
 
+def current_branch() -> str:
+    """The branch given by the global --branch/-b (default: $TINYLOGSQL_BRANCH, then main)."""
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    return (root.obj or {}).get("branch", "main") if root is not None else "main"
+
+
+def revision(text: str) -> Any:
+    """A revision for ``pond.at``: a version number, an ISO time, else a branch, tag or ``name~N``."""
+    try:
+        return past.parse_version(text)
+    except ValueError:
+        return text
+
+
 def open_pond(pond_path: str | None, at: str | None = None, author: str | None = None) -> Pond:
-    """The pond, live or read-only at ``at``."""
-    pond = Pond.open(location(pond_path), author=author)
+    """The pond on the current branch, live or read-only at revision ``at``."""
+    pond = Pond.open(location(pond_path), branch=current_branch(), author=author)
     if at is None:
         return pond
-    return pond.at(past.parse_version(at))
+    return pond.at(revision(at))
 
 
 COMMITTED: list[int] = []
@@ -227,9 +243,11 @@ class Commands(click.Group):
 @click.version_option(__version__, "--version", prog_name="tinylogsql", message="%(version)s")
 @click.option("--pond", "pond_path", envvar="TINYLOGSQL_POND", default="./pond", show_default=True,
               metavar="PATH", help="The pond to use (env TINYLOGSQL_POND); also accepted after the command.")
+@click.option("-b", "--branch", "branch", envvar="TINYLOGSQL_BRANCH", default="main", show_default=True,
+              metavar="NAME", help="The branch to read and write (env TINYLOGSQL_BRANCH).")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors (before or after the command).")
 @click.pass_context
-def cli(ctx: click.Context, pond_path: str, debug: bool) -> None:
+def cli(ctx: click.Context, pond_path: str, branch: str, debug: bool) -> None:
     """tinylogsql: a versioned, SQL-queryable filesystem in a Delta Lake op log.
 
     Global options go before or after the command: --pond PATH (default: $TINYLOGSQL_POND,
@@ -238,7 +256,7 @@ def cli(ctx: click.Context, pond_path: str, debug: bool) -> None:
 
     Example: tinylogsql --pond ./pond ls -l /data
     """
-    ctx.obj = {"debug": debug, "pond": pond_path}
+    ctx.obj = {"debug": debug, "pond": pond_path, "branch": branch}
 
 
 @cli.command()
@@ -624,10 +642,19 @@ def log(path: str | None, limit: int | None, reverse: bool, as_json: bool, pond_
         if as_json:
             emit_json(found)
             return
-        rows = [[c.version, c.time, c.author, c.message, c.creates, c.writes, c.moves, c.removes,
-                 human_size(c.bytes_written)] for c in found]
-        console.print(_rich_table(["version", "time (UTC)", "author", "message", "create", "write", "move",
-                                   "remove", "bytes"], rows))
+        merged = {version: f" (merged {source}@{upto})" for target, source, upto, version in pond._refs().merges
+                  if target == pond.branch}
+        rows = [[c.version, c.branch, c.time, c.author, c.message + merged.get(c.version, ""), c.creates, c.writes,
+                 c.moves, c.removes, human_size(c.bytes_written)] for c in found]
+        if path is None and limit is None:  # where branches forked off this one (or it off its parent)
+            shown = [c.version for c in found]
+            for ref in pond._refs().branches.values():
+                if pond.branch in (ref.name, ref.parent) and (not shown or ref.created_version >= min(shown)):
+                    rows.append([ref.created_version, ref.name, ref.created, "", f"branch {ref.name} from "
+                                 f"{ref.parent}@{ref.fork}", "", "", "", "", ""])
+            rows.sort(key=lambda row: row[0], reverse=not reverse)
+        console.print(_rich_table(["version", "branch", "time (UTC)", "author", "message", "create", "write",
+                                   "move", "remove", "bytes"], rows))
 
 
 @cli.command()
@@ -682,13 +709,13 @@ def diff(args: tuple[str, ...], patch: bool, show_stat: bool, exit_code: bool, a
         raise click.UsageError("diff takes V1 [V2] [PATH]")
     v1, rest = args[0], list(args[1:])
     v2 = None
-    if rest and not rest[0].startswith("/") and (len(rest) == 2 or _is_version(rest[0])):
-        v2 = rest.pop(0)
-    path = posixpath.normpath("/" + rest[0].lstrip("/")) if rest else "/"
     marks = {"added": "+", "removed": "-", "modified": "M", "moved": "R", "type-changed": "T"}
     with open_pond(pond_path) as pond:
-        old = pond.at(past.parse_version(v1))
-        new = pond.at(past.parse_version(v2)) if v2 is not None else pond.at(pond.version)
+        if rest and not rest[0].startswith("/") and (len(rest) == 2 or _is_version(rest[0], pond)):
+            v2 = rest.pop(0)
+        path = posixpath.normpath("/" + rest[0].lstrip("/")) if rest else "/"
+        old = pond.at(revision(v1))
+        new = pond.at(revision(v2)) if v2 is not None else pond.at(pond.version)
         changes = [c for c in past.diff(old, new) if _under(c.path, path) or _under(c.old_path, path)]
         file_patches = patches(old, new, changes) if patch or show_stat else []
         if as_json:
@@ -720,12 +747,15 @@ def diff(args: tuple[str, ...], patch: bool, show_stat: bool, exit_code: bool, a
         sys.exit(1)
 
 
-def _is_version(text: str) -> bool:
+def _is_version(text: str, pond: Pond) -> bool:
+    """Is ``text`` a revision (version, time, branch, tag, NAME~N) rather than a path?"""
     try:
         past.parse_version(text)
         return True
     except ValueError:
-        return False
+        refs = pond._refs()
+        name = text.split("~", 1)[0]
+        return refs.exists(name) or name in refs.tags
 
 
 @cli.command()
@@ -908,6 +938,10 @@ def main() -> None:
         click.echo(f"tinylogsql: {prefix}: {_error_line(exc)}", err=True)
         sys.exit(1)
 
+
+from . import cli_branches  # noqa: E402  (registers branch, tag, merge, revert, restore on `cli`)
+
+cli_branches.register(cli, sys.modules[__name__])
 
 if __name__ == "__main__":
     main()

@@ -158,9 +158,10 @@ def node_repr(node: Node) -> str:
 
 def pond_repr(pond: Pond) -> str:
     """One line: ``Pond('/data/pond', version=12)`` (``at=`` for a snapshot)."""
+    branch = "" if pond.branch == "main" else f", branch={pond.branch!r}"
     if pond.read_only:
-        return f"Pond({pond.uri!r}, at={pond.version})"
+        return f"Pond({pond.uri!r}{branch}, at={pond.version})"
     try:
-        return f"Pond({pond.uri!r}, version={pond.version})"
+        return f"Pond({pond.uri!r}{branch}, version={pond.version})"
     except Exception:  # closed
         return f"Pond({pond.uri!r}, closed)"

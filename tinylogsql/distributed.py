@@ -78,9 +78,23 @@ def to_daft(pond: Pond) -> Any:
     Compaction does not change the answer (it re-adds the same rows, each keeping its version).
     """
     daft = _daft()
+    from daft import col, lit
+
+    from .schema import OPS
+
     location = pond._store.location
     uri = location.table_uri
-    return daft.read_deltalake(uri, io_config=io_config(location), version=pond.version)
+    engine = pond._engine
+    version = engine.sync() if pond._at is None else pond._at
+    log = daft.read_deltalake(uri, io_config=io_config(location), version=version)
+    if "branch" not in log.column_names:  # a pond made before branches: every row is main's
+        return log
+    visible = None  # the rows of this pond's branch (see refs.visible), and no ref rows
+    for name, after, upto in engine.chain:
+        mine = col("branch").fill_null(lit("main")) == lit(name)
+        part = mine & (col("version") > lit(after)) & (col("version") <= lit(min(upto, version)))
+        visible = part if visible is None else visible | part
+    return log.where(col("op").is_in(list(OPS)) & visible)
 
 
 def _count_if(condition: Any, name: str) -> Any:

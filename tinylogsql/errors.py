@@ -102,6 +102,30 @@ class ConflictError(PondError, RuntimeError):
     """Another writer changed something this transaction read; nothing of it was committed."""
 
 
+class MergeConflictError(ConflictError):
+    """A merge found conflicts (``.conflicts``: MergeConflict rows) and committed nothing."""
+
+    def __init__(self, message: str, conflicts: list) -> None:  # type: ignore[type-arg]
+        super().__init__(message)
+        self.conflicts = conflicts
+
+
+class InvalidMergeError(PondError, ValueError):
+    """A merge that cannot be asked for: a branch into itself, or an unknown strategy."""
+
+
+class BranchNotFoundError(PondError, LookupError):
+    """No branch (or tag, or revision) by that name."""
+
+
+class RefExistsError(PondError, FileExistsError):
+    """A branch or tag by that name exists already."""
+
+
+class ProtectedBranchError(PondError, PermissionError):
+    """The branch "main" cannot be deleted."""
+
+
 class CorruptPondError(PondError, OSError):
     """The store is damaged or not a tinylogsql pond; the message names the file."""
 

@@ -27,6 +27,7 @@ class Commit(NamedTuple):
     moves: int
     removes: int
     bytes_written: int  # content bytes of its create and write ops
+    branch: str = "main"  # the branch it landed on (a merge: its target)
 
 
 def parse_version(value: int | str | datetime) -> int | datetime:
@@ -49,11 +50,11 @@ def _utc(value: datetime) -> datetime:
 
 def commits(pond: Pond, limit: int | None = None) -> list[Commit]:
     """The pond's commits, newest first (all of them, or the last ``limit``), from the `commits` view."""
-    sql = "SELECT version, ts, message, author, ops, creates, writes, moves, removes, bytes_added FROM commits"
+    sql = "SELECT version, ts, message, author, ops, creates, writes, moves, removes, bytes_added, branch FROM commits"
     sql += " ORDER BY version DESC" + (" LIMIT ?" if limit is not None else "")
     return [
-        Commit(int(v), _utc(t), m or "", a or "", int(n), int(c), int(w), int(mv), int(r), int(b))
-        for v, t, m, a, n, c, w, mv, r, b in pond._fixed_sql(sql, [int(limit)] if limit is not None else None)
+        Commit(int(v), _utc(t), m or "", a or "", int(n), int(c), int(w), int(mv), int(r), int(b), br)
+        for v, t, m, a, n, c, w, mv, r, b, br in pond._fixed_sql(sql, [int(limit)] if limit is not None else None)
     ]
 
 
@@ -116,6 +117,10 @@ class Change(NamedTuple):
 def diff(old: Pond, new: Pond) -> list[Change]:
     """What changed from ``old`` to ``new`` (usually ``pond.at(v1)`` and ``pond.at(v2)``), sorted
     by path: the `diff` macro of sql/diff.sql, which matches nodes by identity."""
+    if old.branch != new.branch:  # two lines of history: compare the trees by node identity
+        from .merge import tree_diff
+
+        return tree_diff(old, new)
     later = new if new.version >= old.version else old  # its views can see both versions
     rows = later._fixed_sql(
         "SELECT change, path, old_path, kind, old_kind FROM diff(?, ?) ORDER BY path, "

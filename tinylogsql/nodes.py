@@ -416,6 +416,13 @@ class Directory(Node):
 
         self.pond._write(op, f"rename {src} -> {dst}")
 
+    def restore(self, path: str, at: object, message: str | None = None) -> int | None:
+        """Bring a file or a whole directory back as it was at revision ``at`` (a version, time,
+        branch, tag or ``name~N``), in one commit; returns its version."""
+        from .undo import restore
+
+        return restore(self, path, at, message)
+
     # -- walking ---------------------------------------------------------------------
     def walk(self, top: str = ".") -> Iterator[tuple[str, list[str], list[str]]]:
         """Like os.walk, top-down, absolute paths; symlinked directories are listed, not followed."""

@@ -16,20 +16,22 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 
 import duckdb
 import pyarrow as pa
 from deltalake.exceptions import DeltaError
 
+from .branching import Branching, open_chain
 from .check import CheckReport, check_pond
-from .errors import InvalidArgumentError, PondError, ReadOnlyError, VersionNotFoundError
+from .errors import BranchNotFoundError, InvalidArgumentError, PondError, ReadOnlyError
 from .location import locate
 from .maintenance import MIN_SAFE_RETENTION_HOURS, check_retention, collect
 from .nodes import Directory
 from .paths import resolve
 from .query import Engine, NodeRow
+from .refs import MAIN, MAIN_CHAIN, Chain
 from .sandbox import check_query
 from .schema import ROOT_ID
 from .sqlworker import prestart as prestart_sql_worker
@@ -130,16 +132,19 @@ def _default_author() -> str:
         return "unknown"
 
 
-class Pond:
+class Pond(Branching):
     """A versioned filesystem in a Delta table. Use ``Pond.create`` or ``Pond.open``."""
 
-    def __init__(self, store: Store, engine: Engine | None, author: str, at: int | None = None) -> None:
+    def __init__(self, store: Store, engine: Engine | None, author: str, at: int | None = None,
+                 branch: str = MAIN, chain: Chain = MAIN_CHAIN, start: Engine | None = None) -> None:
         self._store = store
         self.author = author
         self._at = at
+        self._branch = branch
+        self._others: dict[str, Engine] = {}  # engines of other branches that ``at`` visited
         self._local = threading.local()
         self._closed = False
-        self._engine = engine if engine is not None else Engine(store)
+        self._engine = engine if engine is not None else Engine(store, branch=branch, chain=chain, start=start)
         if engine is None:
             prestart_sql_worker()
 
@@ -153,16 +158,19 @@ class Pond:
         return cls(store, None, author)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, author: str | None = None,
+    def open(cls, path: str | os.PathLike[str], branch: str = MAIN, *, author: str | None = None,
              storage_options: dict[str, str] | None = None) -> Pond:
-        """Open an existing pond (FileNotFoundError if there is none)."""
+        """Open an existing pond (FileNotFoundError if there is none) on ``branch`` (LookupError if missing)."""
         store = Store.open(locate(path, storage_options))
-        return cls(store, None, author or _default_author())
+        chain = MAIN_CHAIN if branch == MAIN else open_chain(store, branch)
+        return cls(store, None, author or _default_author(), branch=branch, chain=chain)
 
     def close(self) -> None:
         """Release the DuckDB connection; snapshots from ``at`` share it and close too."""
         if not self._closed and self._at is None:
             self._engine.close()
+        for engine in self._others.values():
+            engine.close()
         self._closed = True
 
     def __enter__(self) -> Pond:
@@ -198,10 +206,13 @@ class Pond:
 
     @property
     def version(self) -> int:
-        """The Delta version this pond reads (checked against the table for a live pond)."""
+        """The version this pond reads: for a live pond its branch's head (the Delta version of the
+        branch's last commit, checked against the table); Delta versions are global to the pond."""
         if self._at is not None:
             return self._at
-        return self._engine.sync()
+        with self._engine.lock:
+            self._engine.sync()
+            return self._engine.head
 
     @property
     def last_committed_version(self) -> int | None:
@@ -213,19 +224,12 @@ class Pond:
         """
         return getattr(self._local, "last_version", None)
 
-    def at(self, version: int | datetime) -> Pond:
-        """A read-only view of the pond at a Delta version, or the last version at or before a time."""
-        latest = self._engine.sync()
-        if isinstance(version, datetime):
-            when = version.astimezone(timezone.utc).replace(tzinfo=None) if version.tzinfo else version
-            number = self._engine.version_at(when)
-        elif isinstance(version, int) and not isinstance(version, bool):
-            number = version
-        else:
-            raise InvalidArgumentError(f"version must be an int or a datetime, not {type(version).__name__}")
-        if number < 0 or number > latest:
-            raise VersionNotFoundError(f"version {number} is not in this pond (versions 0..{latest})")
-        return Pond(self._store, self._engine, self.author, at=number)  # its views are made on first use
+    def at(self, rev: int | datetime | str) -> Pond:
+        """A read-only view at a revision: a version number or time (on this branch), a branch,
+        a tag, or ``name~N`` (see Branching._resolve)."""
+        branch, number = self._resolve(rev)
+        engine = self._engine_for(branch)
+        return Pond(engine.store, engine, self.author, at=number, branch=branch)  # views made on first use
 
     def maintain(self, *, retention_hours: float = DEFAULT_RETENTION_HOURS, zorder: bool = True,
                  unsafe: bool = False, dry_run: bool = False) -> MaintenanceReport:
@@ -312,7 +316,8 @@ class Pond:
             raise InvalidArgumentError(f"params must be a list, tuple or dict, not {type(params).__name__}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
             raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        table = run_query(self, version, checked, params, timeout, spent=time.monotonic() - started)
+        refs = self._ref_tables(checked, params)  # branches, tags, the revisions it names (sql/branches.sql)
+        table = run_query(self, version, checked, params, timeout, spent=time.monotonic() - started, refs=refs)
         return self._engine.results.from_arrow(table)
 
     def _fixed_sql(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -401,6 +406,8 @@ class Pond:
                     tx.rebase(version)
             tx.committed_version = tx.base
             return
+        if self._engine.deleted:
+            raise BranchNotFoundError(f"the branch {self._branch!r} was deleted")
         with self._engine.lock:
             attempt = 0
             while True:
@@ -409,7 +416,7 @@ class Pond:
                     tx.rebase(version)
                 if not self._store.prepare(version):
                     continue
-                rows = stamp(tx.ops, version + 1, tx.txn_id, tx.message, tx.author)
+                rows = stamp(tx.ops, version + 1, tx.txn_id, tx.message, tx.author, branch=self._branch)
                 try:
                     self._store.commit(rows, version, tx.message, tx.author)
                 except CommitConflict:

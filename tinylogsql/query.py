@@ -16,12 +16,14 @@ from typing import Any, NamedTuple
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import (
     CorruptPondError,
     PondClosedError,
     VersionNotFoundError,
 )
+from .refs import MAIN, MAIN_CHAIN, Chain, Refs, scan, sql_tables, visible
 from .schema import OPLOG_SCHEMA
 from .sqlexec import MEMORY_LIMIT, lock_down
 from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, Entry, NodeRow, State, column_values, created_rows
@@ -68,8 +70,12 @@ class Changes(NamedTuple):
 class Engine:
     """A pond's state cache and (on demand) its DuckDB database; thread-safe through one lock."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, branch: str = MAIN, chain: Chain = MAIN_CHAIN,
+                 start: Engine | None = None) -> None:
         self.store = store
+        self.branch, self.chain = branch, chain  # the state follows this branch (see refs.py)
+        self._refs: Refs | None = None  # every ref, read on first use and then kept current
+        self.deleted = False  # the branch was deleted after this engine opened it
         self.lock = threading.RLock()
         self._db: duckdb.DuckDBPyConnection | None = None
         self._results: duckdb.DuckDBPyConnection | None = None
@@ -86,6 +92,11 @@ class Engine:
         self.closed = False
         self._needs_reload = False
         self.state = State(Base(STATE_SCHEMA.empty_table()), -1)
+        if start is not None:  # a new branch at its parent's current state: share it, read nothing
+            with start.lock:
+                self.state, self.version = start.state.copy(), start.version
+                self._dir_ids, self._dir_keys = dict(start._dir_ids), dict(start._dir_keys)
+            return
         self._load_all(store.handle_version())  # the table was loaded by Store.open a moment ago
 
     # -- DuckDB, opened on first use -----------------------------------------------
@@ -116,10 +127,21 @@ class Engine:
         con.register("empty_log", empty)
         con.execute("CREATE TABLE log AS SELECT * FROM empty_log").fetchall()
         con.unregister("empty_log")
+        self._store_ref_tables(con, sql_tables(Refs()))  # empty: the views need them; user SQL gets its own
         for name in VIEW_FILES:
             con.execute(sql_text(name)).fetchall()
         lock_down(con, [], MEMORY_LIMIT, allowed_configs=("schema", "search_path"))  # private: no user SQL
         return con
+
+    @staticmethod
+    def _store_ref_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
+        """The ref tables sql/branches.sql and oplog.sql read, in the engine's private DuckDB."""
+        for name, table in tables.items():  # names are ours (refs.sql_tables), not user input
+            con.register("ref_batch", table)
+            try:
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ref_batch").fetchall()
+            finally:
+                con.unregister("ref_batch")
 
     def _run(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Execute on the views and fetch everything (DuckDB refuses new work while a result is unfinished)."""
@@ -150,6 +172,7 @@ class Engine:
         if self._db is None:
             self._db = self._open_database()
         _, rows = self.store.read_snapshot(upto=latest)
+        rows = self._take(rows)
         self._insert(rows)
         self._log_loaded = True
         try:
@@ -165,7 +188,7 @@ class Engine:
     def _load_snapshot(self, latest: int) -> bool:
         """Start from the newest persisted state at most TAIL_MAX commits old, then read the tail.
         False if there is none; the state is as it was unless this succeeds."""
-        found = self.store.read_state(latest)
+        found = self.store.read_state(min(latest, self.chain[-1][2]))  # snapshots are main's state
         if found is None or latest - found[0] > TAIL_MAX:
             return False
         version, table = found
@@ -177,7 +200,7 @@ class Engine:
                 tail = None
             if tail is None:  # the tail's entries were cleaned up: its rows are in the data files
                 latest, tail = self.store.read_since(version)
-            rows = tail
+            rows = self._take(tail)
         saved = (self.state, self.version, self._dir_ids, self._dir_keys, self._changes)
         done = False
         try:
@@ -203,7 +226,7 @@ class Engine:
         version, rows = self.store.read_snapshot(upto=None if self.version < 0 else self.version)
         if self.version >= 0 and version < self.version:
             raise CorruptPondError(f"the table is at version {version}, behind the state's {self.version}")
-        self._insert(rows)
+        self._insert(visible(rows, self.chain))
         self._log_loaded = True
 
     def _unload_log(self) -> None:
@@ -241,11 +264,38 @@ class Engine:
         with self.lock:
             if version != self.version + 1:
                 raise AssertionError(f"ingest of version {version} on top of {self.version}")
+            rows = self._take(rows)
+            if self._refs is not None:
+                self._refs.version = max(self._refs.version, version)  # a maintenance commit has no rows
             self._advance(rows)
             self._changes[version] = Changes.of(list(zip(*(rows.column(name).to_pylist() for name in (
                 "parent_id", "name", "from_parent_id", "from_name", "node_id", "txn_id")), strict=True)))
             self._changes.pop(version - CHANGES_KEPT, None)
             self.version = version
+
+    def _take(self, rows: pa.Table) -> pa.Table:
+        """The rows of newly read commits that this engine's branch sees; refs and the head
+        follow along (a branch's state ignores other branches' rows, its version does not)."""
+        if self._refs is not None and rows.num_rows:
+            self._refs.add(rows.filter(pc.greater(rows.column("version"), self._refs.version)))
+        if self.chain != MAIN_CHAIN and rows.num_rows:
+            gone = pc.and_(pc.equal(rows.column("op"), "delete-branch"), pc.equal(rows.column("branch"), self.branch))
+            if pc.any(gone).as_py():
+                self.deleted = True
+        return visible(rows, self.chain)
+
+    def refs(self) -> Refs:
+        """Every branch and tag as of ``version`` (one scan of a few columns on first use)."""
+        with self.lock:
+            if self._refs is None or self._refs.version < self.version:
+                self._refs = scan(self.store, self.version)
+            return self._refs
+
+    @property
+    def head(self) -> int:
+        """The version of the last commit that changed this branch's tree (its fork before one)."""
+        with self.lock:
+            return self.refs().head(self.branch)
 
     def _advance(self, rows: pa.Table) -> None:
         """Fold op rows of the commits after ``version`` into the state, and queue them for
@@ -364,12 +414,16 @@ class Engine:
         latest, rows = self.store.read_since(self.version)
         if latest <= self.version:
             raise CorruptPondError(f"the table went back from version {self.version} to {latest}")
-        self._advance(rows)
+        self._advance(self._take(rows))
         self.version = latest
+        if self._refs is not None:
+            self._refs.version = max(self._refs.version, latest)
 
     def persist(self) -> str:
         """Write the state at ``version`` as a snapshot that later opens start from."""
         with self.lock:
+            if self.chain != MAIN_CHAIN:
+                return ""  # snapshots hold main's state only (branches start from main's, see _load_snapshot)
             self.state.rebase()
             base = self.state.base
             path = self.store.write_state(base.table().append_column("node_order", base.node_order), self.version)
@@ -380,6 +434,8 @@ class Engine:
         """Is the last persisted snapshot (as far as this engine knows) far enough behind that
         opens would spend long on the tail after it? Asked by a committer after its commit."""
         with self.lock:
+            if self.chain != MAIN_CHAIN:
+                return False
             if self.version - self._persisted >= PERSIST_EVERY:
                 return True
             return self._since_persisted >= max(PERSIST_MIN_OPS, self.state.size // 2)

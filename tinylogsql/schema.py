@@ -8,6 +8,8 @@ ROOT_ID = "0" * 32
 """Node id of the root directory; created by ``Pond.create`` in Delta version 0."""
 
 OPS = ("create", "write", "remove", "move")
+REF_OPS = ("branch", "delete-branch", "tag", "merge")
+"""Ref rows (see refs.py): they name versions and change no node, so the state never folds them."""
 KINDS = ("dir", "file", "symlink")
 
 OPLOG_SCHEMA = pa.schema(
@@ -30,7 +32,11 @@ OPLOG_SCHEMA = pa.schema(
         pa.field("target", pa.string()),  # symlink target, as given
         pa.field("message", pa.string()),  # the commit's message
         pa.field("author", pa.string()),  # the commit's author
+        pa.field("branch", pa.string()),  # the branch the row belongs to; NULL (older ponds) is "main"
+        pa.field("ref_version", pa.int64()),  # ref rows only: fork / tagged / merged-up-to version
     ]
 )
 
 COLUMNS = tuple(OPLOG_SCHEMA.names)
+LEGACY_COLUMNS = COLUMNS[:-2]
+"""Ponds made before branches lack the last two columns; they are added on the first commit."""

@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from .errors import QueryError, QueryRejectedError, QueryTimeoutError
+from .refs import Refs, sql_tables
 from .sandbox import POND_SCHEME, check_statement
 from .schema import OPLOG_SCHEMA
 from .sqlfiles import Opener, PondSQLFiles
@@ -95,6 +96,8 @@ class SandboxDB:
         con = duckdb.connect(config={"threads": THREADS, "autoinstall_known_extensions": False,
                                      "autoload_known_extensions": False})
         con.register("log", OPLOG_SCHEMA.empty_table())
+        for name, table in sql_tables(Refs()).items():  # each query registers its own (see run)
+            con.register(name, table)
         for name in VIEW_FILES:
             con.execute(sql_text(name)).fetchall()
         self.files = PondSQLFiles.bound(_no_pond, -1)
@@ -104,12 +107,15 @@ class SandboxDB:
         self._log: pa.Table | None = None
 
     def run(self, text: str, params: Any, log: pa.Table, version: int, open_pond: Opener,
-            timeout: float, budget: float | None = None) -> pa.Table:
-        """Run checked SQL over ``log`` (the rows up to ``version``), interrupted after ``timeout`` s."""
+            timeout: float, budget: float | None = None, refs: dict[str, pa.Table] | None = None) -> pa.Table:
+        """Run checked SQL over ``log`` (the rows up to ``version``), interrupted after ``timeout`` s;
+        ``refs``: the branch, tag and revision tables of sql/branches.sql (refs.sql_tables)."""
         statement = check_statement(text)
         if log is not self._log:
             self.con.register("log", log)
             self._log = log
+        for name, table in (refs or {}).items():
+            self.con.register(name, table)
         self.files._open_pond, self.files.version = open_pond, version
         timer = threading.Timer(timeout, self.con.interrupt)
         timer.daemon = True

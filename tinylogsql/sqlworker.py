@@ -34,8 +34,11 @@ import pyarrow.compute as pc
 
 from . import errors
 from .errors import PondError, QueryError, QueryTimeoutError
+from .location import locate
+from .refs import MAIN, MAIN_CHAIN, visible
 from .schema import OPLOG_SCHEMA
 from .sqlexec import MEMORY_LIMIT, SandboxDB, memory_bytes, out_of_memory
+from .store import Store
 
 IN_PROCESS = os.environ.get("TINYLOGSQL_SQL_WORKER", "1") == "0"
 LAZY = os.environ.get("TINYLOGSQL_SQL_WORKER", "1") == "lazy"
@@ -162,17 +165,20 @@ def prestart() -> None:
             pass  # the first query starts it (and reports what goes wrong)
 
 
-def run_query(pond: Any, version: int, text: str, params: Any, timeout: float, spent: float = 0.0) -> pa.Table:
+def run_query(pond: Any, version: int, text: str, params: Any, timeout: float, spent: float = 0.0,
+              refs: dict[str, pa.Table] | None = None) -> pa.Table:
     """Run checked SQL for ``pond`` at ``version`` in the worker (or in-process if configured).
-    ``spent``: seconds of the timeout the caller already used (checking the query)."""
+    ``spent``: seconds of the timeout the caller already used (checking the query); ``refs``: the
+    branch, tag and revision tables (refs.sql_tables). The views show the pond's branch."""
     if spent >= timeout:
         raise QueryTimeoutError(f"query stopped after {timeout} s (checking it took {spent:.1f} s)")
     if IN_PROCESS:
-        return _local_run(pond, version, text, params, timeout - spent)
+        return _local_run(pond, version, text, params, timeout - spent, refs)
     location = pond._store.location
     return client().run({"uri": location.uri, "storage_options": location.storage_options,
                          "table_id": pond._store.table_id, "version": version, "sql": text,
-                         "params": params, "timeout": timeout - spent, "budget": timeout, "spent": spent})
+                         "params": params, "timeout": timeout - spent, "budget": timeout, "spent": spent,
+                         "branch": pond.branch, "chain": pond._engine.chain, "refs": refs})
 
 
 _local_db: SandboxDB | None = None
@@ -182,7 +188,8 @@ _local_lock = threading.Lock()
 _local_rows: dict[tuple[str, str], LogRows] = {}
 
 
-def _local_run(pond: Any, version: int, text: str, params: Any, timeout: float) -> pa.Table:
+def _local_run(pond: Any, version: int, text: str, params: Any, timeout: float,
+               refs: dict[str, pa.Table] | None = None) -> pa.Table:
     global _local_db
     with _local_lock:
         key = (pond.uri, pond._store.table_id)
@@ -191,10 +198,10 @@ def _local_run(pond: Any, version: int, text: str, params: Any, timeout: float) 
             rows = _local_rows[key] = LogRows(pond._store)
             while len(_local_rows) > PONDS_KEPT:
                 del _local_rows[next(iter(_local_rows))]
-        log = rows.upto(version)
+        log = visible(rows.upto(version), pond._engine.chain)  # the pond's branch (refs.visible)
         if _local_db is None:
             _local_db = SandboxDB()
-        return _local_db.run(text, params, log, version, _opener(pond), timeout)
+        return _local_db.run(text, params, log, version, _opener(pond), timeout, refs=refs)
 
 
 def _opener(pond: Any) -> Any:
@@ -320,20 +327,22 @@ def serve(conn: Connection) -> None:
         except (EOFError, OSError):
             return
         try:
-            key = (request["uri"], repr(sorted((request["storage_options"] or {}).items())))
+            chain = tuple(tuple(part) for part in request.get("chain", MAIN_CHAIN))
+            key = (request["uri"], repr(sorted((request["storage_options"] or {}).items())), repr(chain))
             found = ponds.pop(key, None)
             if found is not None and found[0]._store.table_id != request["table_id"]:
                 found[0].close()
                 found = None
-            if found is None:
-                pond = Pond.open(request["uri"], storage_options=request["storage_options"])
+            if found is None:  # a Pond on the query's branch: file reads in SQL see that branch
+                store = Store.open(locate(request["uri"], request["storage_options"]))
+                pond = Pond(store, None, "sql-worker", branch=request.get("branch", MAIN), chain=chain)
                 found = (pond, LogRows(pond._store))
             ponds[key] = found
             while len(ponds) > PONDS_KEPT:
                 ponds.popitem(last=False)[1][0].close()
             pond, rows = found
             version = int(request["version"])
-            log = rows.upto(version)
+            log = visible(rows.upto(version), chain)  # the branch's rows (refs.visible)
             opener = _opener(pond)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller as one line
             conn.send(_failure(exc))
@@ -343,7 +352,7 @@ def serve(conn: Connection) -> None:
         _limit_address_space(limit)
         try:
             table = db.run(request["sql"], request["params"], log, version, opener, float(request["timeout"]),
-                           float(request.get("budget", request["timeout"])))
+                           float(request.get("budget", request["timeout"])), refs=request.get("refs"))
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, table.schema) as writer:
                 writer.write_table(table)

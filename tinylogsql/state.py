@@ -254,6 +254,13 @@ class State:
         self.touched: defaultdict[str, set[str]] = defaultdict(set)
         self.contents: dict[str, Content] = {}
 
+    def copy(self) -> State:
+        """An independent state sharing the (immutable) base: what a new branch starts from."""
+        twin = State(self.base, self.version)
+        twin.nodes, twin.keys, twin.contents = dict(self.nodes), dict(self.keys), dict(self.contents)
+        twin.touched = defaultdict(set, {parent: set(names) for parent, names in self.touched.items()})
+        return twin
+
     @classmethod
     def from_table(cls, table: pa.Table, version: int) -> State:
         return cls(Base.sorted(table), version)

@@ -32,7 +32,7 @@ from .chunks import ChunkStore, is_manifest_ref
 from .errors import CorruptPondError, PondExistsError, PondNotFoundError, StorageError
 from .guard import unique_ops
 from .location import LOG_DIR, Location
-from .schema import OPLOG_SCHEMA, ROOT_ID
+from .schema import LEGACY_COLUMNS, OPLOG_SCHEMA, ROOT_ID
 
 BLOB_DIR = "blobs"
 BLOB_REF = re.compile(r"blobs/[0-9a-f]{64}")
@@ -144,7 +144,8 @@ _OP_FIELDS = pa.struct([field.with_nullable(True) for field in OPLOG_SCHEMA
 """The per-op columns, as the struct pyarrow converts a list of op dicts into (missing keys are null)."""
 
 
-def stamp(ops: list[dict[str, Any]], version: int, txn_id: str, message: str, author: str) -> pa.Table:
+def stamp(ops: list[dict[str, Any]], version: int, txn_id: str, message: str, author: str,
+          branch: str = "main") -> pa.Table:
     """Turn pending ops into op rows for the commit that will become ``version``.
 
     pyarrow converts the op dicts in one pass (a struct array, split into its columns);
@@ -157,7 +158,15 @@ def stamp(ops: list[dict[str, Any]], version: int, txn_id: str, message: str, au
     for name, value in same.items():
         columns[name] = pa.repeat(pa.scalar(value, OPLOG_SCHEMA.field(name).type), count)
     columns["seq"] = pa.array(range(count), pa.int32())
+    columns["branch"] = pc.fill_null(columns["branch"], branch)  # ref rows name their own branch
     return pa.table([columns[name] for name in OPLOG_SCHEMA.names], schema=OPLOG_SCHEMA)
+
+
+def _with_branch_columns(table: pa.Table) -> pa.Table:
+    """Rows of a data file written before branches, with the branch columns as nulls (= main)."""
+    for name in OPLOG_SCHEMA.names[len(LEGACY_COLUMNS):]:
+        table = table.append_column(OPLOG_SCHEMA.field(name), pa.nulls(table.num_rows, OPLOG_SCHEMA.field(name).type))
+    return table
 
 
 class Store:
@@ -169,6 +178,7 @@ class Store:
         self.chunks = ChunkStore(location)
         self._commits_since_open = 0
         self._checkpoint_seen: tuple[tuple[int | None, int] | None, int] = (None, -1)
+        self._legacy = False  # a table without the branch columns: the next commit adds them
 
     # -- opening -----------------------------------------------------------------
     @classmethod
@@ -222,9 +232,12 @@ class Store:
             raise PondNotFoundError(f"no pond at {location.uri}") from exc
         except DeltaError as exc:
             raise unreadable_log(location, exc) from exc
-        if dt.schema().to_arrow().names != OPLOG_SCHEMA.names:  # type: ignore[union-attr]
+        names = tuple(dt.schema().to_arrow().names)  # type: ignore[union-attr]
+        if names not in (tuple(OPLOG_SCHEMA.names), LEGACY_COLUMNS):
             raise CorruptPondError(f"{location.table_uri} is a Delta table but not a tinylogsql op log")
-        return cls(location, dt)
+        store = cls(location, dt)
+        store._legacy = names == LEGACY_COLUMNS
+        return store
 
     # -- versions ----------------------------------------------------------------
     def _log_entry(self, version: int) -> str:
@@ -401,7 +414,10 @@ class Store:
     def _read_file(self, path: str) -> pa.Table:
         try:
             with self.location.fs.open_input_file(path) as source:
-                return pq.ParquetFile(source).read(columns=OPLOG_SCHEMA.names)
+                parquet = pq.ParquetFile(source)
+                if parquet.schema_arrow.names == list(LEGACY_COLUMNS):  # written before branches
+                    return _with_branch_columns(parquet.read(columns=list(LEGACY_COLUMNS)))
+                return parquet.read(columns=OPLOG_SCHEMA.names)
         except FileNotFoundError as exc:
             raise MissingDataFile(f"a data file of the op log is missing: {path}") from exc
         except (OSError, pa.ArrowInvalid) as exc:
@@ -441,11 +457,13 @@ class Store:
         """
         if self._dt.version() != base_version:
             raise CommitConflict(base_version)
+        evolve = {"schema_mode": "merge"} if self._legacy else {}
         try:
             write_deltalake(
                 self._dt,
                 rows,
                 mode="append",
+                **evolve,  # type: ignore[arg-type]
                 commit_properties=CommitProperties(
                     max_commit_retries=0,
                     custom_metadata={"message": message, "author": author},
@@ -457,6 +475,7 @@ class Store:
         except DeltaError as exc:  # the storage refused the write: a clear OSError, not deltalake's
             raise storage_error(self.location.table_uri, exc) from exc
         self._commits_since_open += 1
+        self._legacy = False
         if self._dt.version() != base_version + 1:
             landed = self._dt.version()
             raise CorruptPondError(

@@ -6,7 +6,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-VIEW_FILES = ("oplog", "nodes", "entries", "paths", "files", "history", "commits", "file_versions", "diff")
+VIEW_FILES = ("oplog", "nodes", "entries", "paths", "files", "history", "commits", "file_versions", "diff",
+              "branches")
 """The truth: views over the resident log, created in this order."""
 
 
