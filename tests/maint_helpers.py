@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -52,7 +54,7 @@ def open_and_read_loop(path: str, stop_file: str, names: list[str], at_least: in
                 if missing:
                     failures.append(f"missing {missing[:3]}")
                 for name in names[:3]:
-                    if pond.root.read_file_path(name) != name.encode():
+                    if pond.root.read_file_path(name) != content_of(name):
                         failures.append(f"content of {name}")
             opens += 1
         except Exception as exc:  # noqa: BLE001 - any failure of an open is the finding
@@ -60,17 +62,59 @@ def open_and_read_loop(path: str, stop_file: str, names: list[str], at_least: in
     return {"opens": opens, "failures": failures}
 
 
+def content_of(name: str) -> bytes:
+    """A file's content in these tests: its name, or for ``big-*`` names ~200 KB derived from it
+    (chunked content: several chunks, shared by no other name)."""
+    if not name.startswith("big-"):
+        return name.encode()
+    return random.Random(name).randbytes(200_000) + name.encode()
+
+
+def chunk_writer(path: str, out: str, rounds: int, seed: int, pool_size: int = 6) -> None:
+    """Write chunked content from a small pool over and over: each round first stores a content
+    and rolls back (its chunks stay, unreferenced), ages those chunks past the GC's grace period,
+    then writes the same content for real (a reuse, racing the GC) and records it as acknowledged."""
+    rng = random.Random(seed)
+    pool = [random.Random(seed * 1000 + k).randbytes(rng.randrange(70_000, 400_000)) for k in range(pool_size)]
+    with Pond.open(path) as pond, open(out, "a", encoding="utf-8") as stream:
+        for index in range(rounds):
+            data = pool[rng.randrange(pool_size)]
+            name = f"c-{seed}-{index}"
+            try:
+                with pond.transaction():
+                    pond.root.create_file_path(name, data)
+                    raise _Rollback
+            except _Rollback:
+                pass
+            manifest = Path(path) / "manifests" / hashlib.sha256(data).hexdigest()
+            try:
+                old = time.time() - 3600
+                for chunk_id, _ in json.loads(manifest.read_text())["chunks"]:
+                    os.utime(Path(path) / "chunks" / chunk_id, (old, old))
+                os.utime(manifest, (old, old))
+            except FileNotFoundError:
+                pass  # the GC took them already: the write below stores them anew
+            time.sleep(rng.uniform(0, 0.02))
+            pond.root.create_file_path(name, data)
+            stream.write(json.dumps({"acked": name, "sha256": hashlib.sha256(data).hexdigest()}) + "\n")
+            stream.flush()
+
+
+class _Rollback(Exception):
+    """Raised inside a transaction on purpose."""
+
+
 def _kill_target_main(path: str, out: str) -> None:
-    """Write a file, record it as acknowledged, maintain (retention 0, unsafe), forever: the
-    parent SIGKILLs this process at random moments, mostly inside maintain."""
+    """Write a file (every third one chunked), record it as acknowledged, maintain (retention 0,
+    unsafe), forever: the parent SIGKILLs this process at random moments, mostly inside maintain."""
     with Pond.open(path) as pond, open(out, "a", encoding="utf-8") as stream:
         stream.write(json.dumps({"ready": True}) + "\n")
         stream.flush()
         index = 0
         while True:
-            name = f"k-{os.getpid()}-{index}"
+            name = f"{'big-' if index % 3 == 1 else ''}k-{os.getpid()}-{index}"
             try:
-                pond.root.create_file_path(name, name.encode())
+                pond.root.create_file_path(name, content_of(name))
             except PondError as exc:
                 stream.write(json.dumps({"error": str(exc)}) + "\n")
                 stream.flush()

@@ -225,7 +225,7 @@ def test_huge_content_round_trips(tmp_path: Path) -> None:
         assert fresh.root.get("huge.bin").size == size
         assert fresh.root.read_file_path("huge.bin") == data
         report = fresh.check()
-        assert report.ok and report.blobs_checked == 1
+        assert report.ok and report.chunked_checked == 1
 
 
 def test_nothing_was_written_and_nothing_left_behind(world: World) -> None:

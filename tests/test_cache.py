@@ -140,7 +140,7 @@ def test_auto_compaction_keeps_file_count_low(pond_path, monkeypatch):
     pond.close()
 
 
-def test_large_files_stream_from_blobs(pond):
+def test_large_files_stream_from_chunks(pond):
     payload = os.urandom(3 * 1024 * 1024 + 17)
     f = pond.root.create_file_path("big.bin", io.BytesIO(payload))  # copied in chunks, hashed on the way
     assert f.size == len(payload) and f.sha256 == hashlib.sha256(payload).hexdigest()
@@ -153,9 +153,10 @@ def test_large_files_stream_from_blobs(pond):
     small = pond.root.create_file_path("small.txt", b"tiny")
     with small.open() as stream:
         assert stream.read() == b"tiny"
-    pond.root.write_file_path("copy.bin", io.BytesIO(payload))  # identical content: one blob
-    blobs = [n for n in os.listdir(os.path.join(pond.uri, "blobs")) if not n.startswith(".")]
-    assert blobs == [f.sha256]
+    chunks = sorted(os.listdir(os.path.join(pond.uri, "chunks")))
+    pond.root.write_file_path("copy.bin", io.BytesIO(payload))  # identical content: stored once
+    assert os.listdir(os.path.join(pond.uri, "manifests")) == [f.sha256]
+    assert sorted(os.listdir(os.path.join(pond.uri, "chunks"))) == chunks
     inline = pond.sql("select count(*) from oplog where content is not null and octet_length(content) > 65536")
     assert inline.fetchall()[0][0] == 0
 
@@ -209,7 +210,7 @@ def test_maintain_cleans_old_log_entries_and_time_travel_survives(pond_path):
     lagging.close()
 
 
-def test_a_stream_that_fails_leaves_no_temp_blob(pond):
+def test_a_stream_that_fails_leaves_no_temp_file(pond):
     class Broken(io.RawIOBase):
         def __init__(self) -> None:
             self.calls = 0
@@ -225,6 +226,9 @@ def test_a_stream_that_fails_leaves_no_temp_blob(pond):
         pond.root.create_file_path("half.bin", Broken())
     assert pond.version == before and not pond.root.exists("half.bin")
     assert os.listdir(os.path.join(pond.uri, "blobs")) == []
+    for folder in ("chunks", "manifests"):
+        path = os.path.join(pond.uri, folder)
+        assert not os.path.exists(path) or [n for n in os.listdir(path) if n.startswith(".")] == []
 
 
 def _snapshot_files(pond_path) -> list[str]:

@@ -38,7 +38,7 @@ def test_healthy_pond_is_ok_without_orphans(tmp_path: Path) -> None:
         report = pond.check()
         assert report.ok, report.problems
         assert report.orphans == []
-        assert (report.commits, report.nodes, report.blobs_checked) == (5, 4, 1)
+        assert (report.commits, report.nodes, report.chunked_checked) == (5, 4, 1)
         assert pond.at(2).check().ok
     result = _cli("check", "--pond", str(tmp_path / "pond"))
     assert result.returncode == 0, result.stderr

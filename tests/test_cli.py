@@ -244,8 +244,16 @@ def test_maintain_command_compacts_and_keeps_history(tmp_path):
         assert again.at(3).root.read_file_path("f2") == b"2"
     refused = run("maintain", "--retention-hours", "0.5", pond=pond_path, ok=False)
     assert refused.returncode == 1 and "unsafe" in refused.stderr and refused.stderr.count("\n") == 1
+    with Pond.open(pond_path) as again, pytest.raises(ZeroDivisionError), again.transaction():
+        again.root.create_file_path("stray.bin", os.urandom(200_000))  # rolled back: its chunks stay
+        raise ZeroDivisionError
+    chunks = sorted(os.listdir(pond_path / "chunks"))
+    dry = run("maintain", "--retention-hours", "0", "--unsafe", "--dry-run", pond=pond_path)
+    assert dry.stdout.startswith("dry run, nothing changed") and f"{len(chunks)} chunks and 1 chunk lists" in dry.stdout
+    assert sorted(os.listdir(pond_path / "chunks")) == chunks
     unsafe = run("maintain", "--retention-hours", "0", "--unsafe", pond=pond_path)
-    assert "old files vacuumed" in unsafe.stdout
+    assert "old files vacuumed" in unsafe.stdout and f"{len(chunks)} chunks and 1 chunk lists dropped" in unsafe.stdout
+    assert os.listdir(pond_path / "chunks") == []
     with Pond.open(pond_path) as again:
         assert sorted(again.root) == [f"f{i}" for i in range(8)] and again.check().ok
 

@@ -146,15 +146,16 @@ def test_files_content_and_versions(pond):
         root.read_file_path("nope")
 
 
-def test_large_content_is_stored_as_a_blob_once(pond, pond_path):
+def test_large_content_is_stored_once(pond, pond_path):
     import os
 
     big = os.urandom(200_000)
     a = pond.root.create_file_path("a.bin", big)
+    chunks = list_dir(pond_path, "chunks")
     pond.root.create_file_path("b.bin", big)
     assert a.read() == big and pond.root.read_file_path("b.bin") == big
-    blobs = [name for name in list_dir(pond_path, "blobs") if not name.startswith(".")]
-    assert blobs == [a.sha256]
+    assert list_dir(pond_path, "manifests") == [a.sha256]  # its chunk list, named by its sha256
+    assert list_dir(pond_path, "chunks") == chunks and len(chunks) > 1 and list_dir(pond_path, "blobs") == []
 
 
 def test_exists_and_get(pond):

@@ -25,7 +25,7 @@ from reliability_helpers import worker_env
 from tinylogsql import CorruptPondError, Pond, PondError, PondNotFoundError
 from tinylogsql.check import check_path
 
-BIG = b"B" * 100_000  # stored as a blob
+BIG = b"B" * 100_000  # chunked: one chunk (constant bytes have no cut point below 256 KiB)
 
 
 def _pond(path: Path) -> Pond:
@@ -114,12 +114,12 @@ def test_garbage_next_log_entry_seen_by_an_open_pond(tmp_path: Path, garbage: st
     pond.close()
 
 
-# -- blobs ------------------------------------------------------------------------------------------
+# -- chunks ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("damage", ["missing", "altered", "truncated"])
-def test_damaged_blob(tmp_path: Path, damage: str) -> None:
+def test_damaged_chunk(tmp_path: Path, damage: str) -> None:
     path = tmp_path / "pond"
     _pond(path).close()
-    (blob,) = glob.glob(str(path / "blobs" / "*"))
+    (blob,) = glob.glob(str(path / "chunks" / "*"))
     if damage == "missing":
         os.unlink(blob)
     elif damage == "altered":
@@ -135,7 +135,7 @@ def test_damaged_blob(tmp_path: Path, damage: str) -> None:
         assert sorted(pond.root) == ["a", "big", "c"]
         assert pond.root.get("big").size == len(BIG)
         report = pond.check()
-    assert [p.code for p in report.problems] == ["blob-missing" if damage == "missing" else "blob-damaged"]
+    assert [p.code for p in report.problems] == ["chunk-missing" if damage == "missing" else "chunk-damaged"]
     assert report.problems[0].path == blob
 
 

@@ -1,4 +1,4 @@
-"""Maintenance that never hurts (issue 13): compaction, vacuum, blob GC and snapshots under
+"""Maintenance that never hurts (issues 13, 17): compaction, vacuum, content GC and snapshots under
 concurrency and crashes. Real processes, real Delta tables; sizes grow with TINYLOGSQL_NIGHTLY=1.
 
 In every test: nothing acknowledged is lost, no (version, seq) row is duplicated, check() is clean.
@@ -29,7 +29,7 @@ from test_torture import record_figures
 from tinylogsql import Pond
 from tinylogsql.errors import ConflictError, InvalidArgumentError, PondError, UnsafeRetentionError
 from tinylogsql.location import locate
-from tinylogsql.maintenance import MIN_SAFE_RETENTION_HOURS, collect_blobs, put_if_absent
+from tinylogsql.maintenance import MIN_SAFE_RETENTION_HOURS, collect, put_if_absent
 
 SPAWN = multiprocessing.get_context("spawn")
 HOUR = 3600.0
@@ -49,7 +49,7 @@ def assert_sound(pond_path: Path | str, names: list[str]) -> None:
         assert len(listed) == len(set(listed))
         assert set(names) <= set(listed), sorted(set(names) - set(listed))[:5]
         for name in names:
-            assert pond.root.read_file_path(name) == name.encode()
+            assert pond.root.read_file_path(name) == maint_helpers.content_of(name)
         count = pond.sql("select count(*) from files where path like '/%'").fetchall()[0][0]
         assert count == len(listed)
         report = pond.check()
@@ -306,41 +306,55 @@ def test_fractional_retention_is_honoured(tmp_path: Path) -> None:
     assert_sound(pond_path, names)
 
 
-# -- 4. blob GC: reachability from the table, age of last write or reuse -------------------------
+# -- 4. content GC: reachability from the table, age of last write or reuse ---------------------
 def _age(path: Path, hours: float) -> None:
     when = time.time() - hours * HOUR
     os.utime(path, (when, when))
 
 
-def test_blob_reused_during_gc_survives(tmp_path: Path) -> None:
+def stored(pond_path: Path, data: bytes) -> tuple[Path, list[Path]]:
+    """The chunk list of chunked content and its chunks' files, read from disk without tinylogsql."""
+    manifest = pond_path / "manifests" / hashlib.sha256(data).hexdigest()
+    listed = json.loads(manifest.read_text())["chunks"] if manifest.exists() else []
+    return manifest, [pond_path / "chunks" / chunk_id for chunk_id, _ in listed]
+
+
+def test_content_reused_during_gc_survives(tmp_path: Path) -> None:
     pond_path = tmp_path / "pond"
     Pond.create(pond_path).close()
-    big = os.urandom(100_000)
-    blob = pond_path / "blobs" / hashlib.sha256(big).hexdigest()
-    stray = os.urandom(100_000)
-    stray_blob = pond_path / "blobs" / hashlib.sha256(stray).hexdigest()
+    big, stray = os.urandom(300_000), os.urandom(300_000)
     with Pond.open(pond_path) as pond, Pond.open(pond_path) as maintainer:
         for data in (big, stray):
             with pytest.raises(ZeroDivisionError), pond.transaction():
                 pond.root.create_file_path("rolled-back", data)
-                raise ZeroDivisionError  # rolled back: the blob stays, unreferenced
-        _age(blob, 200)  # older than the default retention (a week)
-        _age(stray_blob, 200)
-        junk = pond_path / "blobs" / "not-a-blob-name"
+                raise ZeroDivisionError  # rolled back: the chunks stay, unreferenced
+        manifest, chunks = stored(pond_path, big)
+        stray_manifest, stray_chunks = stored(pond_path, stray)
+        assert len(chunks) > 1 and len(stray_chunks) > 1
+        for path in [manifest, *chunks, stray_manifest, *stray_chunks]:
+            _age(path, 200)  # older than the default retention (a week)
+        junk = pond_path / "chunks" / "not-a-chunk-name"
         junk.write_bytes(b"keep me")
         _age(junk, 200)
         with pond.transaction():
-            pond.root.create_file_path("reuse", big)  # reuses the old blob: its age is refreshed
+            pond.root.create_file_path("reuse", big)  # reuses the old chunks: their age is refreshed
+            dry = maintainer.maintain(dry_run=True)
             report = maintainer.maintain()  # runs while the write is in flight
-        assert report.blobs_dropped == [f"blobs/{stray_blob.name}"]
-        assert blob.exists() and junk.exists() and not stray_blob.exists()
+        expected = sorted(f"chunks/{path.name}" for path in stray_chunks)
+        assert dry.dry_run and sorted(dry.chunks_dropped) == expected
+        assert sorted(report.chunks_dropped) == expected and report.manifests_dropped == [
+            f"manifests/{stray_manifest.name}"]
+        assert report.bytes_freed == dry.bytes_freed > 300_000
+        assert all(path.exists() for path in [manifest, *chunks, junk])
+        assert not any(path.exists() for path in [stray_manifest, *stray_chunks])
         assert pond.root.read_file_path("reuse") == big
-        assert maintainer.maintain().blobs_dropped == []  # referenced now
+        again = maintainer.maintain()  # referenced now
+        assert again.chunks_dropped == [] and again.manifests_dropped == [] and again.bytes_freed == 0
         assert pond.check().ok
 
 
-def test_blob_gc_racing_reuse_in_threads(tmp_path: Path) -> None:
-    """GC with a 2 s grace period in a loop while a thread reuses old unreferenced blobs and commits."""
+def test_content_gc_racing_reuse_in_threads(tmp_path: Path) -> None:
+    """GC with a 2 s grace period in a loop while a thread reuses old unreferenced chunks and commits."""
     pond_path = tmp_path / "pond"
     Pond.create(pond_path).close()
     rounds = scale(60, 600)
@@ -349,35 +363,67 @@ def test_blob_gc_racing_reuse_in_threads(tmp_path: Path) -> None:
     with Pond.open(pond_path) as pond, Pond.open(pond_path) as other:
         def gc() -> None:
             while not stop.is_set():
-                dropped.extend(collect_blobs(other._store, 2 / HOUR))
+                dropped.extend(collect(other._store, 2 / HOUR).chunks)
 
         thread = threading.Thread(target=gc)
         thread.start()
         try:
             for index in range(rounds):
-                data = os.urandom(70_000)
+                data = os.urandom(100_000)
                 with pytest.raises(ZeroDivisionError), pond.transaction():
                     pond.root.create_file_path("x", data)
                     raise ZeroDivisionError
-                path = pond_path / "blobs" / hashlib.sha256(data).hexdigest()
-                if path.exists():
-                    _age(path, 1)
-                time.sleep(random.uniform(0, 0.03))  # let the GC find it old and unreferenced, or not
-                pond.root.create_file_path(f"r{index}", data)  # reuse (or write anew if GC took it)
+                manifest, chunks = stored(pond_path, data)
+                for path in [manifest, *chunks]:
+                    if path.exists():
+                        _age(path, 1)
+                time.sleep(random.uniform(0, 0.03))  # let the GC find them old and unreferenced, or not
+                pond.root.create_file_path(f"r{index}", data)  # reuse (or write anew if GC took them)
                 assert pond.root.read_file_path(f"r{index}") == data
         finally:
             stop.set()
             thread.join()
         report = pond.check()
         assert report.ok, report.problems
-        # The same GC, alone, does drop an old unreferenced blob (so the loop above could have).
-        data = os.urandom(70_000)
+        # The same GC, alone, does drop old unreferenced chunks (so the loop above could have).
+        data = os.urandom(100_000)
         with pytest.raises(ZeroDivisionError), pond.transaction():
             pond.root.create_file_path("x", data)
             raise ZeroDivisionError
-        _age(pond_path / "blobs" / hashlib.sha256(data).hexdigest(), 1)
-        assert collect_blobs(other._store, 2 / HOUR) == [f"blobs/{hashlib.sha256(data).hexdigest()}"]
-    record_figures("blob-gc-race", rounds=rounds, dropped_during_race=len(dropped))
+        manifest, chunks = stored(pond_path, data)
+        for path in [manifest, *chunks]:
+            _age(path, 1)
+        assert sorted(collect(other._store, 2 / HOUR).chunks) == sorted(f"chunks/{path.name}" for path in chunks)
+    record_figures("chunk-gc-race", rounds=rounds, dropped_during_race=len(dropped))
+
+
+def test_chunk_writers_in_processes_during_maintain_lose_nothing(tmp_path: Path) -> None:
+    """Two writer processes reuse chunks they aged past the grace period (as if a crashed write
+    had left them) while a third process maintains with a 5 s grace period in a loop."""
+    pond_path = tmp_path / "pond"
+    Pond.create(pond_path).close()
+    rounds, stop = scale(25, 250), tmp_path / "stop"
+    outs = [tmp_path / f"w{k}.jsonl" for k in range(2)]
+    with SPAWN.Pool(3) as pool:
+        maintainer = pool.apply_async(maint_helpers.maintain_loop, (str(pond_path), str(stop), 5 / HOUR, True, 3))
+        writers = [pool.apply_async(maint_helpers.chunk_writer, (str(pond_path), str(out), rounds, 11 + k))
+                   for k, out in enumerate(outs)]
+        for writer in writers:
+            writer.get(timeout=scale(300, 3600))
+        stop.touch()
+        maintained = maintainer.get(timeout=300)
+    acked = [record for out in outs for record in read_records(out)]
+    assert len(acked) == 2 * rounds
+    with Pond.open(pond_path) as pond:
+        for record in acked:
+            assert hashlib.sha256(pond.root.read_file_path(record["acked"])).hexdigest() == record["sha256"]
+        report = pond.check()
+        assert report.ok, report.problems
+        final = pond.maintain(retention_hours=0, unsafe=True)  # alone now: only unreferenced content goes
+        assert all(hashlib.sha256(pond.root.read_file_path(r["acked"])).hexdigest() == r["sha256"] for r in acked)
+        assert pond.check().ok and final.chunk_gc_skipped is None
+    record_figures("chunk-writers-beside-maintain", rounds_each=rounds, maintains=maintained)
+    assert maintained >= 3
 
 
 # -- 5. a read-only transaction sees one version ---------------------------------------------------

@@ -62,16 +62,18 @@ def test_a_warm_lookup_costs_two_small_requests(s3_env):
         assert len(entries) == 1 and len(lines) <= 8, lines  # that entry, its one data file, the next HEAD
 
 
-def test_blob_is_on_the_store_before_the_commit_that_references_it(s3_env):
+def test_chunks_and_their_list_are_on_the_store_before_the_commit_that_references_them(s3_env):
     with Pond.create(s3_env.new_uri()) as pond:
         big = os.urandom(300_000)
         lines = s3_env.record(lambda: pond.root.create_file_path("big.bin", big))
         puts = [line.split()[1] for line in lines if line.startswith("PUT ")]
-        blob = next(i for i, path in enumerate(puts) if "/blobs/" in path)
+        chunks = [i for i, path in enumerate(puts) if "/chunks/" in path]
+        listing = next(i for i, path in enumerate(puts) if "/manifests/" in path and not path.endswith("/"))
         entry = next(i for i, path in enumerate(puts) if "/_delta_log/" in path)
-        assert blob < entry
+        assert len(chunks) > 1 and max(chunks) < listing < entry
         assert pond.root.read_file_path("big.bin") == big
-        assert s3_helpers.list_dir(pond.uri, "blobs") == [pond.root.get("big.bin").sha256]
+        assert s3_helpers.list_dir(pond.uri, "manifests") == [pond.root.get("big.bin").sha256]
+        assert len(s3_helpers.list_dir(pond.uri, "chunks")) == len(chunks)
 
 
 def test_sql_sandbox_is_as_strict_on_an_s3_pond(s3_env):

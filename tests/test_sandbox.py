@@ -156,7 +156,8 @@ def _forge(pond, content_ref: str) -> None:
     write_deltalake(table_uri, pa.Table.from_pylist([row], schema=rows.schema), mode="append")
 
 
-@pytest.mark.parametrize("ref", ["../../../../etc/hostname", "blobs/" + "A" * 64, "blobs/" + "0" * 64])
+@pytest.mark.parametrize("ref", ["../../../../etc/hostname", "blobs/" + "A" * 64, "blobs/" + "0" * 64,
+                                 "manifests/" + "0" * 64, "manifests/../../../../etc/hostname"])
 def test_forged_blob_references_are_corruption(versions, ref):
     pond, _ = versions
     _forge(pond, ref)

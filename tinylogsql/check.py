@@ -10,12 +10,15 @@ a time, so a damaged file is named), then:
   a directory is never moved into itself, ...);
 - the replayed state equals what the DuckDB views (``nodes``, ``entries``, ``paths``) and the
   resident ``state`` cache show;
-- every file content is intact: inline content and every referenced blob
-  (``blobs/<sha256>``) has the size and sha256 its op row records.
+- every file content is intact: inline content, every referenced blob (``blobs/<sha256>``)
+  and every chunked content (``manifests/<sha256>``: its chunk list, every chunk's blake3, and
+  the whole) has the size and sha256 its op row records (``chunk-missing``, ``chunk-damaged``,
+  ``manifest-missing``, ``manifest-damaged`` otherwise).
 
 It also lists files a crash or a lost commit race can leave behind (orphans): data files in
 ``log/`` that no commit references, temporary commit files in ``log/_delta_log``, temporary
-blobs (``blobs/.tmp-*``) and blobs no op row references. It only reports them; removing them
+blobs (``blobs/.tmp-*``), blobs and chunk lists no op row references, and chunks no referenced
+chunk list names. It only reports them; removing them
 is ``maintain``'s job. A writer that is running at the same time can make its not yet
 committed files show up as orphans for a moment.
 """
@@ -39,6 +42,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
+from .chunks import CHUNK_DIR, MANIFEST_DIR, ChunkStore, is_manifest_ref
 from .errors import CorruptPondError
 from .guard import duplicates, unique_ops
 from .location import LOG_DIR, Location, locate
@@ -71,7 +75,8 @@ class Orphan:
     """A file that no commit of the pond references (reported, never removed here)."""
 
     kind: str
-    """``data-file`` | ``temp-commit`` | ``temp-blob`` | ``blob``."""
+    """``data-file`` | ``temp-commit`` | ``temp-blob`` | ``blob`` | ``manifest`` | ``chunk`` | ``temp-manifest``
+    | ``temp-chunk``."""
     path: str
     size: int
 
@@ -88,6 +93,8 @@ class CheckReport:
     nodes: int = 0
     data_files: int = 0
     blobs_checked: int = 0
+    chunked_checked: int = 0
+    """Distinct chunked contents (manifests) whose chunks were read and verified."""
     problems: list[Problem] = field(default_factory=list)
     orphans: list[Orphan] = field(default_factory=list)
 
@@ -102,7 +109,8 @@ class CheckReport:
         status = "ok" if self.ok else f"{len(self.problems)} problem(s)"
         return (
             f"{self.uri} at version {self.version}: {status}; {self.commits} commits, {self.ops} ops, "
-            f"{self.nodes} live nodes, {self.data_files} data files, {self.blobs_checked} blobs verified, "
+            f"{self.nodes} live nodes, {self.data_files} data files, {self.blobs_checked} blobs and "
+            f"{self.chunked_checked} chunked contents verified, "
             f"{len(self.orphans)} orphaned file(s)"
         )
 
@@ -195,7 +203,9 @@ def _check_store(location: Location, report: CheckReport, version: int | None) -
         report.problems.append(Problem("duplicate-row", f"{extra} op rows repeat a (version, seq) of another row"))
         rows = unique_ops(rows, location.uri, warn=False)
     _check_commits(rows, version, report)
-    _check_contents(location, rows, report)
+    listed_chunks = _check_contents(location, rows, report)
+    if complete and version == latest:  # chunks listed only by newer versions are no orphans
+        _find_chunk_orphans(location, report, {ref for ref in referenced if is_manifest_ref(ref)}, listed_chunks)
     return rows if complete else None
 
 
@@ -321,8 +331,62 @@ def _check_commits(rows: pa.Table, version: int, report: CheckReport) -> None:
     report.ops = rows.num_rows
 
 
-def _check_contents(location: Location, rows: pa.Table, report: CheckReport) -> None:
-    """Inline content and blobs have the size and sha256 their op rows record."""
+def _find_chunk_orphans(location: Location, report: CheckReport, manifests: set[str], chunks: set[str] | None) -> None:
+    """Chunk lists no op row references, chunks no referenced list names (None: some list was
+    unreadable, so unreferenced chunks cannot be told), and temp files of both."""
+    for folder, kind, keep in ((MANIFEST_DIR, "manifest", {ref.rsplit("/", 1)[1] for ref in manifests}),
+                               (CHUNK_DIR, "chunk", chunks)):
+        try:
+            infos = location.fs.get_file_info(pafs.FileSelector(location.path(folder), allow_not_found=True))
+        except OSError:
+            infos = []
+        for info in infos:
+            if info.type != pafs.FileType.File:
+                continue
+            if info.base_name.startswith(".tmp-"):
+                report.orphans.append(Orphan(f"temp-{kind}", info.path, info.size or 0))
+            elif keep is not None and info.base_name not in keep:
+                report.orphans.append(Orphan(kind, info.path, info.size or 0))
+
+
+def _check_chunked(chunks: ChunkStore, row: dict[str, Any], report: CheckReport, listed: set[str] | None) -> bool:
+    """Chunked content: its manifest names it, lists chunks that exist and are intact, and they
+    add up to the size and sha256 of the op row. Returns False if the manifest was unreadable."""
+    ref, version = row["content_ref"], row["version"]
+    try:
+        chunk_list = chunks.read_manifest(ref, row["sha256"])
+    except CorruptPondError as exc:
+        code = "manifest-missing" if "missing" in str(exc) else "manifest-damaged"
+        if str(exc).startswith("invalid manifest reference"):  # a forged content_ref: never read
+            report.problems.append(Problem("blob-ref", f"commit {version} has an invalid content_ref: {exc}", None,
+                                           version))
+            return False
+        report.problems.append(Problem(code, str(exc), chunks.location.path(str(ref)), version))
+        return False
+    if listed is not None:
+        listed.update(chunk_id for chunk_id, _ in chunk_list)
+    digest, size = hashlib.sha256(), 0
+    for chunk_id, chunk_size in chunk_list:
+        try:
+            data = chunks.read_chunk(chunk_id, chunk_size)
+        except CorruptPondError as exc:
+            code = "chunk-missing" if "missing" in str(exc) else "chunk-damaged"
+            report.problems.append(Problem(code, f"{exc} (listed by {ref})", chunks.chunk_path(chunk_id), version))
+            return True
+        digest.update(data)
+        size += len(data)
+    if (size, digest.hexdigest()) != (row["size"], row["sha256"]):
+        report.problems.append(Problem("manifest-damaged", f"the chunks {ref} lists do not add up to the size/sha256"
+                                       f" of commit {version}", chunks.location.path(ref), version))
+    return True
+
+
+def _check_contents(location: Location, rows: pa.Table, report: CheckReport) -> set[str] | None:
+    """Inline content, blobs and chunked content have the size and sha256 their op rows record.
+    Returns every chunk id the referenced manifests list (None if one was unreadable)."""
+    chunks = ChunkStore(location)
+    listed: set[str] | None = set()
+    manifests_seen: set[tuple[str, str]] = set()
     hashed: dict[str, tuple[int, str] | None] = {}
     columns = ["version", "op", "kind", "size", "sha256", "content", "content_ref"]
     data = rows.select(columns).to_pylist()
@@ -336,9 +400,15 @@ def _check_contents(location: Location, rows: pa.Table, report: CheckReport) -> 
                 report.problems.append(Problem("content", f"inline content of commit {row['version']} does not match"
                                                " its size/sha256", None, row["version"]))
             continue
+        if is_manifest_ref(ref):
+            if (ref, row["sha256"]) not in manifests_seen:
+                manifests_seen.add((ref, row["sha256"]))
+                if not _check_chunked(chunks, row, report, listed):
+                    listed = None
+            continue
         if not isinstance(ref, str) or not BLOB_REF.fullmatch(ref) or ref != f"{BLOB_DIR}/{row['sha256']}":
             report.problems.append(Problem("blob-ref", f"commit {row['version']} has an invalid content_ref"
-                                           f" {str(ref)[:120]!r} (must be {BLOB_DIR}/<its sha256>)", None,
+                                           f" {str(ref)[:120]!r} (must be manifests/ or {BLOB_DIR}/<its sha256>)", None,
                                            row["version"]))
             continue
         if ref not in hashed:
@@ -351,6 +421,8 @@ def _check_contents(location: Location, rows: pa.Table, report: CheckReport) -> 
             report.problems.append(Problem("blob-damaged", f"blob damaged (size/sha256 mismatch): {path}", path,
                                            row["version"]))
     report.blobs_checked = sum(1 for value in hashed.values() if value is not None)
+    report.chunked_checked = len(manifests_seen)
+    return listed
 
 
 def _hash_file(fs: pafs.FileSystem, path: str) -> tuple[int, str] | None:

@@ -870,12 +870,13 @@ def check(as_json: bool, pond_path: str | None, debug: bool) -> None:
 
 @cli.command()
 @click.option("--retention-hours", type=float, default=None, metavar="HOURS",
-              help="Keep old data files and stray blobs younger than this (default: 168, a week).")
+              help="Keep old data files, stray chunks and blobs younger than this (default: 168, a week).")
 @click.option("--no-zorder", is_flag=True, help="Compact without z-ordering by parent directory.")
 @click.option("--unsafe", is_flag=True,
               help="Allow a retention below 1 hour: only for a pond with no other writers or maintainers.")
+@click.option("--dry-run", is_flag=True, help="Compact and delete nothing; report what would be dropped.")
 @pond_option
-def maintain(retention_hours: float | None, no_zorder: bool, unsafe: bool, pond_path: str | None,
+def maintain(retention_hours: float | None, no_zorder: bool, unsafe: bool, dry_run: bool, pond_path: str | None,
              debug: bool) -> None:
     """Compact the log (z-ordered by directory), checkpoint, vacuum, and drop crash leftovers.
 
@@ -887,10 +888,13 @@ def maintain(retention_hours: float | None, no_zorder: bool, unsafe: bool, pond_
 
     hours = DEFAULT_RETENTION_HOURS if retention_hours is None else retention_hours
     with open_pond(pond_path) as pond:
-        report = pond.maintain(retention_hours=hours, zorder=not no_zorder, unsafe=unsafe)
+        report = pond.maintain(retention_hours=hours, zorder=not no_zorder, unsafe=unsafe, dry_run=dry_run)
     click.echo(
-        f"version {report.version}: {report.files_removed} files compacted into {report.files_added}, "
-        f"{report.files_vacuumed} old files vacuumed, {len(report.blobs_dropped)} stray blobs dropped"
+        ("dry run, nothing changed: " if report.dry_run else "")
+        + f"version {report.version}: {report.files_removed} files compacted into {report.files_added}, "
+        f"{report.files_vacuumed} old files vacuumed, {len(report.blobs_dropped)} stray blobs, "
+        f"{len(report.chunks_dropped)} chunks and {len(report.manifests_dropped)} chunk lists dropped, "
+        f"{report.bytes_freed} bytes freed"
         + (" (compaction given up: other commits kept winning; run it again)" if report.compaction_gave_up else "")
     )
 

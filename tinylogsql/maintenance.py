@@ -16,6 +16,7 @@ import os
 import re
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
@@ -25,7 +26,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake.exceptions import DeltaError
 
-from .errors import InvalidArgumentError, UnsafeRetentionError
+from .errors import CorruptPondError, InvalidArgumentError, UnsafeRetentionError
 from .guard import unique_ops
 from .location import LOG_DIR, Location
 from .schema import OPLOG_SCHEMA
@@ -47,7 +48,8 @@ DATA_FILE = re.compile(r"^part-[A-Za-z0-9_.-]+\.parquet$")
 COMMIT_TEMP = re.compile(r"^_commit_[0-9a-f-]+\.json\.tmp$")
 """A temporary commit file (delta-rs' and put_if_absent's), before it is linked to its version."""
 BLOB_NAME = re.compile(r"^[0-9a-f]{64}$")
-"""What blob GC may delete under blobs/: content names (plus old ``.tmp-`` leftovers)."""
+"""What GC may delete under blobs/, manifests/ and chunks/: content names (plus old ``.tmp-`` leftovers)."""
+BLOB_DIR = "blobs"
 GC_PREFIX = ".gc-"
 """A blob GC is about to delete is first renamed to this prefix (local folders, see collect_blobs)."""
 
@@ -180,13 +182,13 @@ def put_if_absent(location: Location, path: str, data: bytes) -> bool:
 
 
 # -- vacuum --------------------------------------------------------------------------------------
-def vacuum(store: Store, retention_hours: float) -> list[str]:
+def vacuum(store: Store, retention_hours: float, dry_run: bool = False) -> list[str]:
     """Delete data files that the newest table version does not use and that left it (their
     remove's deletionTimestamp), or were written if no log entry knows them (a crashed
     writer's), more than ``retention_hours`` ago (a float: delta-rs' vacuum takes whole hours).
 
     The table is loaded after the folder is listed, so a file a commit made current
-    meanwhile is current in that load, or younger than the listing.
+    meanwhile is current in that load, or younger than the listing. ``dry_run`` deletes nothing.
     """
     location = store.location
     cutoff = time.time() - retention_hours * 3600
@@ -200,7 +202,7 @@ def vacuum(store: Store, retention_hours: float) -> list[str]:
     except DeltaError:
         return []  # an unreadable log: delete nothing
     removed_at = _tombstones(location)
-    deleted = _old_commit_temps(location, cutoff)
+    deleted = [] if dry_run else _old_commit_temps(location, cutoff)
     for info in listed:
         name = info.base_name
         if name in current:
@@ -208,6 +210,9 @@ def vacuum(store: Store, retention_hours: float) -> list[str]:
         when = removed_at.get(name)
         age_from = when / 1000 if when is not None else (info.mtime.timestamp() if info.mtime else None)
         if age_from is None or age_from > cutoff:
+            continue
+        if dry_run:
+            deleted.append(info.path)
             continue
         try:
             location.fs.delete_file(info.path)
@@ -267,46 +272,104 @@ def referenced_blobs(store: Store) -> set[str]:
     return {ref for ref in pc.unique(column.drop_null()).to_pylist()}
 
 
-def collect_blobs(store: Store, retention_hours: float) -> list[str]:
-    """Delete blobs no op row references whose last write or reuse is older than the retention,
-    and temp blobs as old. Names are checked before anything is deleted.
+@dataclass(frozen=True)
+class Collected:
+    """What one garbage collection dropped (or, in a dry run, would drop)."""
 
-    Listing first, then reachability: a blob listed as old and committed since is referenced.
-    A writer that reuses a blob refreshes its mtime first (``Store.write_blob``); locally a
-    doomed blob is re-checked, renamed aside, re-checked and only then deleted, so a reuse
-    that touched it survives, and a reuse after the rename finds no blob and writes it anew.
-    (A reuse in the microseconds between the re-check and the rename hides the blob until the
-    GC puts it back: a read in that moment retries, see ``Store.read_blob``.)
+    blobs: list[str] = field(default_factory=list)
+    chunks: list[str] = field(default_factory=list)
+    manifests: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+    """Stored bytes of everything dropped (compressed chunks count as stored)."""
+    chunk_gc_skipped: str | None = None
+    """Why no chunk was dropped although some might be unreferenced (a referenced manifest was unreadable)."""
+
+
+def collect_blobs(store: Store, retention_hours: float) -> list[str]:
+    """Drop unreferenced content (see ``collect``); return the whole-file blobs dropped."""
+    return collect(store, retention_hours).blobs
+
+
+def collect(store: Store, retention_hours: float, dry_run: bool = False) -> Collected:
+    """Delete content no op row references whose last write or reuse is older than the
+    retention: whole-file blobs, chunk manifests, and chunks no referenced manifest lists; and
+    temp files as old. Names are checked (64 hex digits) before anything is deleted.
+
+    Listing first, then reachability (content_refs read from the Delta table's data files, then
+    the manifests they name): an object listed as old and committed since is referenced. A
+    writer that reuses an object refreshes its mtime first (``ChunkStore.put_chunk``); locally a
+    doomed object is re-checked, renamed aside, re-checked and only then deleted, so a reuse
+    that touched it survives, and a reuse after the rename finds nothing and writes it anew.
+    (A reuse in the microseconds between the re-check and the rename hides the object until the
+    GC puts it back: a read in that moment retries, see ``ChunkStore._get``.) If a referenced
+    manifest cannot be read, no chunk is deleted.
     """
+    from .chunks import CHUNK_DIR, MANIFEST_DIR, is_manifest_ref
+
+    location = store.location
+    cutoff = time.time() - retention_hours * 3600
+    folders = (BLOB_DIR, MANIFEST_DIR, CHUNK_DIR)
+    if not location.remote:
+        for folder in folders:  # a GC killed between its rename and delete: put the object back first
+            for info in _files(store, folder):
+                if info.base_name.startswith(GC_PREFIX):
+                    name = info.base_name[len(GC_PREFIX):].split(".", 1)[0]
+                    if BLOB_NAME.match(name):
+                        os.replace(info.path, location.path(folder, name))
+    listed = {folder: _files(store, folder) for folder in folders}
+    refs = referenced_blobs(store)
+    manifests = {ref for ref in refs if is_manifest_ref(ref)}
+    chunks: set[str] = set()
+    skipped = None
+    for ref in sorted(manifests):
+        try:
+            chunks.update(chunk_id for chunk_id, _ in store.chunks.read_manifest(ref, ref.rsplit("/", 1)[1]))
+        except CorruptPondError as exc:
+            skipped = f"{ref} is unreadable ({exc}): run check()"
+            break
+    freed = [0]
+    blobs = _sweep(store, BLOB_DIR, listed[BLOB_DIR], {ref.rsplit("/", 1)[1] for ref in refs}, cutoff, dry_run, freed)
+    dropped_manifests = _sweep(store, MANIFEST_DIR, listed[MANIFEST_DIR], {ref.rsplit("/", 1)[1] for ref in manifests},
+                               cutoff, dry_run, freed)
+    dropped_chunks = [] if skipped else _sweep(store, CHUNK_DIR, listed[CHUNK_DIR], chunks, cutoff, dry_run, freed)
+    return Collected(blobs, dropped_chunks, dropped_manifests, freed[0], skipped)
+
+
+def _files(store: Store, folder: str) -> list[pafs.FileInfo]:
+    selector = pafs.FileSelector(store.location.path(folder), allow_not_found=True)
+    return [info for info in store.location.fs.get_file_info(selector) if info.type == pafs.FileType.File]
+
+
+def _sweep(store: Store, folder: str, infos: list[pafs.FileInfo], keep: set[str], cutoff: float, dry_run: bool,
+           freed: list[int]) -> list[str]:
+    """Delete the objects of ``folder`` not in ``keep`` and last written before ``cutoff``."""
     location = store.location
     fs = location.fs
-    cutoff = time.time() - retention_hours * 3600
-    infos = store.blobs()
-    for info in infos:  # a GC killed between its rename and delete: put the blob back first
-        if info.base_name.startswith(GC_PREFIX) and not location.remote:
-            name = info.base_name[len(GC_PREFIX):].split(".", 1)[0]
-            if BLOB_NAME.match(name):
-                os.replace(info.path, location.path("blobs", name))
-    infos = store.blobs()
-    referenced = referenced_blobs(store)
     dropped = []
     for info in infos:
         name = info.base_name
         if info.mtime is None or info.mtime.timestamp() > cutoff:
             continue
         if name.startswith(".tmp-"):  # a write a crash interrupted
-            _delete(fs, info.path)
-            dropped.append(f"blobs/{name}")
+            if not dry_run:
+                _delete(fs, info.path)
+            dropped.append(f"{folder}/{name}")
+            freed[0] += info.size or 0
             continue
-        if not BLOB_NAME.match(name) or f"blobs/{name}" in referenced:
+        if not BLOB_NAME.match(name) or name in keep:
+            continue
+        if dry_run:
+            dropped.append(f"{folder}/{name}")
+            freed[0] += info.size or 0
             continue
         if location.remote:
             fresh = fs.get_file_info(info.path)
             if fresh.type == pafs.FileType.File and fresh.mtime is not None and fresh.mtime.timestamp() <= cutoff:
                 _delete(fs, info.path)
-                dropped.append(f"blobs/{name}")
+                dropped.append(f"{folder}/{name}")
+                freed[0] += info.size or 0
             continue
-        aside = location.path("blobs", f"{GC_PREFIX}{name}.{uuid.uuid4().hex}")
+        aside = location.path(folder, f"{GC_PREFIX}{name}.{uuid.uuid4().hex}")
         try:
             if os.stat(info.path).st_mtime > cutoff:  # reused since the listing: keep it, never hide it
                 continue
@@ -317,7 +380,8 @@ def collect_blobs(store: Store, retention_hours: float) -> list[str]:
             os.replace(aside, info.path)
             continue
         os.unlink(aside)
-        dropped.append(f"blobs/{name}")
+        dropped.append(f"{folder}/{name}")
+        freed[0] += info.size or 0
     return dropped
 
 

@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 
@@ -27,7 +27,7 @@ from .branching import Branching, open_chain
 from .check import CheckReport, check_pond
 from .errors import BranchNotFoundError, InvalidArgumentError, PondError, ReadOnlyError
 from .location import locate
-from .maintenance import MIN_SAFE_RETENTION_HOURS, check_retention, collect_blobs
+from .maintenance import MIN_SAFE_RETENTION_HOURS, check_retention, collect
 from .nodes import Directory
 from .paths import resolve
 from .query import Engine, NodeRow
@@ -67,6 +67,16 @@ class MaintenanceReport:
     compaction_gave_up: bool = False
     """True when other commits took the version the compaction read, every time it tried
     (it then committed nothing; the next maintain tries again)."""
+    chunks_dropped: list[str] = field(default_factory=list)
+    """Chunks (``chunks/<blake3>``) no retained version references, dropped."""
+    manifests_dropped: list[str] = field(default_factory=list)
+    """Chunk lists (``manifests/<sha256>``) of content no version references, dropped."""
+    bytes_freed: int = 0
+    """Stored bytes of the blobs, manifests and chunks dropped."""
+    dry_run: bool = False
+    """True: nothing was compacted or deleted; the lists say what would have been."""
+    chunk_gc_skipped: str | None = None
+    """Set when chunks were kept because a referenced manifest was unreadable (``check`` names it)."""
 
 
 class ReadView(Protocol):
@@ -222,7 +232,7 @@ class Pond(Branching):
         return Pond(engine.store, engine, self.author, at=number, branch=branch)  # views made on first use
 
     def maintain(self, *, retention_hours: float = DEFAULT_RETENTION_HOURS, zorder: bool = True,
-                 unsafe: bool = False) -> MaintenanceReport:
+                 unsafe: bool = False, dry_run: bool = False) -> MaintenanceReport:
         """Compact (z-ordered by parent_id), checkpoint, persist the current state so later opens
         start from it, then vacuum old data files and drop unreferenced blobs.
 
@@ -231,10 +241,18 @@ class Pond(Branching):
         anything is vacuumed, and only files and blobs unused for ``retention_hours`` (a float)
         go. A retention below ``MIN_SAFE_RETENTION_HOURS`` (how long a commit may be in flight)
         raises UnsafeRetentionError unless ``unsafe=True``: only for a pond with no other writers.
+        ``dry_run=True`` compacts and deletes nothing and reports what a real run would delete.
         """
         if self._at is not None:
             raise ReadOnlyError(self.uri, f"pond.at({self._at}) is read-only")
         hours = check_retention(retention_hours, unsafe)
+        if dry_run:
+            vacuumed = self._store.vacuum(hours, dry_run=True)
+            would = collect(self._store, hours, dry_run=True)
+            return MaintenanceReport(
+                version=self._engine.version, files_added=0, files_removed=0, files_vacuumed=len(vacuumed),
+                blobs_dropped=would.blobs, chunks_dropped=would.chunks, manifests_dropped=would.manifests,
+                bytes_freed=would.bytes_freed, dry_run=True, chunk_gc_skipped=would.chunk_gc_skipped)
         with self._engine.lock:
             metrics = self._store.compact(zorder=zorder)
             self._store.checkpoint()
@@ -242,14 +260,18 @@ class Pond(Branching):
             self._engine.persist()  # before the vacuum: the newest snapshot needs no vacuumed file
             self._store.prune_states(keep=STATES_KEPT)
             removed = self._store.vacuum(hours)
-        dropped = collect_blobs(self._store, hours)
+        dropped = collect(self._store, hours)
         return MaintenanceReport(
             version=self._engine.version,
             files_added=int(metrics.get("numFilesAdded", 0)),
             files_removed=int(metrics.get("numFilesRemoved", 0)),
             files_vacuumed=len(removed),
-            blobs_dropped=dropped,
+            blobs_dropped=dropped.blobs,
             compaction_gave_up=bool(metrics.get("gaveUp")),
+            chunks_dropped=dropped.chunks,
+            manifests_dropped=dropped.manifests,
+            bytes_freed=dropped.bytes_freed,
+            chunk_gc_skipped=dropped.chunk_gc_skipped,
         )
 
     def sync(self, local_dir: str | os.PathLike[str], pond_dir: str = "/", *, delete: bool = False,

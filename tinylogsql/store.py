@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from .chunks import ChunkStore, is_manifest_ref
 from .errors import CorruptPondError, PondExistsError, PondNotFoundError, StorageError
 from .guard import unique_ops
 from .location import LOG_DIR, Location
@@ -48,8 +49,6 @@ _DELTA_ACTIONS = {"add", "remove", "commitInfo", "metaData", "protocol", "txn", 
 """Top-level keys of the actions a Delta log entry may hold (anything else means damage)."""
 REOPEN_EVERY = 50
 """Reopen the DeltaTable after this many commits: a long-lived one gets slower per commit."""
-CHUNK = 1 << 20
-"""Streams are copied in 1 MiB chunks."""
 LOG_RETENTION = "interval 7 days"
 """``delta.logRetentionDuration`` of a new pond: what ``maintain`` (``cleanup_metadata``) keeps.
 Commits do not wait for it: see ``KEEP_VERSIONS``."""
@@ -176,6 +175,7 @@ class Store:
     def __init__(self, location: Location, dt: DeltaTable) -> None:
         self.location = location
         self._dt = dt
+        self.chunks = ChunkStore(location)
         self._commits_since_open = 0
         self._checkpoint_seen: tuple[tuple[int | None, int] | None, int] = (None, -1)
         self._legacy = False  # a table without the branch columns: the next commit adds them
@@ -552,7 +552,7 @@ class Store:
         dt.create_checkpoint()
         dt.cleanup_metadata()
 
-    def vacuum(self, retention_hours: float) -> list[str]:
+    def vacuum(self, retention_hours: float, dry_run: bool = False) -> list[str]:
         """Delete data files that no version younger than ``retention_hours`` needs (a float;
         see maintenance.vacuum).
 
@@ -562,12 +562,7 @@ class Store:
         """
         from .maintenance import vacuum
 
-        return vacuum(self, retention_hours)
-
-    def blobs(self) -> list[pafs.FileInfo]:
-        """Every file under blobs/ (temporary ones included)."""
-        selector = pafs.FileSelector(self.location.path(BLOB_DIR), allow_not_found=True)
-        return [info for info in self.location.fs.get_file_info(selector) if info.type == pafs.FileType.File]
+        return vacuum(self, retention_hours, dry_run)
 
     def delete(self, path: str) -> None:
         self.location.fs.delete_file(path)
@@ -642,47 +637,13 @@ class Store:
         return f"{BLOB_DIR}/{sha256}"
 
     def write_blob_stream(self, stream: Any) -> tuple[str, int, str]:
-        """Copy a binary stream into a blob while hashing it; return (ref, size, sha256).
-
-        Content never sits in memory whole: it goes to a temporary blob, then is renamed to
-        its sha256 (or dropped if that content is already stored).
-        """
-        fs = self.location.fs
-        tmp = self.location.path(BLOB_DIR, f".tmp-{uuid.uuid4().hex}")
-        digest, size = hashlib.sha256(), 0
-        try:
-            with fs.open_output_stream(tmp) as out:
-                while chunk := stream.read(CHUNK):
-                    chunk = bytes(chunk)
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-            sha = digest.hexdigest()
-            ref = self.blob_path(sha)
-            final = self.location.path(ref)
-            if self.location.remote:
-                fs.move(tmp, final)  # a copy: a reused blob gets a fresh age (there is no touch on S3)
-            else:
-                os.replace(tmp, final)  # atomic; a reused blob gets a fresh mtime (see collect_blobs)
-        except BaseException:
-            if self.location.is_file(tmp):  # as write_atomic does: no temp blob left behind
-                fs.delete_file(tmp)
-            raise
-        return ref, size, sha
+        """Store a binary stream as chunked content (see chunks.py); return (ref, size, sha256).
+        Content never sits in memory whole."""
+        return self.chunks.write_stream(stream)
 
     def write_blob(self, data: bytes, sha256: str) -> str:
-        """Store content under its sha256 beside the table (once); return its reference."""
-        ref = self.blob_path(sha256)
-        final = self.location.path(ref)
-        if not self.location.remote:
-            try:
-                os.utime(final)  # reuse: refresh its age so blob GC keeps it (see collect_blobs)
-                return ref
-            except FileNotFoundError:
-                pass
-        # S3 has no touch: the blob is PUT again, which gives it a fresh age (same content)
-        self.location.write_atomic(final, data)  # local: temp file + rename; object storage: one PUT
-        return ref
+        """Store content over the inline limit as chunks (each once); return its reference."""
+        return self.chunks.write_bytes(data, sha256)
 
     def blob_location(self, ref: object, sha256: object) -> str:
         """The storage path of a blob reference, after checking that it is exactly
@@ -705,7 +666,11 @@ class Store:
         raise AssertionError("unreachable")
 
     def read_blob(self, ref: str, expected_sha256: str) -> bytes:
-        """A blob's bytes, verified against the sha256 its op row records (CorruptPondError if not)."""
+        """Content stored beside the table, verified against the sha256 its op row records
+        (CorruptPondError if not): chunked (``manifests/<sha256>``) or a whole-file blob
+        (``blobs/<sha256>``, written before chunking existed)."""
+        if is_manifest_ref(ref):
+            return self.chunks.read(ref, expected_sha256)
         path = self.blob_location(ref, expected_sha256)
         with self._open_blob_file(path) as stream:
             data = stream.read()
@@ -714,8 +679,11 @@ class Store:
         return data
 
     def open_blob(self, ref: str, expected_sha256: str) -> Any:
-        """A seekable binary stream over a blob (never loaded whole); reading it to the end
-        verifies the sha256 (CorruptPondError on a mismatch)."""
+        """A seekable binary stream over stored content (never loaded whole). Chunked content:
+        every chunk is checked against its blake3 id (see chunks.py); a whole-file blob: reading
+        it to the end verifies the sha256 (CorruptPondError on a mismatch)."""
+        if is_manifest_ref(ref):
+            return self.chunks.open(ref, expected_sha256)
         path = self.blob_location(ref, expected_sha256)
         return io.BufferedReader(VerifiedBlob(self._open_blob_file(path), expected_sha256, path))
 

@@ -10,6 +10,7 @@ then a fresh ``Pond.open``).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 import traceback
@@ -140,8 +141,10 @@ def forge_row(pond_dir: Path, spec: dict[str, Any], subst: dict[str, str]) -> No
 
 
 def damage_blob(pond_dir: Path, spec: dict[str, Any], subst: dict[str, str]) -> None:
-    """Replace /big.bin's blob on disk: by the host file's bytes, or by a symlink to the host file."""
-    blob = pond_dir / "blobs" / hashlib.sha256(BIG).hexdigest()
+    """Replace /big.bin's stored bytes on disk (its first chunk: content over 64 KiB is chunked, see
+    chunks.py): by the host file's bytes, or by a symlink to the host file."""
+    listing = json.loads((pond_dir / "manifests" / hashlib.sha256(BIG).hexdigest()).read_text())
+    blob = pond_dir / "chunks" / listing["chunks"][0][0]
     host = Path(subst["{{HOST_TXT}}"])
     blob.unlink()
     if spec.get("symlink"):
@@ -156,6 +159,8 @@ def blobs_intact(pond_dir: Path) -> list[str]:
     problems = []
     for row in rows:
         ref, sha = row[14], row[12]
+        if row[17] == "attacker" and ref == f"blobs/{hashlib.sha256(BIG).hexdigest()}":
+            continue  # the forged ref to /big.bin's content: chunked (see chunks.py), so no such blob ever existed
         if not ref or not isinstance(ref, str) or not ref.startswith("blobs/") or len(ref) != 70:
             continue
         path = pond_dir / ref
