@@ -414,3 +414,16 @@ def test_cli_watch_stops_cleanly_on_ctrl_c(local):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert pond.check().ok
+
+
+def test_changes_after_compaction_and_vacuum(local):
+    pond, _ = local
+    since = pond.version
+    for index in range(5):
+        pond.root.create_file_path(f"/f{index}", str(index))
+    pond.root.rename("/f0", "/g0")
+    pond.maintain(retention_hours=0, unsafe=True)  # the commits' data files are gone: compacted
+    got = list(pond.changes(since))
+    assert [(c.version, c.seq, c.op, c.kind, c.path, c.from_path, c.size, c.sha256, c.target, c.node_id)
+            for c in got] == history_rows(pond, since)
+    assert summary(got)[-1] == ("move", "/g0", "/f0")

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from .errors import CorruptPondError, InvalidArgumentError, VersionNotFoundError
 from .refs import visible
 from .schema import OPLOG_SCHEMA, ROOT_ID
+from .store import MissingDataFile
 
 if TYPE_CHECKING:
     from .pond import Pond
@@ -138,8 +139,13 @@ def _rows_after(pond: Pond, since: int, upto: int) -> pa.Table:
     if upto <= since:
         return OPLOG_SCHEMA.empty_table()
     store = pond._store
-    rows = store.read_commits(since + 1, upto) if upto - since <= FEW_COMMITS else None
-    if rows is None:  # many commits, or their log entries were trimmed: the data files' statistics
+    rows = None
+    if upto - since <= FEW_COMMITS:
+        try:
+            rows = store.read_commits(since + 1, upto)
+        except MissingDataFile:  # compacted and vacuumed since: the current data files hold the rows
+            rows = None
+    if rows is None:  # many commits, or their entries were trimmed: the data files' version statistics
         _, rows = store.read_since(since)
     if rows.num_rows:
         rows = rows.filter(pc.less_equal(rows["version"], upto))
