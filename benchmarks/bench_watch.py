@@ -45,11 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--commits", type=int, default=100, help="commits the writer makes per latency run")
     parser.add_argument("--s3-commits", type=int, default=30)
     parser.add_argument("--rate-commits", type=int, default=200, help="commits per writer-rate run")
+    parser.add_argument("--s3-gap", type=float, default=0.3, help="seconds between the S3 writer's commits")
     parser.add_argument("--quick", action="store_true", help="small sizes (for tests)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.quick:
-        args.entries, args.commits, args.s3_commits, args.rate_commits = 2000, 10, 4, 20
+        args.entries, args.commits, args.s3_commits, args.rate_commits, args.s3_gap = 2000, 6, 3, 10, 0.1
     return args
 
 
@@ -117,43 +118,50 @@ def rate(path: str, count: int, prefix: str) -> float:
 
 
 # -- figures ------------------------------------------------------------------------------------
-def latency(ctx: Any, path: str, kind: str, count: int, gap: float, poll: float | None = None) -> list[float]:
-    """Milliseconds from each commit returning in a writer process to a watcher process holding it."""
-    manager = ctx.Manager()
-    ready, seen, done = manager.Event(), manager.Queue(), manager.Queue()
-    watch_proc = ctx.Process(target=watcher, args=(path, kind, count, ready, seen, poll))
-    watch_proc.start()
-    ready.wait(120)
-    time.sleep(0.2)
-    write_proc = ctx.Process(target=write, args=(path, count, gap, done))
-    write_proc.start()
-    write_proc.join(600)
-    watch_proc.join(600)
-    returned = dict(done.get() for _ in range(done.qsize()))
-    observed = [seen.get() for _ in range(seen.qsize())]
-    manager.shutdown()
-    return [(at - (written if written is not None else returned[v])) * 1000
-            for v, at, written in observed if written is not None or v in returned]
+class Runner:
+    """One manager (events, queues) and one worker process for the writers, kept for the whole run:
+    each spawned process costs an interpreter start and a tinylogsql import."""
 
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.manager = ctx.Manager()
+        self.pool = ctx.Pool(1)
 
-def writer_rates(ctx: Any, path: str, count: int) -> dict[str, float]:
-    out: dict[str, Any] = {}
-    with ctx.Pool(1) as pool:
-        pool.apply(rate, (path, max(10, count // 10), "warm"))
-        alone = [pool.apply(rate, (path, count, "alone0"))]
+    def close(self) -> None:
+        self.pool.close()
+        self.pool.join()
+        self.manager.shutdown()
+
+    def latency(self, path: str, kind: str, count: int, gap: float, poll: float | None = None) -> list[float]:
+        """Milliseconds from each commit landing (see the module docstring) to a watcher process holding it."""
+        ready, seen, done = self.manager.Event(), self.manager.Queue(), self.manager.Queue()
+        watch_proc = self.ctx.Process(target=watcher, args=(path, kind, count, ready, seen, poll))
+        watch_proc.start()
+        ready.wait(120)
+        time.sleep(0.2)
+        self.pool.apply(write, (path, count, gap, done))
+        watch_proc.join(600)
+        returned = dict(done.get() for _ in range(done.qsize()))
+        observed = [seen.get() for _ in range(seen.qsize())]
+        return [(at - (written if written is not None else returned[v])) * 1000
+                for v, at, written in observed if written is not None or v in returned]
+
+    def writer_rates(self, path: str, count: int) -> dict[str, float]:
+        """Commits/s of one writer alone (before and after, averaged) and beside each kind of watcher."""
+        out: dict[str, Any] = {}
+        self.pool.apply(rate, (path, max(10, count // 10), "warm"))
+        alone = [self.pool.apply(rate, (path, count, "alone0"))]
         for label, poll in (("notified watcher", None), ("watcher polling every 5 ms", 0.005)):
-            manager = ctx.Manager()
-            ready, stop = manager.Event(), manager.Event()
-            proc = ctx.Process(target=busy_watcher, args=(path, poll, ready, stop))
+            ready, stop = self.manager.Event(), self.manager.Event()
+            proc = self.ctx.Process(target=busy_watcher, args=(path, poll, ready, stop))
             proc.start()
             ready.wait(120)
-            out[label] = pool.apply(rate, (path, count, label.split()[0] + str(poll)))
+            out[label] = self.pool.apply(rate, (path, count, label.split()[0] + str(poll)))
             stop.set()
             proc.join(60)
-            manager.shutdown()
-        alone.append(pool.apply(rate, (path, count, "alone1")))
-    out["alone"] = sum(alone) / len(alone)  # before and after the watched runs, averaged
-    return out
+        alone.append(self.pool.apply(rate, (path, count, "alone1")))
+        out["alone"] = sum(alone) / len(alone)
+        return out
 
 
 def build(pond: Pond, entries: int) -> None:
@@ -181,9 +189,14 @@ def main(argv: list[str] | None = None) -> int:
         path = str(tmp / "pond")
         Pond.create(path, author="bench").close()
 
-        stat = latency(ctx, path, "stat", args.commits, 0.04)
-        watched = latency(ctx, path, "watch", args.commits, 0.04)
-        polled = latency(ctx, path, "watch", args.commits, 0.04, poll=0.02)
+        from s3_helpers import S3Emulator
+
+        emulator = S3Emulator()
+        os.environ.update(emulator.options)  # before any process starts: they inherit the endpoint
+        runner = Runner(ctx)
+        stat = runner.latency(path, "stat", args.commits, 0.04)
+        watched = runner.latency(path, "watch", args.commits, 0.04)
+        polled = runner.latency(path, "watch", args.commits, 0.04, poll=0.02)
         base = {"os.stat loop p50": percentile(stat, 50), "os.stat loop p99": percentile(stat, 99)}
         figures.append(Figure("watch latency p50, local", percentile(watched, 50), "ms", f"{len(watched)} commits",
                               base, target=50, note="inotify via watchfiles (RustNotify), one stat per wake-up"))
@@ -192,14 +205,17 @@ def main(argv: list[str] | None = None) -> int:
         figures.append(Figure("watch latency p50, local polling 20 ms", percentile(polled, 50), "ms",
                               f"{len(polled)} commits", base, note="poll_interval=0.02"))
 
-        rates = writer_rates(ctx, path, args.rate_commits)
+        rates = runner.writer_rates(path, args.rate_commits)
         for label in ("notified watcher", "watcher polling every 5 ms"):
             figures.append(Figure(f"writer commits/s beside a {label}", rates[label], "commits/s",
                                   f"{args.rate_commits} commits", {"writer alone": rates["alone"]},
                                   higher_is_better=True))
 
-        s3 = s3_latency(ctx, args)
-        figures += s3
+        try:
+            figures += s3_latency(runner, args, emulator)
+        finally:
+            runner.close()
+            emulator.stop()
 
         size = human_size(args.entries)
         feed_path = str(tmp / "feed")
@@ -230,21 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def s3_latency(ctx: Any, args: argparse.Namespace) -> list[Figure]:
-    from s3_helpers import S3Emulator
-
-    emulator = S3Emulator()
-    try:
-        os.environ.update(emulator.options)  # the spawned processes inherit the endpoint
-        uri = emulator.new_uri()
-        with Pond.create(uri, author="bench") as pond:
-            pond.root.create_file_path("/warm", CONTENT)
-            commits = [median_ms(lambda i=i: pond.root.create_file_path(f"/c{i}", CONTENT), 1)[0] for i in range(5)]
-        commit = sorted(commits)[2]
-        default = latency(ctx, uri, "watch", args.s3_commits, 0.3)
-        fast = latency(ctx, uri, "watch", args.s3_commits, 0.3, poll=0.1)
-    finally:
-        emulator.stop()
+def s3_latency(runner: Runner, args: argparse.Namespace, emulator: Any) -> list[Figure]:
+    uri = emulator.new_uri()
+    with Pond.create(uri, author="bench") as pond:
+        pond.root.create_file_path("/warm", CONTENT)
+        commits = [median_ms(lambda i=i: pond.root.create_file_path(f"/c{i}", CONTENT), 1)[0] for i in range(5)]
+    commit = sorted(commits)[2]
+    default = runner.latency(uri, "watch", args.s3_commits, args.s3_gap)
+    fast = runner.latency(uri, "watch", args.s3_commits, args.s3_gap, poll=0.1)
     base = {"raw commit": commit}
     return [
         Figure("watch latency p50, S3 (poll 1 s)", percentile(default, 50), "ms", f"{len(default)} commits", base),

@@ -316,6 +316,8 @@ def check_exactly_once(pond: Pond) -> None:
         outputs[version] += 1
         assert pond.root.read_file_path(f"/out/{name}").decode().split() == inputs[version]
     assert outputs == Counter(dict.fromkeys(inputs, 1))
+    written = {c.version for c in pond.changes(0, "/out/*") if c.op == "create"}
+    assert written == pond._refs().acked["etl"]  # each output landed in the commit of its ack, and vice versa
     sub = pond.subscription("etl")
     assert sub.pending() == [] and sub.position >= max(inputs)
 

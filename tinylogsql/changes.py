@@ -99,8 +99,8 @@ def _compile(glob: str) -> re.Pattern[str]:
         elif glob[i] == "?":
             out.append("[^/]")
             i += 1
-        elif glob[i] == "[" and "]" in glob[i + 2:] or glob.startswith("[]", i) and "]" in glob[i + 2:]:
-            end = glob.index("]", i + 2)
+        elif glob[i] == "[" and glob.find("]", i + 2) > 0:
+            end = glob.find("]", i + 2)  # a "]" right after "[" (or "[!") belongs to the class
             body = glob[i + 1:end]
             body = "^" + body[1:] if body.startswith("!") else body
             out.append("[" + body.replace("\\", "\\\\") + "]")
