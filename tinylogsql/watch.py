@@ -3,8 +3,8 @@
 Locally it sleeps on OS file notifications for the ``_delta_log`` folder (watchfiles: the Rust
 ``notify`` crate, inotify on Linux), waking on any event there and checking for a new log entry
 with one stat; a notification missed or unavailable costs at most ``SAFETY_POLL`` seconds. On
-object storage (or with ``poll_interval=`` given) it polls: one HEAD for the next log entry per
-interval (default 1 s remote).
+object storage (or with ``poll_interval=`` given) it polls, default every 1 s remote: each look is
+``Engine.sync`` (a HEAD for the next log entry, one for ``_last_checkpoint``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .pond import Pond
 
 REMOTE_POLL = 1.0
-"""Seconds between two looks at object storage (one HEAD each) unless ``poll_interval`` says."""
+"""Seconds between two looks at object storage (two HEADs each) unless ``poll_interval`` says."""
 LOCAL_POLL = 0.02
 """Seconds between two looks at a local log when OS notifications are unavailable (one stat)."""
 SAFETY_POLL = 1.0
