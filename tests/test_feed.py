@@ -29,6 +29,7 @@ from tinylogsql import (
     SubscriptionMismatchError,
     VersionNotFoundError,
 )
+from tinylogsql.changes import check_globs, matches
 
 pytestmark = pytest.mark.backends("local", "s3")
 HELPER = str(Path(__file__).with_name("feed_helpers.py"))
@@ -429,3 +430,47 @@ def test_changes_after_compaction_and_vacuum(local):
     assert [(c.version, c.seq, c.op, c.kind, c.path, c.from_path, c.size, c.sha256, c.target, c.node_id)
             for c in got] == history_rows(pond, since)
     assert summary(got)[-1] == ("move", "/g0", "/f0")
+
+
+def test_changes_match_history_over_random_trees(local):
+    """Random creates, writes, moves (of folders too) and removes; for several `since` and globs,
+    changes() are exactly the `history` rows after `since`, filtered as the globs say."""
+    pond, _ = local
+    rng = random.Random(int(os.environ.get("TINYLOGSQL_SEED", "1616")))
+    root = pond.root
+    for step in range(scale(40, 300)):
+        with pond.transaction(message=f"step {step}"):
+            for _ in range(rng.randint(1, 3)):
+                dirs = ["/"] + [f"{d}/{name}".replace("//", "/") for d, names, _ in root.walk("/") for name in names]
+                files = [f"{d}/{name}".replace("//", "/") for d, _, names in root.walk("/") for name in names]
+                choice = rng.random()
+                folder = rng.choice(dirs)
+                name = f"{folder}/{rng.choice('abcde')}{rng.randint(0, 9)}".replace("//", "/")
+                if root.exists(name):
+                    continue
+                if choice < 0.35:
+                    root.create_file_path(name, str(step))
+                elif choice < 0.55:
+                    root.create_dir_path(name)
+                elif choice < 0.7 and files:
+                    path = rng.choice(files)
+                    if root.exists(path):
+                        root.write_file_path(path, f"w{step}")
+                elif choice < 0.9 and len(dirs) > 1:
+                    source = rng.choice(dirs[1:] + files)
+                    if root.exists(source) and not (name + "/").startswith(source + "/"):
+                        root.rename(source, name)
+                elif len(dirs) > 1:
+                    victim = rng.choice(dirs[1:])
+                    if root.exists(victim):
+                        root.remove(victim, recursive=True)
+    latest = pond.version
+    kinds = {(c.op, c.kind) for c in pond.changes(0)}
+    assert {("move", "dir"), ("remove", "dir"), ("move", "file"), ("write", "file")} <= kinds  # a real workout
+    for since in (0, latest // 3, latest // 2, latest - 1):
+        got = list(pond.changes(since))
+        assert [(c.version, c.seq, c.op, c.kind, c.path, c.from_path, c.size, c.sha256, c.target, c.node_id)
+                for c in got] == history_rows(pond, since)
+        for globs in ("/a*/**", ["/*/b?", "/c*"], "/**/d[0-4]"):
+            wanted = [c for c in got if matches(check_globs(globs), c)]
+            assert list(pond.changes(since, globs)) == wanted

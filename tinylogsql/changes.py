@@ -12,6 +12,7 @@ as they land.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from functools import cache
@@ -81,10 +82,20 @@ def check_globs(paths: object) -> Globs:
     return tuple(items)
 
 
+def _escape(char: str) -> str:
+    """One literal character in a pattern both Python's re and Arrow's RE2 read the same way."""
+    if char.isalnum() or not char.isascii():
+        return char
+    if char in string.punctuation:
+        return "\\" + char
+    return f"[{char}]"  # whitespace, control characters
+
+
 @cache
-def _compile(glob: str) -> re.Pattern[str]:
-    """A glob over absolute pond paths: ``*`` and ``?`` stay within one name, ``**`` crosses
-    folders (``/a/**/b`` matches ``/a/b`` too), ``[...]`` is a character class."""
+def _pattern(glob: str) -> str:
+    """A glob over absolute pond paths as a regular expression (no anchors): ``*`` and ``?`` stay
+    within one name, ``**`` crosses folders (``/a/**/b`` matches ``/a/b`` too), ``[...]`` is a
+    character class (``[!...]`` negated)."""
     out, i = [], 0
     while i < len(glob):
         if glob.startswith("/**/", i):
@@ -102,14 +113,19 @@ def _compile(glob: str) -> re.Pattern[str]:
         elif glob[i] == "[" and glob.find("]", i + 2) > 0:
             end = glob.find("]", i + 2)  # a "]" right after "[" (or "[!") belongs to the class
             body = glob[i + 1:end]
-            body = "^" + body[1:] if body.startswith("!") else body
-            out.append("[" + body.replace("\\", "\\\\") + "]")
+            negate = body.startswith("!")
+            out.append("[" + ("^" if negate else "") + "".join(map(_escape, body[negate:])) + "]")
             i = end + 1
         else:
-            out.append(re.escape(glob[i]))
+            out.append(_escape(glob[i]))
             i += 1
+    return "".join(out)
+
+
+@cache
+def _compile(glob: str) -> re.Pattern[str]:
     try:
-        return re.compile("".join(out) + r"\Z", re.DOTALL)
+        return re.compile(_pattern(glob) + r"\Z", re.DOTALL)
     except re.error as exc:
         raise InvalidArgumentError(f"invalid path glob {glob!r}: {exc}") from None
 
@@ -123,6 +139,18 @@ def matches(globs: Globs, change: Change) -> bool:
         if pattern.match(change.path) or (change.from_path is not None and pattern.match(change.from_path)):
             return True
     return False
+
+
+def _mask(globs: tuple[str, ...], path: pa.ChunkedArray, from_path: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``matches`` over whole columns (Arrow's RE2 reads the same patterns)."""
+    mask = None
+    for glob in globs:
+        regex = "(?s)^" + _pattern(glob) + "$"
+        for column in (path, from_path):
+            hit = pc.fill_null(pc.match_substring_regex(column, regex), False)
+            mask = hit if mask is None else pc.or_(mask, hit)
+    assert mask is not None
+    return mask
 
 
 # -- reading the rows after a version ---------------------------------------------------
@@ -183,64 +211,95 @@ def read_batches(pond: Pond, since: int, globs: Globs, skip: Iterable[int] = ())
     return upto, _batches(rows, dirs, globs, upto, set(skip))
 
 
+_READ = ("version", "seq", "ts", "op", "kind", "node_id", "parent_id", "name", "from_parent_id", "from_name", "size",
+         "sha256", "target", "author", "message")
+"""The log columns a change is made of (never the inline content)."""
+
+
 def _batches(rows: pa.Table, live_dirs: dict[str, tuple[str, str]], globs: Globs, upto: int,
              skip: set[int]) -> list[ChangeBatch]:
-    """Group the rows into batches with paths computed (see the module docstring)."""
+    """Group the rows into batches with paths computed (see the module docstring): Python walks
+    only the directory ops and the distinct (version, directory) pairs; the rest is Arrow."""
     if not rows.num_rows:
         return []
-    rows = rows.sort_by([("version", "ascending"), ("seq", "ascending")])
-    names = ("version", "seq", "ts", "op", "kind", "node_id", "parent_id", "name", "from_parent_id", "from_name",
-             "size", "sha256", "target", "author", "message")
-    cols = {name: rows.column(name).to_pylist() for name in names}
-    location = dict(live_dirs)  # each directory's location at `since`
-    seen: set[str] = set()
-    for i in range(rows.num_rows):
-        node_id = cols["node_id"][i]
-        if cols["kind"][i] != "dir" or node_id in seen:
-            continue
-        seen.add(node_id)
-        op = cols["op"][i]
-        if op == "create":
-            location.pop(node_id, None)
-        elif op == "move":
-            location[node_id] = (cols["from_parent_id"][i], cols["from_name"][i])
-        else:
-            location[node_id] = (cols["parent_id"][i], cols["name"][i])
+    rows = rows.select(list(_READ)).sort_by([("version", "ascending"), ("seq", "ascending")])
+    rows = rows.append_column("_row", pa.array(range(rows.num_rows), pa.int64()))
+    paths = _dir_paths(rows, live_dirs)
+    rows = _with_path(rows, paths, "parent_id", "name", "path")
+    rows = _with_path(rows, paths, "from_parent_id", "from_name", "from_path").sort_by("_row")
+    keep = pc.less_equal(rows["version"], upto)
+    if skip:
+        keep = pc.and_(keep, pc.invert(pc.is_in(rows["version"], pa.array(sorted(skip), pa.int64()))))
+    if globs is not None:
+        keep = pc.and_(keep, _mask(globs, rows["path"], rows["from_path"]))
+    rows = rows.filter(keep)
+    if not rows.num_rows:
+        return []
+    rows = rows.set_column(rows.schema.get_field_index("ts"), "ts", rows["ts"].cast(pa.timestamp("us", "UTC")))
+    for name in ("author", "message"):
+        rows = rows.set_column(rows.schema.get_field_index(name), name, pc.fill_null(rows[name], ""))
+    columns = [rows[name].to_pylist() for name in Change._fields]
+    found = list(map(Change._make, zip(*columns, strict=True)))
     out: list[ChangeBatch] = []
     start = 0
-    while start < rows.num_rows:
-        version = cols["version"][start]
-        end = start
-        while end < rows.num_rows and cols["version"][end] == version:
+    while start < len(found):
+        version, end = found[start].version, start + 1
+        while end < len(found) and found[end].version == version:
             end += 1
-        for i in range(start, end):  # a directory's path at a version is where the commit left it
-            if cols["kind"][i] == "dir":
-                location[cols["node_id"][i]] = (cols["parent_id"][i], cols["name"][i])
-        if version > upto:
-            break
-        if version not in skip:
-            memo: dict[str, str] = {}
-            found = []
-            for i in range(start, end):
-                path = _join(_dir_path(cols["parent_id"][i], location, memo), cols["name"][i])
-                from_path = None
-                if cols["op"][i] == "move":
-                    from_path = _join(_dir_path(cols["from_parent_id"][i], location, memo), cols["from_name"][i])
-                change = Change(version, cols["seq"][i], _utc(cols["ts"][i]), cols["op"][i], cols["kind"][i], path,
-                                from_path, cols["size"][i], cols["sha256"][i], cols["target"][i],
-                                cols["author"][i] or "", cols["message"][i] or "", cols["node_id"][i])
-                if matches(globs, change):
-                    found.append(change)
-            if found:
-                out.append(ChangeBatch(version, found[0].ts, found[0].author, found[0].message, found))
+        first = found[start]
+        out.append(ChangeBatch(version, first.ts, first.author, first.message, found[start:end]))
         start = end
     return out
 
 
-def _join(folder: str | None, name: str) -> str:
-    if folder is None:  # the root's own create (parent_id '')
-        return "/"
-    return "/" + name if folder == "/" else f"{folder}/{name}"
+def _dir_paths(rows: pa.Table, live_dirs: dict[str, tuple[str, str]]) -> pa.Table:
+    """(version, dir, dir_path) for every directory a row names as its parent or former parent,
+    where the commit ``version`` left that directory (as sql/history.sql's ``dir_spans``)."""
+    dir_rows = rows.filter(pc.equal(rows["kind"], "dir")).select(
+        ["version", "node_id", "op", "parent_id", "name", "from_parent_id", "from_name"]).to_pylist()
+    location = dict(live_dirs)  # each directory's location at `since`: now, unless a later op says
+    seen: set[str] = set()
+    for row in dir_rows:
+        if row["node_id"] in seen:
+            continue
+        seen.add(row["node_id"])
+        if row["op"] == "create":
+            location.pop(row["node_id"], None)
+        elif row["op"] == "move":
+            location[row["node_id"]] = (row["from_parent_id"], row["from_name"])
+        else:
+            location[row["node_id"]] = (row["parent_id"], row["name"])
+    pairs = pa.concat_tables([
+        pa.table({"version": rows["version"], "dir": rows["parent_id"]}),
+        pa.table({"version": rows["version"], "dir": rows["from_parent_id"]}),
+    ]).filter(pc.invert(pc.is_null(pc.field("dir")))).group_by(["version", "dir"]).aggregate([])
+    pairs = pairs.sort_by([("version", "ascending")])
+    out_paths: list[str | None] = []
+    memo: dict[str, str] = {}
+    applied = 0
+    for version, dir_id in zip(pairs["version"].to_pylist(), pairs["dir"].to_pylist(), strict=True):
+        moved = False
+        while applied < len(dir_rows) and dir_rows[applied]["version"] <= version:
+            row = dir_rows[applied]
+            location[row["node_id"]] = (row["parent_id"], row["name"])
+            applied += 1
+            moved = True
+        if moved:
+            memo = {}
+        out_paths.append(_dir_path(dir_id, location, memo))
+    return pairs.append_column("dir_path", pa.array(out_paths, pa.string()))
+
+
+def _with_path(rows: pa.Table, paths: pa.Table, parent: str, name: str, column: str) -> pa.Table:
+    """Add ``column``: the parent's path at the row's version joined with ``name`` (null where the
+    parent is null; "/" for the root's own create)."""
+    joined = rows.join(paths, keys=["version", parent], right_keys=["version", "dir"], join_type="left outer")
+    folder = joined["dir_path"]
+    prefix = pc.if_else(pc.equal(folder, "/"), "", folder)
+    path = pc.binary_join_element_wise(prefix, joined[name], "/")
+    if parent == "parent_id":
+        path = pc.if_else(pc.equal(joined[parent], ""), "/", path)
+    return joined.drop_columns(["dir_path"]).append_column(column, path)
 
 
 def _dir_path(dir_id: str, location: dict[str, tuple[str, str]], memo: dict[str, str]) -> str | None:
