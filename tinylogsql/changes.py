@@ -11,6 +11,7 @@ as they land.
 
 from __future__ import annotations
 
+import bisect
 import re
 import string
 from collections.abc import Iterable, Iterator
@@ -235,19 +236,20 @@ def _batches(rows: pa.Table, live_dirs: dict[str, tuple[str, str]], globs: Globs
     rows = rows.filter(keep)
     if not rows.num_rows:
         return []
-    rows = rows.set_column(rows.schema.get_field_index("ts"), "ts", rows["ts"].cast(pa.timestamp("us", "UTC")))
-    for name in ("author", "message"):
-        rows = rows.set_column(rows.schema.get_field_index(name), name, pc.fill_null(rows[name], ""))
-    columns = [rows[name].to_pylist() for name in Change._fields]
-    found = list(map(Change._make, zip(*columns, strict=True)))
+    per_row = [rows[name].to_pylist() for name in ("version", "seq", "op", "kind", "path", "from_path", "size",
+                                                   "sha256", "target", "node_id")]
+    versions = per_row[0]
     out: list[ChangeBatch] = []
     start = 0
-    while start < len(found):
-        version, end = found[start].version, start + 1
-        while end < len(found) and found[end].version == version:
-            end += 1
-        first = found[start]
-        out.append(ChangeBatch(version, first.ts, first.author, first.message, found[start:end]))
+    while start < len(versions):  # ts, author and message are the commit's: one Python object per batch
+        version = versions[start]
+        end = bisect.bisect_right(versions, version, start)
+        ts = _utc(rows["ts"][start].as_py())
+        author, message = rows["author"][start].as_py() or "", rows["message"][start].as_py() or ""
+        found = [Change(version, seq, ts, op, kind, path, from_path, size, sha256, target, author, message, node_id)
+                 for seq, op, kind, path, from_path, size, sha256, target, node_id
+                 in zip(*(column[start:end] for column in per_row[1:]), strict=True)]
+        out.append(ChangeBatch(version, ts, author, message, found))
         start = end
     return out
 
