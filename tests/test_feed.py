@@ -292,6 +292,14 @@ def test_a_subscription_follows_its_branch(local):
     with pytest.raises(SubscriptionMismatchError):
         pond.subscription("f-sub")
     assert pond.subscriptions() == [] and [s.name for s in feature.subscriptions()] == ["f-sub"]
+    with feature.transaction():  # an output and its ack, then merged: the ack rows are no node ops
+        feature.root.create_file_path("/out", "o")
+        sub.ack(sub.pending()[0].version)
+    result = pond.merge("feature")
+    assert sorted(c.path for c in result.changes) == ["/feature-only", "/out"]
+    assert [c.path for c in pond.changes(result.version - 1)] == ["/feature-only", "/out"]
+    assert sub.position == feature.version - 1 and sub.pending() == []
+    assert pond.check().ok and feature.check().ok
 
 
 def test_competing_consumer_processes_process_each_batch_once(local):
