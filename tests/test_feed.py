@@ -482,3 +482,17 @@ def test_changes_match_history_over_random_trees(local):
         for globs in ("/a*/**", ["/*/b?", "/c*"], "/**/d[0-4]"):
             wanted = [c for c in got if matches(check_globs(globs), c)]
             assert list(pond.changes(since, globs)) == wanted
+
+
+def test_globs_with_special_characters(local):
+    pond, _ = local
+    since = pond.version
+    names = ["/a b+(1).csv", "/ünï.csv", "/x$y^z.txt", "/dot.in.name", "/back\\slash", "/q?mark", "/br[a]ce"]
+    for name in names:
+        pond.root.create_file_path(name, "x")
+    got = list(pond.changes(since))
+    for glob in ("/a b+(1).*", "/*.csv", "/ü*", "/x$y^z.txt", "/dot.in.*", "/back\\slash", "/q?mark", "/br[[]a]ce",
+                 "/br?a?ce", "/[!a]*", "/**"):
+        wanted = [c.path for c in got if matches(check_globs(glob), c)]
+        assert [c.path for c in pond.changes(since, glob)] == wanted, glob
+        assert wanted, glob
