@@ -96,14 +96,14 @@ def busy_watcher(path: str, poll: float | None, ready: Any, stop: Any) -> None:
                     break
 
 
-def write(path: str, count: int, gap: float, done: Any) -> None:
+def write(path: str, count: int, gap: float, done: Any, run: str) -> None:
     """``count`` single-op commits about ``gap`` s apart; (version, time.time()) after each returns."""
     r = random.Random(16)
     with Pond.open(path, author="writer") as pond:
         pond.root.exists("/")
         for i in range(count):
             time.sleep(gap * r.uniform(0.5, 1.5))
-            pond.root.create_file_path(f"/lat-{os.getpid()}-{i}", CONTENT)
+            pond.root.create_file_path(f"/lat-{run}-{i}", CONTENT)
             done.put((pond.last_committed_version, time.time()))
 
 
@@ -126,6 +126,7 @@ class Runner:
         self.ctx = ctx
         self.manager = ctx.Manager()
         self.pool = ctx.Pool(1)
+        self.runs = 0
 
     def close(self) -> None:
         self.pool.close()
@@ -139,7 +140,8 @@ class Runner:
         watch_proc.start()
         ready.wait(120)
         time.sleep(0.2)
-        self.pool.apply(write, (path, count, gap, done))
+        self.runs += 1
+        self.pool.apply(write, (path, count, gap, done, f"{kind}{self.runs}"))
         watch_proc.join(600)
         returned = dict(done.get() for _ in range(done.qsize()))
         observed = [seen.get() for _ in range(seen.qsize())]

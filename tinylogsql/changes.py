@@ -12,6 +12,7 @@ as they land.
 from __future__ import annotations
 
 import bisect
+import gc
 import re
 import string
 from collections.abc import Iterable, Iterator
@@ -224,10 +225,9 @@ def _batches(rows: pa.Table, live_dirs: dict[str, tuple[str, str]], globs: Globs
     if not rows.num_rows:
         return []
     rows = rows.select(list(_READ)).sort_by([("version", "ascending"), ("seq", "ascending")])
-    rows = rows.append_column("_row", pa.array(range(rows.num_rows), pa.int64()))
     paths = _dir_paths(rows, live_dirs)
     rows = _with_path(rows, paths, "parent_id", "name", "path")
-    rows = _with_path(rows, paths, "from_parent_id", "from_name", "from_path").sort_by("_row")
+    rows = _with_path(rows, paths, "from_parent_id", "from_name", "from_path")
     keep = pc.less_equal(rows["version"], upto)
     if skip:
         keep = pc.and_(keep, pc.invert(pc.is_in(rows["version"], pa.array(sorted(skip), pa.int64()))))
@@ -241,16 +241,22 @@ def _batches(rows: pa.Table, live_dirs: dict[str, tuple[str, str]], globs: Globs
     versions = per_row[0]
     out: list[ChangeBatch] = []
     start = 0
-    while start < len(versions):  # ts, author and message are the commit's: one Python object per batch
-        version = versions[start]
-        end = bisect.bisect_right(versions, version, start)
-        ts = _utc(rows["ts"][start].as_py())
-        author, message = rows["author"][start].as_py() or "", rows["message"][start].as_py() or ""
-        found = [Change(version, seq, ts, op, kind, path, from_path, size, sha256, target, author, message, node_id)
-                 for seq, op, kind, path, from_path, size, sha256, target, node_id
-                 in zip(*(column[start:end] for column in per_row[1:]), strict=True)]
-        out.append(ChangeBatch(version, ts, author, message, found))
-        start = end
+    collecting = gc.isenabled()
+    gc.disable()  # a million new tuples would set off the cycle collector again and again (3x the time)
+    try:
+        while start < len(versions):  # ts, author and message are the commit's: one object per batch
+            version = versions[start]
+            end = bisect.bisect_right(versions, version, start)
+            ts = _utc(rows["ts"][start].as_py())
+            author, message = rows["author"][start].as_py() or "", rows["message"][start].as_py() or ""
+            found = [Change(version, seq, ts, op, kind, path, from_path, size, sha256, target, author, message,
+                            node_id) for seq, op, kind, path, from_path, size, sha256, target, node_id
+                     in zip(*(column[start:end] for column in per_row[1:]), strict=True)]
+            out.append(ChangeBatch(version, ts, author, message, found))
+            start = end
+    finally:
+        if collecting:
+            gc.enable()
     return out
 
 
@@ -294,14 +300,17 @@ def _dir_paths(rows: pa.Table, live_dirs: dict[str, tuple[str, str]]) -> pa.Tabl
 
 def _with_path(rows: pa.Table, paths: pa.Table, parent: str, name: str, column: str) -> pa.Table:
     """Add ``column``: the parent's path at the row's version joined with ``name`` (null where the
-    parent is null; "/" for the root's own create)."""
-    joined = rows.join(paths, keys=["version", parent], right_keys=["version", "dir"], join_type="left outer")
-    folder = joined["dir_path"]
+    parent is null; "/" for the root's own create). A lookup by "version:dir" key keeps row order."""
+    def keys(version: Any, folder: Any) -> Any:
+        return pc.binary_join_element_wise(pc.cast(version, pa.string()), folder, ":")
+
+    at = pc.index_in(keys(rows["version"], rows[parent]), value_set=keys(paths["version"], paths["dir"]))
+    folder = pc.take(paths["dir_path"], at)
     prefix = pc.if_else(pc.equal(folder, "/"), "", folder)
-    path = pc.binary_join_element_wise(prefix, joined[name], "/")
+    path = pc.binary_join_element_wise(prefix, rows[name], "/")
     if parent == "parent_id":
-        path = pc.if_else(pc.equal(joined[parent], ""), "/", path)
-    return joined.drop_columns(["dir_path"]).append_column(column, path)
+        path = pc.if_else(pc.equal(rows[parent], ""), "/", path)
+    return rows.append_column(column, path)
 
 
 def _dir_path(dir_id: str, location: dict[str, tuple[str, str]], memo: dict[str, str]) -> str | None:
