@@ -37,6 +37,8 @@ from _common import Figure, header, human_size, median_ms, now, percentile, prin
 from tinylogsql import Pond  # noqa: E402
 
 CONTENT = b"x" * 64
+WATCHERS: tuple[tuple[str, float | None], ...] = (("notified watcher", None), ("watcher polling every 5 ms", 0.005))
+"""The watchers beside which the writer's commit rate is measured (label, poll_interval)."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -148,12 +150,12 @@ class Runner:
         return [(at - (written if written is not None else returned[v])) * 1000
                 for v, at, written in observed if written is not None or v in returned]
 
-    def writer_rates(self, path: str, count: int) -> dict[str, float]:
+    def writer_rates(self, path: str, count: int, watchers: tuple[tuple[str, float | None], ...]) -> dict[str, float]:
         """Commits/s of one writer alone (before and after, averaged) and beside each kind of watcher."""
         out: dict[str, Any] = {}
         self.pool.apply(rate, (path, max(10, count // 10), "warm"))
         alone = [self.pool.apply(rate, (path, count, "alone0"))]
-        for label, poll in (("notified watcher", None), ("watcher polling every 5 ms", 0.005)):
+        for label, poll in watchers:
             ready, stop = self.manager.Event(), self.manager.Event()
             proc = self.ctx.Process(target=busy_watcher, args=(path, poll, ready, stop))
             proc.start()
@@ -198,17 +200,19 @@ def main(argv: list[str] | None = None) -> int:
         runner = Runner(ctx)
         stat = runner.latency(path, "stat", args.commits, 0.04)
         watched = runner.latency(path, "watch", args.commits, 0.04)
-        polled = runner.latency(path, "watch", args.commits, 0.04, poll=0.02)
         base = {"os.stat loop p50": percentile(stat, 50), "os.stat loop p99": percentile(stat, 99)}
         figures.append(Figure("watch latency p50, local", percentile(watched, 50), "ms", f"{len(watched)} commits",
                               base, target=50, note="inotify via watchfiles (RustNotify), one stat per wake-up"))
         figures.append(Figure("watch latency p99, local", percentile(watched, 99), "ms", f"{len(watched)} commits",
                               base))
-        figures.append(Figure("watch latency p50, local polling 20 ms", percentile(polled, 50), "ms",
-                              f"{len(polled)} commits", base, note="poll_interval=0.02"))
+        if not args.quick:  # (--quick: fewer processes to start)
+            polled = runner.latency(path, "watch", args.commits, 0.04, poll=0.02)
+            figures.append(Figure("watch latency p50, local polling 20 ms", percentile(polled, 50), "ms",
+                                  f"{len(polled)} commits", base, note="poll_interval=0.02"))
 
-        rates = runner.writer_rates(path, args.rate_commits)
-        for label in ("notified watcher", "watcher polling every 5 ms"):
+        watchers = WATCHERS[:1] if args.quick else WATCHERS
+        rates = runner.writer_rates(path, args.rate_commits, watchers)
+        for label, _ in watchers:
             figures.append(Figure(f"writer commits/s beside a {label}", rates[label], "commits/s",
                                   f"{args.rate_commits} commits", {"writer alone": rates["alone"]},
                                   higher_is_better=True))
@@ -255,14 +259,15 @@ def s3_latency(runner: Runner, args: argparse.Namespace, emulator: Any) -> list[
         commits = [median_ms(lambda i=i: pond.root.create_file_path(f"/c{i}", CONTENT), 1)[0] for i in range(5)]
     commit = sorted(commits)[2]
     default = runner.latency(uri, "watch", args.s3_commits, args.s3_gap)
-    fast = runner.latency(uri, "watch", args.s3_commits, args.s3_gap, poll=0.1)
+    fast = [] if args.quick else runner.latency(uri, "watch", args.s3_commits, args.s3_gap, poll=0.1)
     base = {"raw commit": commit}
     return [
         Figure("watch latency p50, S3 (poll 1 s)", percentile(default, 50), "ms", f"{len(default)} commits", base),
         Figure("watch latency p99, S3 (poll 1 s)", percentile(default, 99), "ms", f"{len(default)} commits", base),
+    ] + ([] if args.quick else [
         Figure("watch latency p50, S3 (poll 0.1 s)", percentile(fast, 50), "ms", f"{len(fast)} commits", base),
         Figure("watch latency p99, S3 (poll 0.1 s)", percentile(fast, 99), "ms", f"{len(fast)} commits", base),
-    ]
+    ])
 
 
 if __name__ == "__main__":
