@@ -29,6 +29,9 @@ EXPECTED: dict[str, list[str]] = {
                         "load average"],
     "bench_branches.py": ["create branch", "first read on a new branch", "lookup p50 on a branch", "changed nodes",
                           "merge preview", "two writers on two branches", "load average"],
+    "bench_watch.py": ["watch latency p50, local", "watch latency p99, S3", "changes() since 0",
+                       "changes() of the last 10 commits", "writer commits/s beside a", "ratio/os.stat loop p50",
+                       "load average"],
     "bench_sql.py": ["history by path prefix", "commits", "diff v", "files_at v", "load average"],
     "bench_scale.py": [
         "build: batched ops/s", "exists p50", "exists p99", "get p50", "get p99",

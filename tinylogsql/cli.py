@@ -954,5 +954,9 @@ from . import cli_branches  # noqa: E402  (registers branch, tag, merge, revert,
 
 cli_branches.register(cli, sys.modules[__name__])
 
+from . import cli_watch  # noqa: E402  (registers watch on `cli`)
+
+cli_watch.register(cli, sys.modules[__name__])
+
 if __name__ == "__main__":
     main()

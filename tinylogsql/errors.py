@@ -114,6 +114,10 @@ class InvalidMergeError(PondError, ValueError):
     """A merge that cannot be asked for: a branch into itself, or an unknown strategy."""
 
 
+class SubscriptionMismatchError(PondError, ValueError):
+    """A subscription opened with other paths than it was made with, or from another branch."""
+
+
 class BranchNotFoundError(PondError, LookupError):
     """No branch (or tag, or revision) by that name."""
 

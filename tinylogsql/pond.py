@@ -26,6 +26,7 @@ from deltalake.exceptions import DeltaError
 from .branching import Branching, open_chain
 from .check import CheckReport, check_pond
 from .errors import BranchNotFoundError, InvalidArgumentError, PondError, ReadOnlyError
+from .feed import ChangeFeed
 from .location import locate
 from .maintenance import MIN_SAFE_RETENTION_HOURS, check_retention, collect
 from .nodes import Directory
@@ -38,6 +39,7 @@ from .sqlworker import prestart as prestart_sql_worker
 from .sqlworker import run_query
 from .state import Entry
 from .store import CommitConflict, Store, backoff, stamp
+from .subscriptions import check_acks
 from .txn import Stale, Transaction
 
 if TYPE_CHECKING:
@@ -132,7 +134,7 @@ def _default_author() -> str:
         return "unknown"
 
 
-class Pond(Branching):
+class Pond(Branching, ChangeFeed):
     """A versioned filesystem in a Delta table. Use ``Pond.create`` or ``Pond.open``."""
 
     def __init__(self, store: Store, engine: Engine | None, author: str, at: int | None = None,
@@ -414,6 +416,8 @@ class Pond(Branching):
                 version = self._engine.sync()
                 if version != tx.base:
                     tx.rebase(version)
+                if tx.acks:  # subscription acks are compare-and-set (subscriptions.py)
+                    check_acks(self, tx)
                 if not self._store.prepare(version):
                     continue
                 rows = stamp(tx.ops, version + 1, tx.txn_id, tx.message, tx.author, branch=self._branch)
