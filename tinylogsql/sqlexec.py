@@ -90,12 +90,24 @@ def lock_down(con: duckdb.DuckDBPyConnection, allowed_directories: list[str], me
 
 
 class SandboxDB:
-    """One locked in-memory DuckDB for user queries; each query names the rows and files it sees."""
+    """One locked in-memory DuckDB for user queries; each query names the rows and files it sees.
 
-    def __init__(self, memory_limit: str = MEMORY_LIMIT) -> None:
+    ``files``: two database files (sqlbase.py), each with a table ``log``, attached READ_ONLY as
+    ``base`` and ``recent`` before the lock; then each query's rows are those tables up to the
+    query's version, plus a registered Arrow tail of newer rows if any (sql/log_base*.sql)."""
+
+    def __init__(self, memory_limit: str = MEMORY_LIMIT, files: tuple[str, str] | None = None) -> None:
         con = duckdb.connect(config={"threads": THREADS, "autoinstall_known_extensions": False,
                                      "autoload_known_extensions": False})
-        con.register("log", OPLOG_SCHEMA.empty_table())
+        self.files_attached = files is not None
+        if files is None:
+            con.register("log", OPLOG_SCHEMA.empty_table())
+        else:  # read-only: even DML in a CTE (a SELECT statement to DuckDB 2.0.1) is refused on them
+            con.execute("ATTACH ? AS base (READ_ONLY)", [files[0]]).fetchall()
+            con.execute("ATTACH ? AS recent (READ_ONLY)", [files[1]]).fetchall()
+            con.register("log_tail", OPLOG_SCHEMA.empty_table())
+            con.execute("SET VARIABLE log_upto = -1").fetchall()
+            con.execute(sql_text("log_base")).fetchall()
         for name, table in sql_tables(Refs()).items():  # each query registers its own (see run)
             con.register(name, table)
         for name in VIEW_FILES:
@@ -105,15 +117,25 @@ class SandboxDB:
         lock_down(con, [f"{POND_SCHEME}/"], memory_limit)
         self.con = con
         self._log: pa.Table | None = None
+        self._upto = -1
+        self._with_tail = False
 
     def run(self, text: str, params: Any, log: pa.Table, version: int, open_pond: Opener,
             timeout: float, budget: float | None = None, refs: dict[str, pa.Table] | None = None) -> pa.Table:
-        """Run checked SQL over ``log`` (the rows up to ``version``), interrupted after ``timeout`` s;
-        ``refs``: the branch, tag and revision tables of sql/branches.sql (refs.sql_tables)."""
+        """Run checked SQL over ``log`` (the rows up to ``version``; with ``files``, the rows
+        newer than theirs, up to ``version``), interrupted after ``timeout`` s; ``refs``: the branch,
+        tag and revision tables of sql/branches.sql (refs.sql_tables)."""
         statement = check_statement(text)
         if log is not self._log:
-            self.con.register("log", log)
+            self.con.register("log_tail" if self.files_attached else "log", log)
             self._log = log
+        if self.files_attached:
+            if version != self._upto:
+                self.con.execute("SET VARIABLE log_upto = ?", [version]).fetchall()
+                self._upto = version
+            if self._with_tail != bool(log.num_rows):  # the view without an empty Arrow tail plans better
+                self._with_tail = bool(log.num_rows)
+                self.con.execute(sql_text("log_base_tail" if self._with_tail else "log_base")).fetchall()
         for name, table in (refs or {}).items():
             self.con.register(name, table)
         self.files._open_pond, self.files.version = open_pond, version
@@ -127,6 +149,10 @@ class SandboxDB:
         finally:
             timer.cancel()
             self.files._open_pond, self.files.version = _no_pond, -1
+
+
+    def close(self) -> None:
+        self.con.close()
 
 
 def _no_pond(version: int) -> Any:

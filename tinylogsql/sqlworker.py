@@ -18,11 +18,14 @@ query instead). ``TINYLOGSQL_SQL_WORKER=0`` runs queries in-process (no memory b
 
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -37,6 +40,7 @@ from .errors import PondError, QueryError, QueryTimeoutError
 from .location import locate
 from .refs import MAIN, MAIN_CHAIN, visible
 from .schema import OPLOG_SCHEMA
+from .sqlbase import LogBase
 from .sqlexec import MEMORY_LIMIT, SandboxDB, memory_bytes, out_of_memory
 from .store import Store
 
@@ -70,16 +74,19 @@ class WorkerClient:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        self._folder: str | None = None
 
     def _start(self) -> Connection:
         if self._conn is not None and self._proc is not None and self._proc.poll() is None:
             return self._conn
         self._stop()
         mine, theirs = socket.socketpair()
+        self._folder = tempfile.mkdtemp(prefix="tinylogsql-sql-")  # the worker's database files
         env = dict(os.environ, TINYLOGSQL_MEMORY_LIMIT=MEMORY_LIMIT, TINYLOGSQL_SQL_WORKER="lazy")  # no grandchild
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from tinylogsql.sqlworker import main; main(int(sys.argv[1]))",
-             str(theirs.fileno())],
+            [sys.executable, "-c",
+             "import sys; from tinylogsql.sqlworker import main; main(int(sys.argv[1]), sys.argv[2])",
+             str(theirs.fileno()), self._folder],
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env,
             close_fds=True,
         )
@@ -94,6 +101,9 @@ class WorkerClient:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait(5)
+        folder, self._folder = self._folder, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def run(self, request: dict[str, Any]) -> pa.Table:
         timeout = float(request.get("budget", request["timeout"]))
@@ -152,6 +162,7 @@ def client() -> WorkerClient:
     with _client_lock:
         if _client is None:
             _client = WorkerClient()
+            atexit.register(_client.close)  # its database files go with it
         return _client
 
 
@@ -227,6 +238,8 @@ class LogRows:
         self.version = -1
         self.chunks: list[pa.Table] = []
         self._cut: tuple[int, int, pa.Table] | None = None  # (chunks, version, rows)
+        self._tail: tuple[tuple[int, int, int], pa.Table] | None = None
+        self._span_cache: list[tuple[pa.Table, tuple[int, int]]] = []  # (chunk, (min, max version))
 
     def upto(self, version: int) -> pa.Table:
         if version > self.version:
@@ -239,6 +252,49 @@ class LogRows:
         rows = pa.Table.from_batches(rows.combine_chunks().to_batches(max_chunksize=self.CHUNK), rows.schema)
         self._cut = (len(self.chunks), version, rows)
         return rows
+
+    def between(self, after: int, version: int) -> pa.Table:
+        """The rows of versions ``after`` < v <= ``version`` (chunks wholly outside are skipped)."""
+        if version > self.version:
+            self._catch_up(version)
+        key = (len(self.chunks), after, version)
+        if self._tail is not None and self._tail[0] == key:
+            return self._tail[1]  # the same object: the sandbox need not register it again
+        parts = []
+        for chunk, (low, high) in zip(self.chunks, self._spans(), strict=True):
+            if high <= after or low > version:
+                continue
+            if low <= after or high > version:
+                keep = pc.and_(pc.greater(chunk["version"], after), pc.less_equal(chunk["version"], version))
+                chunk = chunk.filter(keep)
+            parts.append(chunk)
+        rows = pa.concat_tables(parts) if parts else OPLOG_SCHEMA.empty_table()
+        self._tail = (key, rows)
+        return rows
+
+    def count_after(self, after: int) -> int:
+        """How many rows have a version after ``after``."""
+        total = 0
+        for chunk, (low, high) in zip(self.chunks, self._spans(), strict=True):
+            if low > after:
+                total += chunk.num_rows
+            elif high > after:
+                total += pc.sum(pc.greater(chunk["version"], after)).as_py() or 0
+        return total
+
+    def forget_cut(self) -> None:
+        """Drop the cached whole-log copy (a database file holds those rows now)."""
+        self._cut = None
+
+    def _spans(self) -> list[tuple[int, int]]:
+        cache = self._span_cache
+        if len(cache) > len(self.chunks) or (cache and cache[0][0] is not self.chunks[0]):
+            cache.clear()  # the rows were re-read in one go
+        for chunk in self.chunks[len(cache):]:
+            bounds = pc.min_max(chunk["version"])
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            cache.append((chunk, (-1, -1) if low is None else (low, high)))
+        return [span for _, span in cache]
 
     def _catch_up(self, version: int) -> None:
         if self.version >= 0 and version - self.version <= CATCH_UP_MAX:
@@ -312,12 +368,11 @@ def _resident() -> int:
         return 0
 
 
-def serve(conn: Connection) -> None:
+def serve(conn: Connection, folder: str | None = None) -> None:
     """The worker's loop: one request, a "ready", one answer; until the caller goes away."""
     from .pond import Pond
 
-    db = SandboxDB()
-    ponds: OrderedDict[tuple[str, str], tuple[Any, LogRows]] = OrderedDict()
+    ponds: OrderedDict[tuple[str, str, str], tuple[Any, LogBase]] = OrderedDict()
     limit = memory_bytes(MEMORY_LIMIT)
     watchdog = _Watchdog(limit)
     watchdog.start()
@@ -331,18 +386,18 @@ def serve(conn: Connection) -> None:
             key = (request["uri"], repr(sorted((request["storage_options"] or {}).items())), repr(chain))
             found = ponds.pop(key, None)
             if found is not None and found[0]._store.table_id != request["table_id"]:
-                found[0].close()
+                _close(found)
                 found = None
             if found is None:  # a Pond on the query's branch: file reads in SQL see that branch
                 store = Store.open(locate(request["uri"], request["storage_options"]))
                 pond = Pond(store, None, "sql-worker", branch=request.get("branch", MAIN), chain=chain)
-                found = (pond, LogRows(pond._store))
+                found = (pond, LogBase(LogRows(pond._store), chain, folder))
             ponds[key] = found
             while len(ponds) > PONDS_KEPT:
-                ponds.popitem(last=False)[1][0].close()
-            pond, rows = found
+                _close(ponds.popitem(last=False)[1])
+            pond, base = found
             version = int(request["version"])
-            log = visible(rows.upto(version), chain)  # the branch's rows (refs.visible)
+            db, log = base.prepare(version)  # the branch's rows (refs.visible), from a file and/or Arrow
             opener = _opener(pond)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller as one line
             conn.send(_failure(exc))
@@ -363,6 +418,12 @@ def serve(conn: Connection) -> None:
             watchdog.ceiling = None
             _limit_address_space(None)
         conn.send(answer)
+        base.between_queries()
+
+
+def _close(found: tuple[Any, LogBase]) -> None:
+    found[1].close()
+    found[0].close()
 
 
 def _failure(exc: BaseException) -> tuple[str, str, str]:
@@ -374,6 +435,7 @@ def _failure(exc: BaseException) -> tuple[str, str, str]:
     return ("error", "QueryError", (text[0] if text else type(exc).__name__)[:500])
 
 
-def main(fd: int) -> None:
-    """Entry point of the worker process (see ``WorkerClient._start``)."""
-    serve(Connection(fd))
+def main(fd: int, folder: str | None = None) -> None:
+    """Entry point of the worker process (see ``WorkerClient._start``); ``folder``: where it may
+    write its database files (the caller removes it with the worker)."""
+    serve(Connection(fd), folder)
