@@ -438,4 +438,8 @@ def _failure(exc: BaseException) -> tuple[str, str, str]:
 def main(fd: int, folder: str | None = None) -> None:
     """Entry point of the worker process (see ``WorkerClient._start``); ``folder``: where it may
     write its database files (the caller removes it with the worker)."""
-    serve(Connection(fd), folder)
+    try:
+        serve(Connection(fd), folder)
+    finally:  # the caller removes it too (if this process is killed); whoever comes second finds nothing
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
