@@ -26,7 +26,13 @@ from .sqlfiles import Opener, PondSQLFiles
 from .views import VIEW_FILES, sql_text
 
 MEMORY_LIMIT = os.environ.get("TINYLOGSQL_MEMORY_LIMIT", "4GB")
-"""Memory a user query may use (DuckDB's memory_limit; the worker process is killed past it)."""
+"""The engine's own DuckDB memory limit (as set at import); user queries read ``memory_limit()``."""
+
+
+def memory_limit() -> str:
+    """Memory a user query may use (DuckDB's memory_limit; the worker process is killed past it):
+    ``TINYLOGSQL_MEMORY_LIMIT`` as set now, so a value set after import (or in a forked child) counts."""
+    return os.environ.get("TINYLOGSQL_MEMORY_LIMIT", "4GB")
 THREADS = int(os.environ.get("TINYLOGSQL_SQL_THREADS", "2"))
 
 _UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
@@ -36,15 +42,17 @@ _CATEGORY = re.compile(r"^[A-Za-z ]*(Error|Exception): ")
 _RAISED = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(Error|Exception): ")
 
 
-def memory_bytes(text: str = MEMORY_LIMIT) -> int:
-    """``4GB`` / ``500MiB`` / ``1000000`` in bytes (QueryError if unreadable)."""
+def memory_bytes(text: str | None = None) -> int:
+    """``4GB`` / ``500MiB`` / ``1000000`` in bytes (QueryError if unreadable); default: ``memory_limit()``."""
+    text = memory_limit() if text is None else text
     match = _SIZE.match(text)
     if not match or match.group(2).lower() not in _UNITS:
         raise QueryError(f"TINYLOGSQL_MEMORY_LIMIT={text!r} is not a size such as 2GB or 512MiB")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
-def out_of_memory(limit: str = MEMORY_LIMIT) -> QueryError:
+def out_of_memory(limit: str | None = None) -> QueryError:
+    limit = memory_limit() if limit is None else limit
     return QueryError(f"the query ran out of memory (limit {limit}); set the environment variable"
                       " TINYLOGSQL_MEMORY_LIMIT (e.g. 8GB) to allow more")
 
@@ -96,7 +104,7 @@ class SandboxDB:
     ``base`` and ``recent`` before the lock; then each query's rows are those tables up to the
     query's version, plus a registered Arrow tail of newer rows if any (sql/log_base*.sql)."""
 
-    def __init__(self, memory_limit: str = MEMORY_LIMIT, files: tuple[str, str] | None = None) -> None:
+    def __init__(self, limit: str | None = None, files: tuple[str, str] | None = None) -> None:
         con = duckdb.connect(config={"threads": THREADS, "autoinstall_known_extensions": False,
                                      "autoload_known_extensions": False})
         self.files_attached = files is not None
@@ -114,7 +122,7 @@ class SandboxDB:
             con.execute(sql_text(name)).fetchall()
         self.files = PondSQLFiles.bound(_no_pond, -1)
         con.register_filesystem(self.files)
-        lock_down(con, [f"{POND_SCHEME}/"], memory_limit)
+        lock_down(con, [f"{POND_SCHEME}/"], memory_limit() if limit is None else limit)
         self.con = con
         self._log: pa.Table | None = None
         self._upto = -1

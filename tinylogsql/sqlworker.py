@@ -41,7 +41,7 @@ from .location import locate
 from .refs import MAIN, MAIN_CHAIN, visible
 from .schema import OPLOG_SCHEMA
 from .sqlbase import LogBase
-from .sqlexec import MEMORY_LIMIT, SandboxDB, memory_bytes, out_of_memory
+from .sqlexec import SandboxDB, memory_bytes, memory_limit, out_of_memory
 from .store import Store
 
 IN_PROCESS = os.environ.get("TINYLOGSQL_SQL_WORKER", "1") == "0"
@@ -75,14 +75,18 @@ class WorkerClient:
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._folder: str | None = None
+        self._limit: str | None = None
 
     def _start(self) -> Connection:
-        if self._conn is not None and self._proc is not None and self._proc.poll() is None:
+        limit = memory_limit()
+        if (self._conn is not None and self._proc is not None and self._proc.poll() is None
+                and self._limit == limit):
             return self._conn
-        self._stop()
+        self._stop()  # none yet, dead, or started under another TINYLOGSQL_MEMORY_LIMIT
+        self._limit = limit
         mine, theirs = socket.socketpair()
         self._folder = tempfile.mkdtemp(prefix="tinylogsql-sql-")  # the worker's database files
-        env = dict(os.environ, TINYLOGSQL_MEMORY_LIMIT=MEMORY_LIMIT, TINYLOGSQL_SQL_WORKER="lazy")  # no grandchild
+        env = dict(os.environ, TINYLOGSQL_MEMORY_LIMIT=limit, TINYLOGSQL_SQL_WORKER="lazy")  # no grandchild
         self._proc = subprocess.Popen(
             [sys.executable, "-c",
              "import sys; from tinylogsql.sqlworker import main; main(int(sys.argv[1]), sys.argv[2])",
@@ -118,7 +122,7 @@ class WorkerClient:
                 conn.send(request)
                 ready = conn.recv() if conn.poll(START_TIMEOUT) else None
                 if ready is not None and ready[0] == "ready":  # pond open, rows loaded: the query's clock starts
-                    answer = conn.recv() if conn.poll(wait) else None
+                    answer = self._await(conn, wait, ready[1] + memory_bytes() if ready[1] else None)
                 else:
                     answer = ready
             except (EOFError, OSError) as exc:
@@ -131,6 +135,22 @@ class WorkerClient:
                 self._stop()
                 raise QueryTimeoutError(f"query stopped after {timeout} s (the SQL worker was restarted)")
             return _answer(answer)
+
+    def _await(self, conn: Connection, wait: float, ceiling: int | None) -> Any:
+        """The worker's answer, or None after ``wait`` s. Meanwhile its resident memory is watched
+        from here too (a second line: the worker's own watchdog is a Python thread, which cannot run
+        while native code holds the GIL); past ``ceiling`` the worker is killed (out of memory)."""
+        deadline = time.monotonic() + wait
+        pid = self._proc.pid if self._proc is not None else None
+        while True:
+            left = deadline - time.monotonic()
+            if conn.poll(max(0.0, min(WATCH_EVERY, left))):
+                return conn.recv()
+            if ceiling is not None and pid is not None and _resident(pid) > ceiling:
+                self._stop()
+                raise out_of_memory()
+            if left <= 0:
+                return None
 
     def prestart(self) -> None:
         """Start the worker now (it imports in the background), so the first query finds it warm."""
@@ -360,9 +380,10 @@ def _limit_address_space(limit: int | None) -> None:
         pass  # no such limit here: the watchdog and DuckDB's memory_limit remain
 
 
-def _resident() -> int:
+def _resident(pid: int | None = None) -> int:
+    """Resident memory of this process (or ``pid``) in bytes; 0 where /proc is missing."""
     try:
-        with open("/proc/self/statm", "rb") as statm:
+        with open(f"/proc/{pid or 'self'}/statm", "rb") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return 0
@@ -373,7 +394,7 @@ def serve(conn: Connection, folder: str | None = None) -> None:
     from .pond import Pond
 
     ponds: OrderedDict[tuple[str, str, str], tuple[Any, LogBase]] = OrderedDict()
-    limit = memory_bytes(MEMORY_LIMIT)
+    limit = memory_bytes()
     watchdog = _Watchdog(limit)
     watchdog.start()
     while True:
@@ -402,8 +423,9 @@ def serve(conn: Connection, folder: str | None = None) -> None:
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller as one line
             conn.send(_failure(exc))
             continue
-        conn.send(("ready",))
-        watchdog.ceiling = _resident() + limit
+        resident = _resident()
+        conn.send(("ready", resident))
+        watchdog.ceiling = resident + limit
         _limit_address_space(limit)
         try:
             table = db.run(request["sql"], request["params"], log, version, opener, float(request["timeout"]),
