@@ -1,7 +1,8 @@
 """The second layer of the SQL sandbox: the DuckDB database where a checked query runs.
 
 It is not the engine's database. It holds the pond's op rows up to the query's version as a
-registered Arrow table (read-only: DuckDB cannot write to it), the views and macros from sql/
+registered Arrow table, or as database files attached READ_ONLY plus an Arrow tail (sqlbase.py;
+read-only either way: DuckDB cannot write to them), the views and macros from sql/
 over it, and the pond's files bound to that version (``sqlfiles``). External access is off,
 the configuration is locked, and each query runs as exactly one prepared SELECT-like
 statement (``sandbox.check_statement``). Nothing the engine, a later query or another

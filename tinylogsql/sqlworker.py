@@ -4,7 +4,8 @@ One worker serves every Pond of a Python process. It is started lazily with
 ``python -c ...sqlworker.main`` (a fresh interpreter: no fork after deltalake, and no re-import
 of the caller's main module), and talks over a socket pair. For each query it opens the pond by
 URI itself (kept for the next queries, caught up by version as ``Engine`` does), takes its rows
-up to the query's version as Arrow, and runs the checked SQL in its ``SandboxDB``.
+up to the query's version (as Arrow, or from read-only database files for big logs: sqlbase.py),
+and runs the checked SQL in a ``SandboxDB``.
 
 Bounds: the worker interrupts a query at its timeout; the caller kills the worker if no answer
 came by ``1.25 x timeout + 0.5`` s (a function DuckDB cannot interrupt), and a watchdog thread in
