@@ -6,9 +6,10 @@ the worker writes the rows the branch sees into two DuckDB database files: ``bas
 to some version, rewritten only when much has been added since) and ``recent`` (the rows after
 base's, rewritten after commits). A ``SandboxDB`` ATTACHes both READ_ONLY: whatever statement a
 query runs, they cannot change (DuckDB refuses even DML in a CTE, which it runs as a SELECT, on a
-read-only database). The files are written in a thread after a query; until the new database is
-ready, queries use the previous one plus a registered Arrow tail of the newer rows, so no query
-waits for a rewrite. Small logs never get files: Arrow alone is as fast there.
+read-only database). The files are written in a thread after a query, while the caller is busy
+elsewhere; the next query waits for that write to end, then uses the new database. Rows newer than
+the files reach the query as a small registered Arrow tail. Small logs never get files: Arrow alone
+is as fast there.
 """
 
 from __future__ import annotations
@@ -109,8 +110,9 @@ class LogBase:
                 _remove(path)
 
     def _swap(self) -> None:
-        """Use the files written in the background, once they are ready (never waits)."""
-        if self._thread is None or self._thread.is_alive():
+        """Use the files written since the last query. A query waits for a write still under way
+        (before its clock starts): the write's memory must not count against the query's bounds."""
+        if self._thread is None:
             return
         self._thread.join()
         self._thread, built, self._built = None, self._built, None
@@ -128,9 +130,7 @@ class LogBase:
                 _remove(old.base)
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._swap()
+        self._swap()
         for db in (self.arrow_db, self.files.db if self.files else None):
             if db is not None:
                 db.close()
