@@ -11,7 +11,7 @@ import time
 import duckdb
 import pytest
 
-from tinylogsql import Pond, sqlworker
+from tinylogsql import Pond, sqlbase, sqlworker
 from tinylogsql.refs import MAIN_CHAIN
 from tinylogsql.sqlbase import LogBase, _write_file
 from tinylogsql.sqlworker import LogRows
@@ -94,4 +94,25 @@ def test_no_statement_can_change_the_files(tmp_path):
                 db.con.execute(statement).fetchall()
         assert db.run("select count(*) from log", None, rows.slice(0, 0), pond.version, pond.at, 5).to_pylist() == count
         db.close()
+        base.close()
+
+
+def test_the_database_of_a_query_holds_no_row_past_its_version(tmp_path, monkeypatch):
+    """Files are used only for queries at or after their last version; older ones get Arrow rows
+    up to their version, so even a statement past both parsers finds nothing later."""
+    monkeypatch.setattr(sqlbase, "MIN_ROWS", 1)
+    with Pond.create(tmp_path / "pond", author="t") as pond:
+        pond.root.create_file_path("/x.txt", "x")
+        v1 = pond.version
+        pond.root.create_file_path("/later.txt", "later")
+        base = sqlbase.LogBase(LogRows(pond._store), MAIN_CHAIN, str(tmp_path))
+        base.prepare(pond.version)
+        base.between_queries()
+        db, _ = base.prepare(pond.version)  # waits for the write
+        assert base.files is not None and db is base.files.db
+        assert db.con.execute("select max(version) from base.log").fetchall() == [(pond.version,)]
+        old, rows = base.prepare(v1)
+        assert old is not base.files.db
+        old.run("select 1", None, rows, v1, pond.at, 5)
+        assert old.con.execute("select max(version) from log").fetchall() == [(v1,)]
         base.close()

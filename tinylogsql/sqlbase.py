@@ -9,7 +9,8 @@ query runs, they cannot change (DuckDB refuses even DML in a CTE, which it runs 
 read-only database). The files are written in a thread after a query, while the caller is busy
 elsewhere; the next query waits for that write to end, then uses the new database. Rows newer than
 the files reach the query as a small registered Arrow tail. Small logs never get files: Arrow alone
-is as fast there.
+is as fast there. A query at a version older than the files' runs over Arrow rows up to its
+version, as before: the database it runs in never holds a later row.
 """
 
 from __future__ import annotations
@@ -57,11 +58,13 @@ class LogBase:
         """The database and the rows it needs registered (all of them, or those newer than its
         files) for a query at ``version``."""
         self._swap()
-        if self.files is None:
-            if self.arrow_db is None:
-                self.arrow_db = SandboxDB()
-            return self.arrow_db, visible(self.rows.upto(version), self.chain)
-        return self.files.db, visible(self.rows.between(self.files.upto, version), self.chain)
+        if self.files is not None and self.files.upto <= version:
+            return self.files.db, visible(self.rows.between(self.files.upto, version), self.chain)
+        # no files yet, or a query at an older version than theirs: the database a query runs in
+        # holds no row past its version (by construction, not by the allow-list), so Arrow it is
+        if self.arrow_db is None:
+            self.arrow_db = SandboxDB()
+        return self.arrow_db, visible(self.rows.upto(version), self.chain)
 
     def between_queries(self) -> None:
         """Start rewriting a file when rows were added since the files were written."""
