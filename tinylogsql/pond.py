@@ -33,7 +33,7 @@ from .nodes import Directory
 from .paths import resolve
 from .query import Engine, NodeRow
 from .refs import MAIN, MAIN_CHAIN, Chain
-from .sandbox import check_query
+from .sandbox import check_query_within
 from .schema import ROOT_ID
 from .sqlworker import prestart as prestart_sql_worker
 from .sqlworker import run_query
@@ -312,12 +312,12 @@ class Pond(Branching, ChangeFeed):
         """
         self._engine._check_open()
         version = self._at if self._at is not None else self._engine.sync()
-        started = time.monotonic()
-        checked = check_query(query, dialect)
-        if params is not None and not isinstance(params, (list, tuple, dict)):
-            raise InvalidArgumentError(f"params must be a list, tuple or dict, not {type(params).__name__}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
             raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        started = time.monotonic()
+        checked = check_query_within(query, dialect, timeout)
+        if params is not None and not isinstance(params, (list, tuple, dict)):
+            raise InvalidArgumentError(f"params must be a list, tuple or dict, not {type(params).__name__}")
         refs = self._ref_tables(checked, params)  # branches, tags, the revisions it names (sql/branches.sql)
         table = run_query(self, version, checked, params, timeout, spent=time.monotonic() - started, refs=refs)
         return self._engine.results.from_arrow(table)
