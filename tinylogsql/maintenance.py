@@ -290,7 +290,8 @@ def collect_blobs(store: Store, retention_hours: float) -> list[str]:
     return collect(store, retention_hours).blobs
 
 
-def collect(store: Store, retention_hours: float, dry_run: bool = False) -> Collected:
+def collect(store: Store, retention_hours: float, dry_run: bool = False,
+            planned: set[tuple[str, int]] | None = None) -> Collected:
     """Delete content no op row references whose last write or reuse is older than the
     retention: whole-file blobs, chunk manifests, and chunks no referenced manifest lists; and
     temp files as old. Names are checked (64 hex digits) before anything is deleted.
@@ -302,9 +303,12 @@ def collect(store: Store, retention_hours: float, dry_run: bool = False) -> Coll
     that touched it survives, and a reuse after the rename finds nothing and writes it anew.
     (A reuse in the microseconds between the re-check and the rename hides the object until the
     GC puts it back: a read in that moment retries, see ``ChunkStore._get``.) If a referenced
-    manifest cannot be read, no chunk is deleted.
+    manifest cannot be read, no chunk is deleted. Versions a retention policy expired more than
+    ``retention_hours`` ago reference nothing (retention.live_refs); ``planned``: a dry run's
+    expiries, counted as if committed.
     """
     from .chunks import CHUNK_DIR, MANIFEST_DIR, is_manifest_ref
+    from .retention import live_refs
 
     location = store.location
     cutoff = time.time() - retention_hours * 3600
@@ -317,7 +321,7 @@ def collect(store: Store, retention_hours: float, dry_run: bool = False) -> Coll
                     if BLOB_NAME.match(name):
                         os.replace(info.path, location.path(folder, name))
     listed = {folder: _files(store, folder) for folder in folders}
-    refs = referenced_blobs(store)
+    refs = live_refs(store, cutoff, planned)
     manifests = {ref for ref in refs if is_manifest_ref(ref)}
     chunks: set[str] = set()
     skipped = None
