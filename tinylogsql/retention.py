@@ -320,18 +320,21 @@ def live_refs(store: Store, cutoff: float, planned: set[tuple[str, int]] | None 
 class Retaining:
     """The retention half of Pond's API (mixed into Pond); ``self`` is always a Pond."""
 
-    def set_retention(self, glob: str, keep_versions: int | None = None, keep_days: float | None = None) -> Policy:
+    def set_retention(self, glob: str, keep_versions: int | None = None, keep_days: float | None = None, *,
+                      message: str | None = None) -> Policy:
         """Keep, for files matching ``glob``, only the newest ``keep_versions`` versions and those
         current within ``keep_days``; ``maintain`` expires the content of the others. One commit;
         a policy for the same glob is replaced. Pond-wide (storage is shared by every branch)."""
         op = policy_op(glob, keep_versions, keep_days)
-        self._commit_refs(lambda refs: [op], f"retention {op['name']}")  # type: ignore[attr-defined]
+        commit = self._commit_refs  # type: ignore[attr-defined]
+        commit(lambda refs: [op], message or f"retention {op['name']}")
         return self._refs().policies[op["name"]]  # type: ignore[attr-defined]
 
-    def clear_retention(self, glob: str) -> None:
+    def clear_retention(self, glob: str, *, message: str | None = None) -> None:
         """End the policy for ``glob`` (RetentionNotFoundError if none); expired content stays expired."""
-        check_glob(glob)
-        self._commit_refs(lambda refs: [clear_op(glob, refs)], f"clear retention {check_glob(glob)}")  # type: ignore[attr-defined]
+        path = check_glob(glob)
+        commit = self._commit_refs  # type: ignore[attr-defined]
+        commit(lambda refs: [clear_op(path, refs)], message or f"clear retention {path}")
 
     def retention(self) -> list[Policy]:
         """The policies in force, sorted by glob (also the ``retention`` view)."""
