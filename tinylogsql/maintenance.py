@@ -16,6 +16,7 @@ import os
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
@@ -50,6 +51,8 @@ COMMIT_TEMP = re.compile(r"^_commit_[0-9a-f-]+\.json\.tmp$")
 BLOB_NAME = re.compile(r"^[0-9a-f]{64}$")
 """What GC may delete under blobs/, manifests/ and chunks/: content names (plus old ``.tmp-`` leftovers)."""
 BLOB_DIR = "blobs"
+DELETE_THREADS = 8
+"""Local objects GC deletes at once (a delete waits on the file system's journal, not the CPU)."""
 GC_PREFIX = ".gc-"
 """A blob GC is about to delete is first renamed to this prefix (local folders, see collect_blobs)."""
 
@@ -349,7 +352,8 @@ def _sweep(store: Store, folder: str, infos: list[pafs.FileInfo], keep: set[str]
     """Delete the objects of ``folder`` not in ``keep`` and last written before ``cutoff``."""
     location = store.location
     fs = location.fs
-    dropped = []
+    dropped: list[str] = []
+    doomed: list[pafs.FileInfo] = []
     for info in infos:
         name = info.base_name
         if info.mtime is None or info.mtime.timestamp() > cutoff:
@@ -373,20 +377,32 @@ def _sweep(store: Store, folder: str, infos: list[pafs.FileInfo], keep: set[str]
                 dropped.append(f"{folder}/{name}")
                 freed[0] += info.size or 0
             continue
-        aside = location.path(folder, f"{GC_PREFIX}{name}.{uuid.uuid4().hex}")
-        try:
-            if os.stat(info.path).st_mtime > cutoff:  # reused since the listing: keep it, never hide it
-                continue
-            os.rename(info.path, aside)
-        except FileNotFoundError:
-            continue
-        if os.stat(aside).st_mtime > cutoff:  # reused (touched) before the rename: keep it
-            os.replace(aside, info.path)
-            continue
-        os.unlink(aside)
-        dropped.append(f"{folder}/{name}")
-        freed[0] += info.size or 0
+        doomed.append(info)
+    if doomed:  # each object on its own: the system calls wait on the disk, so threads overlap them
+        with ThreadPoolExecutor(DELETE_THREADS) as pool:
+            gone = list(pool.map(lambda info: _drop_local(location, folder, info, cutoff), doomed))
+        for info, went in zip(doomed, gone, strict=True):
+            if went:
+                dropped.append(f"{folder}/{info.base_name}")
+                freed[0] += info.size or 0
     return dropped
+
+
+def _drop_local(location: Location, folder: str, info: pafs.FileInfo, cutoff: float) -> bool:
+    """Delete a local object unless it was reused: re-checked, renamed aside, re-checked, then
+    unlinked (see ``collect``). True if it went."""
+    aside = location.path(folder, f"{GC_PREFIX}{info.base_name}.{uuid.uuid4().hex}")
+    try:
+        if os.stat(info.path).st_mtime > cutoff:  # reused since the listing: keep it, never hide it
+            return False
+        os.rename(info.path, aside)
+    except FileNotFoundError:
+        return False
+    if os.stat(aside).st_mtime > cutoff:  # reused (touched) before the rename: keep it
+        os.replace(aside, info.path)
+        return False
+    os.unlink(aside)
+    return True
 
 
 def _delete(fs: pafs.FileSystem, path: str) -> None:
