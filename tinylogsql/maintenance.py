@@ -52,7 +52,7 @@ BLOB_NAME = re.compile(r"^[0-9a-f]{64}$")
 """What GC may delete under blobs/, manifests/ and chunks/: content names (plus old ``.tmp-`` leftovers)."""
 BLOB_DIR = "blobs"
 DELETE_THREADS = 8
-"""Local objects GC deletes at once (a delete waits on the file system's journal, not the CPU)."""
+"""Local objects GC deletes (and chunk lists it reads) at once: each waits on storage, not the CPU."""
 GC_PREFIX = ".gc-"
 """A blob GC is about to delete is first renamed to this prefix (local folders, see collect_blobs)."""
 
@@ -328,12 +328,19 @@ def collect(store: Store, retention_hours: float, dry_run: bool = False,
     manifests = {ref for ref in refs if is_manifest_ref(ref)}
     chunks: set[str] = set()
     skipped = None
-    for ref in sorted(manifests):
+
+    def listed_by(ref: str) -> list[tuple[str, int]] | CorruptPondError:
         try:
-            chunks.update(chunk_id for chunk_id, _ in store.chunks.read_manifest(ref, ref.rsplit("/", 1)[1]))
+            return store.chunks.read_manifest(ref, ref.rsplit("/", 1)[1])
         except CorruptPondError as exc:
-            skipped = f"{ref} is unreadable ({exc}): run check()"
-            break
+            return exc
+
+    with ThreadPoolExecutor(DELETE_THREADS) as pool:  # small reads that wait on storage: overlap them
+        for ref, found in zip(sorted(manifests), pool.map(listed_by, sorted(manifests)), strict=True):
+            if isinstance(found, CorruptPondError):
+                skipped = f"{ref} is unreadable ({found}): run check()"
+                break
+            chunks.update(chunk_id for chunk_id, _ in found)
     freed = [0]
     blobs = _sweep(store, BLOB_DIR, listed[BLOB_DIR], {ref.rsplit("/", 1)[1] for ref in refs}, cutoff, dry_run, freed)
     dropped_manifests = _sweep(store, MANIFEST_DIR, listed[MANIFEST_DIR], {ref.rsplit("/", 1)[1] for ref in manifests},
