@@ -25,7 +25,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from .errors import BranchNotFoundError, InvalidArgumentError, InvalidNameError, VersionNotFoundError
-from .schema import OPLOG_SCHEMA, OPS, SUBSCRIPTION_OPS
+from .schema import OPLOG_SCHEMA, OPS, POLICY_OPS, SUBSCRIPTION_OPS
 
 MAIN = "main"
 FOREVER = 2**63 - 1
@@ -104,6 +104,10 @@ class Refs:
     used: set[int] = field(default_factory=set)  # versions with rows (the others are maintenance commits)
     subscriptions: dict[str, SubscriptionRef] = field(default_factory=dict)  # name -> its newest row
     acked: dict[str, set[int]] = field(default_factory=dict)  # name -> commits carrying one of its acks
+    policies: dict[str, Any] = field(default_factory=dict)  # glob -> retention.Policy (pond-wide)
+    expired: dict[tuple[str, int], tuple[str, int, datetime]] = field(default_factory=dict)
+    """(node_id, content version) -> (policy glob, version of the expiry, its time): see retention.py."""
+    policy_log: list[dict[str, Any]] = field(default_factory=list)  # every set and clear of a policy
 
     def add(self, rows: pa.Table) -> None:
         """Fold in the rows of the commits after ``version`` (in version order)."""
@@ -126,7 +130,7 @@ class Refs:
         versions = refs.column("version").to_pylist()
         for index, op in enumerate(ops):
             row = {name: refs.column(name)[index].as_py()
-                   for name in ("name", "from_name", "ref_version", "ts", "target")}
+                   for name in ("name", "from_name", "ref_version", "ts", "node_id", "target")}
             version, branch = versions[index], branches[index]
             if op == "branch":
                 ref = BranchRef(branch, row["from_name"], row["ref_version"], version, row["ts"])
@@ -149,6 +153,10 @@ class Refs:
                     self.acked.setdefault(row["name"], set()).add(version)
                 self.subscriptions[row["name"]] = SubscriptionRef(
                     row["name"], branch, row["ref_version"], paths, row["ts"], version)
+            elif op in POLICY_OPS:
+                from .retention import fold_policy_row
+
+                fold_policy_row(self, op, row, version)
         self.version = max(self.version, pc.max(rows.column("version")).as_py())
 
     def exists(self, name: str) -> bool:
@@ -234,7 +242,7 @@ def visible(rows: pa.Table, chain: Chain) -> pa.Table:
     return rows.filter(pc.and_(nodes, mask))
 
 
-_SCAN_COLUMNS = ("version", "seq", "ts", "op", "name", "from_name", "branch", "ref_version", "target")
+_SCAN_COLUMNS = ("version", "seq", "ts", "op", "name", "from_name", "branch", "ref_version", "node_id", "target")
 _SCAN_SCHEMA = pa.schema([OPLOG_SCHEMA.field(name) for name in _SCAN_COLUMNS])
 
 
@@ -319,8 +327,11 @@ CONFLICT_ROWS = pa.schema([("source", pa.string()), ("path", pa.string()), ("rea
 def sql_tables(refs: Refs, conflicts: list[tuple[str, Any]] | None = None,
                revs: dict[str, tuple[Chain, int]] | None = None, rev_log: pa.Table | None = None,
                ) -> dict[str, pa.Table]:
-    """The tables sql/branches.sql and oplog.sql read: branches, tags, merge conflicts, and for the
+    """The tables sql/branches.sql, retention.sql and oplog.sql read: branches, tags, retention policies,
+    merge conflicts, and for the
     revisions a query names, the rows each sees (``rev_chains``) and those rows (``rev_log``)."""
+    from .retention import policy_table
+
     chains = [(rev, name, after, upto, version) for rev, (chain, version) in (revs or {}).items()
               for name, after, upto in chain]
     return {
@@ -334,6 +345,7 @@ def sql_tables(refs: Refs, conflicts: list[tuple[str, Any]] | None = None,
             [{"name": s.name, "branch": s.branch, "position": s.position, "paths": None if s.paths is None
               else list(s.paths), "updated": s.updated} for s in sorted(refs.subscriptions.values(),
                                                                          key=lambda s: s.name)], SUBSCRIPTION_ROWS),
+        "retention_rows": policy_table(refs),
         "merge_conflict_rows": pa.Table.from_pylist(
             [{"source": source, "path": c.path, "reason": c.reason, "ours": c.ours, "theirs": c.theirs}
              for source, c in conflicts or []], CONFLICT_ROWS),

@@ -35,12 +35,13 @@ MAX_DEPTH = 100
 
 POND_VIEWS = frozenset(
     {"log", "oplog", "nodes", "entries", "paths", "files", "history", "commits", "file_versions", "branches", "tags",
-     "subscriptions"}
+     "subscriptions", "retention"}
 )
 """What a query may read by name (besides its own CTEs): the views in sql/ and their log."""
 
 POND_TABLE_FUNCTIONS = frozenset(
-    {"oplog_at", "nodes_at", "entries_at", "paths_at", "files_at", "diff", "merge_conflicts"})
+    {"oplog_at", "nodes_at", "entries_at", "paths_at", "files_at", "diff", "merge_conflicts",
+     "retention_at"})
 """Table macros defined in sql/: the pond at any version up to the query's, or at a revision."""
 
 FILE_READERS = frozenset(

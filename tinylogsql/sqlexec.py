@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .errors import QueryError, QueryRejectedError, QueryTimeoutError
+from .errors import ContentExpiredError, QueryError, QueryRejectedError, QueryTimeoutError
 from .refs import Refs, sql_tables
 from .sandbox import POND_SCHEME, check_statement
 from .schema import OPLOG_SCHEMA
@@ -77,6 +77,8 @@ def translate(exc: duckdb.Error, timeout: float) -> Exception:
     if isinstance(exc, duckdb.OutOfMemoryException) or "out of memory" in str(exc).lower():
         return out_of_memory()
     text = one_line(exc)
+    if "ContentExpiredError" in str(exc):  # a pond file read of a version a retention policy expired
+        return ContentExpiredError(text)
     if "is a directory" in text.lower() or "IsADirError" in str(exc):
         return QueryError("a file reader was given a directory: " + _pond_path_in(str(exc)))
     return QueryError(text)
