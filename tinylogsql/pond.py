@@ -26,6 +26,7 @@ from deltalake.exceptions import DeltaError
 from .branching import Branching, open_chain
 from .check import CheckReport, check_pond
 from .errors import BranchNotFoundError, InvalidArgumentError, PondError, ReadOnlyError
+from .freshness import checked_staleness
 from .location import locate
 from .maintenance import MIN_SAFE_RETENTION_HOURS, check_retention, collect
 from .nodes import Directory
@@ -159,11 +160,18 @@ class Pond(Branching):
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], branch: str = MAIN, *, author: str | None = None,
-             storage_options: dict[str, str] | None = None) -> Pond:
-        """Open an existing pond (FileNotFoundError if there is none) on ``branch`` (LookupError if missing)."""
+             storage_options: dict[str, str] | None = None, max_staleness: float | None = None) -> Pond:
+        """Open an existing pond (FileNotFoundError if there is none) on ``branch`` (LookupError if missing).
+
+        ``max_staleness`` (seconds, opt-in): reads answer from the cache without asking the store
+        for that long after the last check found it current, so they may miss younger commits;
+        writes always check. By default every read checks (one LIST request on S3)."""
+        staleness = checked_staleness(max_staleness)
         store = Store.open(locate(path, storage_options))
         chain = MAIN_CHAIN if branch == MAIN else open_chain(store, branch)
-        return cls(store, None, author or _default_author(), branch=branch, chain=chain)
+        pond = cls(store, None, author or _default_author(), branch=branch, chain=chain)
+        pond._engine.freshness.max_staleness = staleness
+        return pond
 
     def close(self) -> None:
         """Release the DuckDB connection; snapshots from ``at`` share it and close too."""
@@ -211,7 +219,7 @@ class Pond(Branching):
         if self._at is not None:
             return self._at
         with self._engine.lock:
-            self._engine.sync()
+            self._engine.sync(stale_ok=True)
             return self._engine.head
 
     @property
@@ -309,7 +317,7 @@ class Pond(Branching):
         from this call, and the returned relation is a stable result.
         """
         self._engine._check_open()
-        version = self._at if self._at is not None else self._engine.sync()
+        version = self._at if self._at is not None else self._engine.sync(stale_ok=True)
         started = time.monotonic()
         checked = check_query(query, dialect)
         if params is not None and not isinstance(params, (list, tuple, dict)):
@@ -325,7 +333,7 @@ class Pond(Branching):
         on the engine's private DuckDB: trusted text, so no sandbox round trip."""
         self._engine._check_open()
         if self._at is None:
-            self._engine.sync()
+            self._engine.sync(stale_ok=True)
         return self._engine.fixed_query(sql, params, self._at)
 
     # -- reading and writing (used by node handles) ---------------------------------
@@ -339,7 +347,7 @@ class Pond(Branching):
         if self._at is not None:
             return fn(StateView(self, self._at))
         with self._engine.lock:
-            self._engine.sync()
+            self._engine.sync(stale_ok=True)
             return fn(StateView(self, None))
 
     def _read_content(self, row: NodeRow) -> bytes:

@@ -23,6 +23,7 @@ from .errors import (
     PondClosedError,
     VersionNotFoundError,
 )
+from .freshness import Freshness
 from .refs import MAIN, MAIN_CHAIN, Chain, Refs, scan, sql_tables, visible
 from .schema import OPLOG_SCHEMA
 from .sqlexec import MEMORY_LIMIT, lock_down
@@ -91,6 +92,7 @@ class Engine:
         self.version = -1
         self.closed = False
         self._needs_reload = False
+        self.freshness = Freshness()
         self.state = State(Base(STATE_SCHEMA.empty_table()), -1)
         if start is not None:  # a new branch at its parent's current state: share it, read nothing
             with start.lock:
@@ -383,13 +385,22 @@ class Engine:
         for row in self.state.base.rows_of_kind("dir"):
             self._remember_dir(row)
 
-    def sync(self, upto: int | None = None) -> int:
-        """Catch up with the table (to ``upto`` or the newest version) and return the version."""
+    def sync(self, upto: int | None = None, *, stale_ok: bool = False) -> int:
+        """Catch up with the table (to ``upto`` or the newest version) and return the version.
+
+        ``stale_ok`` (reads): within ``max_staleness`` seconds of the last check that found the
+        state current, answer from the state without asking the store at all. On object
+        storage a check is one LIST (see objects.py) that also names the new log entries."""
         with self.lock:
             self._check_open()
             if self._needs_reload:
                 self._load_all()
                 self._needs_reload = False
+            if upto is None and stale_ok and self.freshness.fresh():
+                return self.version
+            if upto is None and self.store.location.remote:
+                return self._sync_remote()
+            asked = self.freshness.now()
             while upto is None or self.version < upto:
                 if not self.store.has_version(self.version + 1):
                     if self.store.checkpoint_after(self.version):  # its entries were cleaned up
@@ -397,16 +408,40 @@ class Engine:
                         continue
                     if upto is not None:
                         raise CorruptPondError(f"log entry for version {self.version + 1} is missing")
+                    self.freshness.checked(asked)
                     break
-                try:
-                    rows = self.store.read_commit(self.version + 1)
-                except CorruptPondError:
-                    rows = None  # its files were compacted and vacuumed since
-                if rows is None:  # log entry or files cleaned up: the newest data files have the rows
-                    self._catch_up()
-                    continue
-                self.ingest(rows, self.version + 1)
+                self._read_next()
             return self.version
+
+    def _read_next(self) -> None:
+        """Fold in commit ``version + 1`` (its entry exists), or everything newer if its entry or
+        files were cleaned up meanwhile."""
+        try:
+            rows = self.store.read_commit(self.version + 1)
+        except CorruptPondError:
+            rows = None  # its files were compacted and vacuumed since
+        if rows is None:  # log entry or files cleaned up: the newest data files have the rows
+            self._catch_up()
+        else:
+            self.ingest(rows, self.version + 1)
+
+    def _sync_remote(self) -> int:
+        """Catch up with the newest version on object storage: one LIST names every newer log
+        entry (nothing new: that LIST is the only request), then one GET per entry and file."""
+        while True:
+            asked = self.freshness.now()
+            newer = self.store.newer(self.version)
+            assert newer is not None
+            if newer.newest <= self.version:
+                self.freshness.checked(asked)
+                return self.version
+            while self.version + 1 in newer.entries and self.version < newer.newest:
+                self._read_next()
+            if self.version < newer.newest and self.version + 1 not in newer.entries:
+                self._catch_up()  # the next entry is gone (cleaned up after a checkpoint)
+            if not newer.truncated and self.version >= newer.newest:
+                self.freshness.checked(asked)
+                return self.version
 
     def _catch_up(self) -> None:
         """Fold in every row newer than ``version`` at once, read from the table's current data
