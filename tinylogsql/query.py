@@ -39,6 +39,11 @@ PERSIST_EVERY = 1000
 """A committer persists the state once this many commits came after the last snapshot..."""
 PERSIST_MIN_OPS = 50_000
 """...or once the ops since then number this many and half the state (a big batched load)."""
+REMOTE_PERSIST_EVERY = 25
+REMOTE_ROWS_PER_COMMIT = 1000
+"""On object storage each commit of a snapshot's tail costs an open two GETs (its entry, its data
+file), so a committer persists after max(REMOTE_PERSIST_EVERY, state rows / REMOTE_ROWS_PER_COMMIT)
+commits: a small state is cheap to write often, a big one as rarely as locally."""
 PENDING_MAX = 1000
 """Commits whose rows wait in Arrow before they are written to the resident log in one insert."""
 CHANGES_KEPT = 1000
@@ -472,6 +477,9 @@ class Engine:
             if self.chain != MAIN_CHAIN:
                 return False
             if self.version - self._persisted >= PERSIST_EVERY:
+                return True
+            if self.store.location.remote and self.version - self._persisted >= max(
+                    REMOTE_PERSIST_EVERY, self.state.size // REMOTE_ROWS_PER_COMMIT):
                 return True
             return self._since_persisted >= max(PERSIST_MIN_OPS, self.state.size // 2)
 

@@ -380,21 +380,31 @@ class Store:
         """Op rows of commits ``first``..``last``, their data files read in one go (a state
         snapshot's tail); None if any of their log entries is gone."""
         files: list[str] = []
-        for version in range(first, last + 1):
-            added = self._added_files(version)
+        versions = list(range(first, last + 1))
+        texts: list[bytes | None] = [None] * len(versions)
+        if self.location.remote and len(versions) > 1:  # the entries' GETs in flight together
+            try:
+                texts = list(objects.get_many(self.location, [self._log_entry(v) for v in versions]))
+            except FileNotFoundError:
+                return None
+        for version, text in zip(versions, texts, strict=True):
+            added = self._added_files(version, text)
             if added is None:
                 return None
             files.extend(added)
         rows = unique_ops(self._read_files(files, last), self.location.table_uri)
         return rows.filter(pc.greater_equal(rows["version"], first)) if rows.num_rows else rows
 
-    def _added_files(self, version: int) -> list[str] | None:
-        """Data files that commit ``version`` added with new ops (None: its log entry is gone)."""
+    def _added_files(self, version: int, data: bytes | None = None) -> list[str] | None:
+        """Data files that commit ``version`` added with new ops (None: its log entry is gone);
+        ``data``: the entry, if already read."""
         path = self._log_entry(version)
         try:
-            text = self._read_whole(path).decode("utf-8")
+            text = (self._read_whole(path) if data is None else data).decode("utf-8")
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError as exc:
+            raise CorruptPondError(f"damaged log entry {path}: {exc}") from exc
         files = []
         known = False
         for line in text.splitlines():
@@ -627,8 +637,11 @@ class Store:
             if version > upto:
                 continue
             try:
-                with self.location.fs.open_input_file(self.state_path(version)) as source:
-                    table = pq.ParquetFile(source).read()
+                if self.location.remote:  # one GET (pyarrow: a HEAD, then a GET per range)
+                    table = pq.ParquetFile(pa.BufferReader(objects.get(self.location, self.state_path(version)))).read()
+                else:
+                    with self.location.fs.open_input_file(self.state_path(version)) as source:
+                        table = pq.ParquetFile(source).read()
                 label = json.loads((table.schema.metadata or {}).get(STATE_LABEL.encode(), b"{}"))
             except (OSError, pa.ArrowInvalid, ValueError):
                 continue
