@@ -16,7 +16,7 @@ from deltalake import DeltaTable
 
 import tinylogsql.pond as pond_module
 import tinylogsql.query as query_module
-import tinylogsql.state as state_module
+import tinylogsql.segments as state_module
 from tinylogsql import Pond
 
 
@@ -321,3 +321,39 @@ def test_pruning_drops_old_snapshots_and_crash_leftovers_only(pond_path):
         os.utime(leftover, (0, 0))  # an hour old or more: nobody is writing it
         pond.maintain(retention_hours=0, unsafe=True)
         assert sorted(p.name for p in state_dir.iterdir()) == [".tmp-in-flight", f"v{pond.version:020d}.parquet"]
+
+
+def test_the_state_answers_right_while_layers_wait_for_their_background_merge(pond_path, monkeypatch):
+    """Issue 18's LSM: changes go to a layer that is frozen and merged into a new base on the
+    background thread. Hold that thread, so frozen layers pile up, and compare every read path
+    with the views; then let the merges land and compare again (and after a persist and reopen)."""
+    import threading
+
+    monkeypatch.setattr(state_module, "REBASE_AT", 3)
+    monkeypatch.setattr(state_module, "BACKGROUND_ROWS", 0)
+    monkeypatch.setattr(state_module, "MAX_FROZEN", 1000)
+    rng = random.Random(18)
+    pond = Pond.create(pond_path)
+    for step in range(10):
+        random_op(pond, rng, step)
+    release = threading.Event()
+    state_module._merger.submit(release.wait)  # the merge thread is busy until released
+    try:
+        for step in range(10, 40):
+            random_op(pond, rng, step)
+        assert len(pond._engine.state.frozen) >= 3  # reads went through several frozen layers
+        state_matches_views(pond)
+        with Pond.open(pond_path) as other:
+            assert tree(other) == tree(pond)
+    finally:
+        release.set()
+    for step in range(40, 55):
+        random_op(pond, rng, step)
+    pond._engine.state.rebase()
+    assert pond._engine.state.frozen == [] and pond._engine.state.merges == []
+    state_matches_views(pond)
+    pond._engine.persist()
+    with Pond.open(pond_path) as fresh:
+        assert tree(fresh) == tree(pond)
+        state_matches_views(fresh)
+    pond.close()

@@ -464,12 +464,7 @@ class Pond(Branching):
     def _persist_state(self) -> None:
         """Write a state snapshot for later opens (best effort: the commit has landed already,
         and a pond without a recent snapshot is only slower to open)."""
-        try:
-            self._engine.persist()
-            self._store.prune_states(keep=STATES_KEPT)
-        except (OSError, pa.ArrowException) as exc:
-            warnings.warn(f"tinylogsql: could not persist the state of {self.uri}: {exc}", RuntimeWarning,
-                          stacklevel=3)
+        self._engine.persist_soon(keep=STATES_KEPT)
 
     def _walk(self, node_id: str, path: str) -> Iterator[tuple[str, list[str], list[str]]]:
         def listing(view: Any) -> tuple[list[str], list[str], dict[str, str]]:

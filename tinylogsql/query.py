@@ -11,6 +11,8 @@ scratch because no persisted snapshot is usable.
 from __future__ import annotations
 
 import threading
+import warnings
+from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -18,6 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import segments
 from .errors import (
     CorruptPondError,
     PondClosedError,
@@ -26,8 +29,9 @@ from .errors import (
 from .freshness import Freshness
 from .refs import MAIN, MAIN_CHAIN, Chain, Refs, scan, sql_tables, visible
 from .schema import OPLOG_SCHEMA
+from .segments import State
 from .sqlexec import MEMORY_LIMIT, lock_down
-from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, Entry, NodeRow, State, column_values, created_rows
+from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, Entry, NodeRow, column_values, created_rows
 from .store import MissingDataFile, Store
 from .views import VIEW_FILES, sql_text
 
@@ -48,6 +52,21 @@ PENDING_MAX = 1000
 """Commits whose rows wait in Arrow before they are written to the resident log in one insert."""
 CHANGES_KEPT = 1000
 """How many recent commits keep their touched keys in memory, for validating transactions."""
+
+
+def _persist_failed(store: Store, exc: BaseException) -> None:
+    warnings.warn(f"tinylogsql: could not persist the state of {store.location.uri}: {exc}", RuntimeWarning,
+                  stacklevel=4)
+
+
+def _write_snapshot(store: Store, future: Future[Base], version: int, table_id: str, keep: int) -> None:
+    """A background persist: wait for the merge that makes the base at ``version``, write it."""
+    try:
+        base = future.result()
+        store.write_state(base.table().append_column("node_order", base.node_order), version, table_id)
+        store.prune_states(keep=keep)
+    except (OSError, pa.ArrowException) as exc:
+        _persist_failed(store, exc)
 
 
 class Changes(NamedTuple):
@@ -469,6 +488,24 @@ class Engine:
             path = self.store.write_state(base.table().append_column("node_order", base.node_order), self.version)
             self._persisted, self._since_persisted = self.version, 0
             return path
+
+    def persist_soon(self, keep: int) -> None:
+        """Persist as a committer does, then keep the ``keep`` newest snapshots. A big state is
+        merged and written on the background thread (the commit does not wait, see segments.py);
+        failures only warn: a pond without a recent snapshot is just slower to open."""
+        with self.lock:
+            if self.chain != MAIN_CHAIN:
+                return
+            if self.state.size < segments.BACKGROUND_ROWS:
+                try:
+                    self.persist()
+                    self.store.prune_states(keep=keep)
+                except (OSError, pa.ArrowException) as exc:
+                    _persist_failed(self.store, exc)
+                return
+            future, version, table_id = self.state.freeze(), self.version, self.store.table_id
+            self._persisted, self._since_persisted = version, 0
+        segments.in_background(_write_snapshot, self.store, future, version, table_id, keep)
 
     def persist_due(self) -> bool:
         """Is the last persisted snapshot (as far as this engine knows) far enough behind that

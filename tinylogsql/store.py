@@ -606,7 +606,7 @@ class Store:
     def state_path(self, version: int) -> str:
         return self.location.path(STATE_DIR, f"v{version:020d}.parquet")
 
-    def write_state(self, table: pa.Table, version: int) -> str:
+    def write_state(self, table: pa.Table, version: int, table_id: str | None = None) -> str:
         """Persist the state at ``version`` (rows in key order, plus ``node_order``: row positions
         in node_id order) as ``state/v<version>.parquet``.
 
@@ -614,7 +614,8 @@ class Store:
         one PUT), and labelled with the table id, the version and its row count, so a reader
         can tell a snapshot that does not belong to this table or is incomplete.
         """
-        label = {"format": STATE_FORMAT, "table_id": self.table_id, "version": version, "rows": table.num_rows}
+        table_id = self.table_id if table_id is None else table_id  # (given by a background writer)
+        label = {"format": STATE_FORMAT, "table_id": table_id, "version": version, "rows": table.num_rows}
         table = table.replace_schema_metadata({STATE_LABEL: json.dumps(label)})
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, row_group_size=STATE_ROW_GROUP)
