@@ -205,7 +205,7 @@ class Base:
     def slice_kinds(self, start: int, stop: int) -> list[Entry]:
         names, kinds, ids = (self.columns[name].slice(start, stop - start).to_pylist()
                              for name in ("name", "kind", "node_id"))
-        return list(zip(names, kinds, ids, strict=True))
+        return list(zip(names, kinds, ids))  # noqa: B905 (equal lengths: slices of one table)
 
     def table(self) -> pa.Table:
         return pa.table(list(self.columns.values()), schema=STATE_SCHEMA)
