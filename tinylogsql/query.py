@@ -124,6 +124,7 @@ class Engine:
                 self._dir_ids, self._dir_keys = dict(start._dir_ids), dict(start._dir_keys)
             return
         self._load_all(store.handle_version())  # the table was loaded by Store.open a moment ago
+        segments.release_memory()
 
     # -- DuckDB, opened on first use -----------------------------------------------
     @property
@@ -231,8 +232,9 @@ class Engine:
         done = False
         try:
             created = created_rows(rows)
-            if created is not None and created.num_rows:  # a bulk load since: one sort, no overlay
-                self.state = State.from_table(pa.concat_tables([table.select(STATE_SCHEMA.names), created]), latest)
+            if created is not None and created.num_rows:  # a bulk load since: the snapshot as it is, the
+                # new nodes as a second sorted segment (sorted alone, no Python row each; see segments.py)
+                self.state = State(Base.checked(table), latest, [Base.sorted(created)])
                 self._load_dirs()
             else:
                 self.state = State(Base.checked(table), version)
@@ -406,8 +408,9 @@ class Engine:
 
     def _load_dirs(self) -> None:
         self._dir_ids, self._dir_keys = {}, {}
-        for row in self.state.base.rows_of_kind("dir"):
-            self._remember_dir(row)
+        for base in self.state.bases():
+            for row in base.rows_of_kind("dir"):
+                self._remember_dir(row)
 
     def sync(self, upto: int | None = None, *, stale_ok: bool = False) -> int:
         """Catch up with the table (to ``upto`` or the newest version) and return the version.
