@@ -494,12 +494,13 @@ class Engine:
 
     def persist_soon(self, keep: int) -> None:
         """Persist as a committer does, then keep the ``keep`` newest snapshots. A big state is
-        merged and written on the background thread (the commit does not wait, see segments.py);
-        failures only warn: a pond without a recent snapshot is just slower to open."""
+        merged and written on the background thread (the commit does not wait, see segments.py),
+        and so is any state on object storage (a PUT, a LIST, DELETEs); failures only warn: a pond
+        without a recent snapshot is just slower to open."""
         with self.lock:
             if self.chain != MAIN_CHAIN:
                 return
-            if self.state.size < segments.BACKGROUND_ROWS:
+            if self.state.size < segments.BACKGROUND_ROWS and not self.store.location.remote:
                 try:
                     self.persist()
                     self.store.prune_states(keep=keep)
