@@ -17,12 +17,15 @@ peak RSS of those opens, and listing a 10k-entry directory as handles.
 
     python benchmarks/bench_state.py                  # 1M entries
     python benchmarks/bench_state.py --quick          # CI: 60k entries
+    TINYLOGSQL_NIGHTLY=1 python benchmarks/bench_state.py   # also a 10M-entry point (lsm only):
+                                                            # lookup p50, open, memory per entry vs 1M
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -93,7 +96,14 @@ pond = Pond.open(sys.argv[1])
 t2 = time.perf_counter()
 found = pond.root.exists(sys.argv[2])
 t3 = time.perf_counter()
-print(json.dumps({"open_s": t2 - t1, "lookup_s": t3 - t2, "found": found,
+import random, statistics
+r, n, lat = random.Random(42), int(sys.argv[3]), []
+for _ in range(2000):
+    i = r.randrange(n)
+    start = time.perf_counter()
+    pond.root.exists(f"d{i // 1000:05d}/f{i:07d}")
+    lat.append((time.perf_counter() - start) * 1000)
+print(json.dumps({"open_s": t2 - t1, "lookup_s": t3 - t2, "found": found, "lookup_p50_ms": statistics.median(lat),
                   "rss_mb": psutil.Process().memory_info().rss / 2**20,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -123,9 +133,9 @@ def run_variant(variant: str, folder: Path, args: argparse.Namespace) -> dict[st
     print(f"-- {variant}: building {args.entries:,} entries; load {load_average()}", flush=True)
     built = run_python(BUILD, path, str(args.entries), str(args.batch), str(args.singles), variant)
     probe = f"d{(args.entries - 1) // 1000:05d}/f{args.entries - 1:07d}"
-    cold = run_python(COLD, path, probe)
+    cold = run_python(COLD, path, probe, str(args.entries))
     run_python(MAINTAIN, path)
-    after = run_python(COLD, path, probe)
+    after = run_python(COLD, path, probe, str(args.entries))
     assert cold["found"] and after["found"]
     singles = built["single_ms"]
     return {
@@ -133,7 +143,7 @@ def run_variant(variant: str, folder: Path, args: argparse.Namespace) -> dict[st
         "batch_max_ms": max(built["batch_ms"]), "build_s": built["build_s"], "list_ms": built["list_ms"],
         "open_s": cold["open_s"] + cold["lookup_s"], "rss_mb": cold["rss_mb"], "peak_mb": cold["peak_mb"],
         "open_maintained_s": after["open_s"] + after["lookup_s"], "rss_maintained_mb": after["rss_mb"],
-        "peak_maintained_mb": after["peak_mb"], "samples": len(singles),
+        "peak_maintained_mb": after["peak_mb"], "samples": len(singles), "lookup_p50_ms": after["lookup_p50_ms"],
     }
 
 
@@ -145,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     with temp_dir("bench-state-") as tmp:
         for variant in args.variants.split(","):
             results[variant] = run_variant(variant, tmp, args)
+        if os.environ.get("TINYLOGSQL_NIGHTLY") == "1" and not args.quick:
+            big = argparse.Namespace(**{**vars(args), "entries": 10 * args.entries, "singles": 1})
+            (tmp / "ten").mkdir()
+            results["lsm_10x"] = run_variant("lsm", tmp / "ten", big)
     label = human_size(args.entries)
     lsm, base = results.get("lsm"), results.get("baseline", {})
     figures = []
@@ -159,10 +173,22 @@ def main(argv: list[str] | None = None) -> int:
             ("RSS after open (after maintain)", "rss_maintained_mb", "MB", 400.0, ""),
             ("peak RSS while opening, no maintain", "peak_mb", "MB", None, f"RSS {lsm['rss_mb']:.0f} MB"),
             ("list a 10k-entry directory as handles", "list_ms", "ms", 3.0, "list(d.entries())"),
+            ("exists p50 (after maintain)", "lookup_p50_ms", "ms", None, "2,000 random files"),
         ]
         for name, key, unit, target, note in rows:
             baselines = {"baseline": base[key]} if key in base else {}
             figures.append(Figure(name, lsm[key], unit, label, baselines, target=target, note=note))
+    ten = results.get("lsm_10x")
+    if lsm is not None and ten is not None:  # nightly: 10x the entries, against this run's own point
+        label10 = human_size(10 * args.entries)
+        figures.append(Figure("exists p50 at 10x (after maintain)", ten["lookup_p50_ms"], "ms", label10,
+                              {"baseline": lsm["lookup_p50_ms"]}, note="ratio vs 1x: goal <= 1.5"))
+        figures.append(Figure("cold open + first lookup at 10x, no maintain", ten["open_s"], "s", label10,
+                              {"baseline": lsm["open_s"]}))
+        per_entry = ten["rss_maintained_mb"] * 2**20 / (10 * args.entries)
+        figures.append(Figure("RSS per entry at 10x (after maintain)", per_entry, "B", label10,
+                              {"baseline": lsm["rss_maintained_mb"] * 2**20 / args.entries},
+                              note="goal: no worse than at 1x"))
     elapsed = now() - started
     print()
     print_table(figures, ["baseline"], title=f"Figures ({label}); ratio = lsm / baseline (same run)")
