@@ -59,6 +59,9 @@ STATE_SCHEMA = pa.schema([
 ])
 """The state's columns: a NodeRow, then the current content (inline bytes or blob reference)."""
 
+ENCODED = ("kind", "parent_id")
+"""Columns a base holds dictionary-encoded: a directory's entries share their parent_id (36 bytes
+a row as a string, 4 as an index; 1,000 directories at 1M entries), and there are three kinds."""
 Content = tuple[bytes | None, str | None]
 Entry = tuple[str, str, str]
 """(name, kind, node_id): a directory entry, as listings that build no rows give it."""
@@ -113,15 +116,19 @@ class Base:
     def __init__(self, table: pa.Table, node_order: pa.Array | None = None) -> None:
         table = table.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)
         self.columns = {name: _one_array(table.column(name)) for name in STATE_SCHEMA.names}
+        for name in ENCODED:  # few distinct values: an index per row instead of the string
+            self.columns[name] = pc.dictionary_encode(self.columns[name])
         self.rows = table.num_rows
         self._row_columns = [self.columns[name] for name in NodeRow._fields]
         self._names = _Column(self.columns["name"])
         self._node_ids = self.columns["node_id"]
-        runs = pc.run_end_encode(self.columns["parent_id"]) if self.rows else None
+        parents = self.columns["parent_id"]
+        runs = pc.run_end_encode(parents.indices) if self.rows else None
         self.ranges: dict[str, tuple[int, int]] = {}
         if runs is not None:
             start = 0
-            for parent, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+            values = parents.dictionary.take(runs.values).to_pylist()
+            for parent, end in zip(values, runs.run_ends.to_pylist(), strict=True):
                 self.ranges[parent] = (start, end)
                 start = end
         self._order = None if node_order is None else node_order.to_numpy()
@@ -208,7 +215,10 @@ class Base:
         return list(zip(names, kinds, ids))  # noqa: B905 (equal lengths: slices of one table)
 
     def table(self) -> pa.Table:
-        return pa.table(list(self.columns.values()), schema=STATE_SCHEMA)
+        """The rows with STATE_SCHEMA's plain columns (encoded ones decoded: for merges and snapshots)."""
+        columns = [self.columns[name].cast(STATE_SCHEMA.field(name).type) if name in ENCODED else self.columns[name]
+                   for name in STATE_SCHEMA.names]
+        return pa.table(columns, schema=STATE_SCHEMA)
 
 
 def _one_array(column: pa.ChunkedArray) -> pa.Array:
