@@ -18,6 +18,7 @@ import tinylogsql.pond as pond_module
 import tinylogsql.query as query_module
 import tinylogsql.segments as state_module
 from tinylogsql import Pond
+from tinylogsql.state import Base
 
 
 def tree(pond: Pond) -> dict[str, bytes | str | None]:
@@ -341,7 +342,12 @@ def test_the_state_answers_right_while_layers_wait_for_their_background_merge(po
     try:
         for step in range(10, 40):
             random_op(pond, rng, step)
-        assert len(pond._engine.state.frozen) >= 3  # reads went through several frozen layers
+            if step % 10 == 0:  # a creates-only commit: a sorted segment among the layers
+                with pond.transaction():
+                    for i in range(12):
+                        pond.root.create_file_path(f"/bulk{step}-{i:02d}", f"{i}")
+        frozen = pond._engine.state.frozen
+        assert len(frozen) >= 3 and any(isinstance(level, Base) for level in frozen)  # reads went through them
         state_matches_views(pond)
         with Pond.open(pond_path) as other:
             assert tree(other) == tree(pond)

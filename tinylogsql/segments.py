@@ -77,7 +77,8 @@ class Layer:
 
 
 def merged(bases: list[Base], layers: list[Layer]) -> Base:
-    """A new sorted base: ``bases`` with ``layers`` (oldest first) applied, its node order ready."""
+    """A new sorted base: ``bases`` (disjoint node sets) with ``layers`` (oldest first) applied,
+    its node order ready."""
     result = Base.sorted(combined(bases, layers))
     result.node_order  # noqa: B018 (computed here, off the reader's path)
     return result
@@ -103,23 +104,31 @@ def combined(bases: list[Base], layers: list[Layer]) -> pa.Table:
     return pa.concat_tables([table, pa.table(columns, schema=STATE_SCHEMA)])
 
 
-def _merge_after(previous: Future[Base] | None, bases: list[Base], layer: Layer) -> Base:
-    return merged([previous.result()] if previous is not None else bases, [layer])
+def _merge_after(previous: Future[Base] | None, bases: list[Base], level: Level) -> Base:
+    below = [previous.result()] if previous is not None else bases
+    return merged([*below, level], []) if isinstance(level, Base) else merged(below, [level])
+
+
+Level = Layer | Base
+"""A frozen level: a layer of changes, or a sorted segment of new nodes only (a bulk load)."""
 
 
 class State:
-    """The tree at ``version``: a sorted base, frozen layers (oldest first), the active layer.
+    """The tree at ``version``: sorted bases, frozen levels (oldest first), the active layer.
 
-    ``created`` holds further sorted segments below the layers that only add nodes the base does
-    not have (the creates-only tail of an open after a bulk load: sorted alone, not with the base).
+    ``base`` and ``created`` are sorted segments with disjoint node sets (``created``: the
+    creates-only tail of an open after a bulk load, sorted alone rather than with the base).
+    A frozen level is a Layer, or a sorted segment of a later bulk load's new nodes (at names
+    that were free), which a lookup finds or passes through. ``merges[i]`` is the base that
+    absorbs ``frozen[: i + 1]`` (and ``created``).
     """
 
     def __init__(self, base: Base, version: int, created: list[Base] | None = None) -> None:
         self.base = base
         self.created = [segment for segment in created or [] if segment.rows]
         self.version = version
-        self.frozen: list[Layer] = []
-        self.merges: list[Future[Base]] = []  # merges[i] absorbs frozen[: i + 1] into a base
+        self.frozen: list[Level] = []
+        self.merges: list[Future[Base]] = []
         self.active = Layer()
 
     def copy(self) -> State:
@@ -134,24 +143,29 @@ class State:
 
     @property
     def size(self) -> int:
-        """Rows in the base plus nodes in the layers (an upper bound on live nodes)."""
-        return (self.base.rows + sum(segment.rows for segment in self.created)
-                + sum(len(layer.nodes) for layer in self.frozen) + len(self.active.nodes))
+        """Rows in the segments plus nodes in the layers (an upper bound on live nodes)."""
+        return (sum(base.rows for base in self.bases()) + len(self.active.nodes)
+                + sum(level.rows if isinstance(level, Base) else len(level.nodes) for level in self.frozen))
 
     def bases(self) -> list[Base]:
+        """The sorted segments below every level: the base and ``created``."""
         return [self.base, *self.created]
 
-    def _layers(self) -> list[Layer]:
-        """Newest first."""
+    def _levels(self) -> list[Level]:
+        """Newest first: the active layer, then the frozen levels."""
         return [self.active, *reversed(self.frozen)]
 
     # -- reads --------------------------------------------------------------------
     def lookup(self, parent_id: str, name: str) -> NodeRow | None:
         key = (parent_id, name)
-        for layer in self._layers():
-            if key in layer.keys:
-                node_id = layer.keys[key]
-                return None if node_id is None else layer.nodes[node_id]
+        for level in self._levels():
+            if isinstance(level, Base):
+                index = level.find(parent_id, name)
+                if index is not None:
+                    return level.row(index)
+            elif key in level.keys:
+                node_id = level.keys[key]
+                return None if node_id is None else level.nodes[node_id]
         found = None
         for base in self.bases():  # a name taken twice (racing creates): the newest, as `entries` picks
             index = base.find(parent_id, name)
@@ -162,9 +176,13 @@ class State:
         return found
 
     def node(self, node_id: str) -> NodeRow | None:
-        for layer in self._layers():
-            if node_id in layer.nodes:
-                return layer.nodes[node_id]
+        for level in self._levels():
+            if isinstance(level, Base):
+                index = level.position(node_id)
+                if index is not None:
+                    return level.row(index)
+            elif node_id in level.nodes:
+                return level.nodes[node_id]
         for base in self.bases():
             index = base.position(node_id)
             if index is not None:
@@ -174,76 +192,63 @@ class State:
     def content(self, node_id: str, content_version: int | None, content_seq: int | None) -> Content | None:
         """(inline content, blob reference) of a live file, if its current content is the op row
         (content_version, content_seq); None otherwise (an older row: ask the log)."""
-        for layer in self._layers():
-            if node_id in layer.nodes:
-                row = layer.nodes[node_id]
+        return self._content(self._levels(), node_id, content_version, content_seq)
+
+    def _content(self, levels: list[Level], node_id: str, content_version: int | None,
+                 content_seq: int | None) -> Content | None:
+        for level in [*levels, *self.bases()]:
+            if isinstance(level, Base):
+                index = level.position(node_id)
+                if index is not None:
+                    return level.content(index, content_version, content_seq)
+            elif node_id in level.nodes:
+                row = level.nodes[node_id]
                 if row is None or (row.content_version, row.content_seq) != (content_version, content_seq):
                     return None
-                return layer.contents.get(node_id)
-        return self._content_in_bases(node_id, content_version, content_seq)
-
-    def _content_in_bases(self, node_id: str, content_version: int | None, content_seq: int | None) -> Content | None:
-        for base in self.bases():
-            index = base.position(node_id)
-            if index is not None:
-                return base.content(index, content_version, content_seq)
+                return level.contents.get(node_id)
         return None
-
-    def _content_below(self, node_id: str, content_version: int | None, content_seq: int | None) -> Content | None:
-        """A node's stored content from the frozen layers or the base (the active layer left out)."""
-        for layer in reversed(self.frozen):
-            if node_id in layer.nodes:
-                return layer.contents.get(node_id)
-        return self._content_in_bases(node_id, content_version, content_seq)
 
     def children(self, parent_id: str) -> list[NodeRow]:
         """A directory's entries, sorted by name."""
-        return self._merge(parent_id, self._sliced(parent_id, Base.slice_rows, attrgetter("name")), _same,
-                           attrgetter("name"))
+        return self._listing(parent_id, Base.slice_rows, _same, attrgetter("name"))
 
     def child_names(self, parent_id: str) -> list[str]:
         """Just the names of a directory's entries, sorted: no row is built."""
-        return self._merge(parent_id, self._sliced(parent_id, Base.slice_names, _same), attrgetter("name"), _same)
+        return self._listing(parent_id, Base.slice_names, attrgetter("name"), _same)
 
     def child_kinds(self, parent_id: str) -> list[Entry]:
         """(name, kind, node_id) of a directory's entries, sorted by name: what handles need."""
-        return self._merge(parent_id, self._sliced(parent_id, Base.slice_kinds, itemgetter(0)),
-                           attrgetter("name", "kind", "node_id"), itemgetter(0))
+        return self._listing(parent_id, Base.slice_kinds, attrgetter("name", "kind", "node_id"), itemgetter(0))
 
-    def _sliced(self, parent_id: str, take: Callable[[Base, int, int], list[Any]],
-                name: Callable[[Any], str]) -> list[Any]:
-        """A directory's slice of each sorted segment, as one list sorted by name."""
-        start, stop = self.base.ranges.get(parent_id, (0, 0))
-        listed = take(self.base, start, stop)
-        spans = [(segment, segment.ranges.get(parent_id)) for segment in self.created]
-        spans = [(segment, span) for segment, span in spans if span is not None]
-        if spans:
-            listed = listed + [item for segment, span in spans for item in take(segment, *span)]
-            listed.sort(key=name)
-        return listed
-
-    def _merge(self, parent_id: str, listed: list[Any], shape: Callable[[NodeRow], Any],
-               name: Callable[[Any], str]) -> list[Any]:
-        """A base slice with each layer's changes in that directory applied, oldest layer first
-        (names it touched dropped, their current nodes added in ``shape``), sorted by name."""
-        for layer in (*self.frozen, self.active):
-            touched = layer.touched.get(parent_id)
+    def _listing(self, parent_id: str, take: Callable[[Base, int, int], list[Any]], shape: Callable[[NodeRow], Any],
+                 name: Callable[[Any], str]) -> list[Any]:
+        """The bases' slices, then each level's changes in that directory, oldest level first
+        (a layer drops the names it touched and adds their current nodes in ``shape``; a segment
+        adds its slice), sorted by name."""
+        listed: list[Any] = []
+        for count, level in enumerate((*self.bases(), *self.frozen, self.active)):
+            if isinstance(level, Base):
+                span = level.ranges.get(parent_id)
+                if span is not None:
+                    listed = take(level, *span) if count == 0 else sorted(listed + take(level, *span), key=name)
+                continue
+            touched = level.touched.get(parent_id)
             if not touched:
                 continue
             kept = [item for item in listed if name(item) not in touched]
             for key in touched:
-                node_id = layer.keys[(parent_id, key)]
+                node_id = level.keys[(parent_id, key)]
                 if node_id is not None:
-                    kept.append(shape(layer.nodes[node_id]))  # type: ignore[arg-type]
+                    kept.append(shape(level.nodes[node_id]))  # type: ignore[arg-type]
             kept.sort(key=name)
             listed = kept
         return listed
 
     def rows(self) -> Iterator[NodeRow]:
         """Every live node (order unspecified)."""
-        layers = self._layers()
+        layers = [level for level in self._levels() if isinstance(level, Layer)]
         changed = set().union(*(layer.nodes for layer in layers))
-        for base in self.bases():
+        for base in [*self.bases(), *(level for level in self.frozen if isinstance(level, Base))]:
             for index in range(base.rows):
                 if base.node_id(index) not in changed:
                     yield base.row(index)
@@ -256,8 +261,10 @@ class State:
                         yield row
 
     def table(self) -> pa.Table:
-        """The whole state as one Arrow table (base rows a layer superseded dropped)."""
-        return combined(self.bases(), [*self.frozen, self.active])
+        """The whole state as one Arrow table (segment rows a layer superseded dropped)."""
+        levels = [*self.frozen, self.active]
+        return combined([*self.bases(), *(level for level in levels if isinstance(level, Base))],
+                        [level for level in levels if isinstance(level, Layer)])
 
     # -- moving forward -------------------------------------------------------------
     def apply(self, changed: Iterable[tuple[NodeRow | None, NodeRow | None, Content | None]], version: int) -> None:
@@ -281,7 +288,7 @@ class State:
             if content is not None:
                 layer.contents[node_id] = content
             elif old is not None and node_id not in layer.contents:
-                kept = self._content_below(node_id, old.content_version, old.content_seq)
+                kept = self._content(list(reversed(self.frozen)), node_id, old.content_version, old.content_seq)
                 layer.contents[node_id] = kept if kept is not None else (None, None)
         self.version = version
         self._maybe_freeze()
@@ -299,6 +306,18 @@ class State:
         self.version = version
         self._maybe_freeze()
 
+    def add_table(self, created: pa.Table, version: int) -> bool:
+        """Move to ``version`` by a bulk load's new nodes (``created_rows``: at names that were free),
+        column-wise: sorted alone into a segment on top of the frozen levels, merged like a layer.
+        False (nothing done) if too few to be worth a segment: add them as rows instead."""
+        if created.num_rows < max(REBASE_AT, self.size // 8):
+            return False
+        self.settle()
+        self.freeze()  # the active layer goes below the segment: its vacated names may be taken now
+        self._push(Base.sorted(created.select(STATE_SCHEMA.names)))
+        self.version = version
+        return True
+
     def _maybe_freeze(self) -> None:
         if len(self.active.nodes) >= max(REBASE_AT, self.size // 8):
             self.freeze()
@@ -314,21 +333,24 @@ class State:
             done.set_result(self.base)
             return done
         layer, self.active = self.active, Layer()
-        self.frozen.append(layer)
+        return self._push(layer)
+
+    def _push(self, level: Level) -> Future[Base]:
+        self.frozen.append(level)
         previous = self.merges[-1] if self.merges else None
         if self.size >= BACKGROUND_ROWS:
             while len(self.merges) >= MAX_FROZEN:  # merges cannot keep up: wait for the oldest
                 self._install(wait=True)
-            future = _merger.submit(_merge_after, previous, self.bases(), layer)
+            future = _merger.submit(_merge_after, previous, self.bases(), level)
         else:
             future = Future()
-            future.set_result(_merge_after(previous, self.bases(), layer))
+            future.set_result(_merge_after(previous, self.bases(), level))
         self.merges.append(future)
         self.settle()
         return future
 
     def settle(self) -> None:
-        """Install every finished merge (in order): the base absorbs its frozen layer."""
+        """Install every finished merge (in order): the base absorbs its frozen level."""
         while self.merges and self.merges[0].done():
             self._install(wait=False)
 
@@ -342,7 +364,7 @@ class State:
             release_memory()
 
     def rebase(self) -> None:
-        """Fold every layer into the base now (waits for merges in flight)."""
+        """Fold every level into the base now (waits for merges in flight)."""
         self.freeze()
         while self.merges:
             self._install(wait=True)
