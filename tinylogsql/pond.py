@@ -23,12 +23,13 @@ import duckdb
 import pyarrow as pa
 from deltalake.exceptions import DeltaError
 
+from . import segments
 from .branching import Branching, open_chain
 from .check import CheckReport, check_pond
 from .errors import BranchNotFoundError, InvalidArgumentError, PondError, ReadOnlyError
 from .freshness import checked_staleness
 from .location import locate
-from .maintenance import MIN_SAFE_RETENTION_HOURS, check_retention, collect
+from .maintenance import MIN_SAFE_RETENTION_HOURS, auto_compact_in_background, check_retention, collect
 from .nodes import Directory
 from .paths import resolve
 from .query import Engine, NodeRow
@@ -447,7 +448,10 @@ class Pond(Branching):
                                   f" cache failed ({exc!r}); the cache is rebuilt from the log on the next read",
                                   RuntimeWarning, stacklevel=3)
                 if (version + 1) % AUTO_COMPACT_EVERY == 0:
-                    self._auto_compact()
+                    if self._engine.state.size >= segments.BACKGROUND_ROWS:  # seconds at 1M: not on the commit
+                        auto_compact_in_background(self._store)
+                    else:
+                        self._auto_compact()
                 if self._engine.persist_due():
                     self._persist_state()
                 return
