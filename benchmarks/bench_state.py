@@ -68,6 +68,9 @@ with Pond.create(path, author="bench") as pond:
         for i in range(10_000):
             big.create_file_path(f"w{i:05d}", b"z")
     pond._engine.state.rebase()
+    import tinylogsql.maintenance as maintenance
+    segments._merger.submit(lambda: None).result()  # let background persists and compactions finish first
+    maintenance._compactor.submit(lambda: None).result()
     listing = []
     for _ in range(12):
         start = time.perf_counter()
