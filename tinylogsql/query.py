@@ -513,8 +513,11 @@ class Engine:
                 except (OSError, pa.ArrowException) as exc:
                     _persist_failed(self.store, exc)
                 return
-            future, version, table_id = self.state.freeze(), self.version, self.store.table_id
-            self._persisted, self._since_persisted = version, 0
+            future, version = self.state.snapshot(max_lag=PERSIST_EVERY // 4)  # no extra merge if avoidable
+            if version <= self._persisted:
+                return
+            table_id = self.store.table_id
+            self._persisted, self._since_persisted = version, len(self.state.active.nodes)
         segments.in_background(_write_snapshot, self.store, future, version, table_id, keep)
 
     def persist_due(self) -> bool:
@@ -528,7 +531,8 @@ class Engine:
             if self.store.location.remote and self.version - self._persisted >= max(
                     REMOTE_PERSIST_EVERY, self.state.size // REMOTE_ROWS_PER_COMMIT):
                 return True
-            return self._since_persisted >= max(PERSIST_MIN_OPS, self.state.size // 2)
+            share = 8 if self.state.size >= segments.BACKGROUND_ROWS else 2  # written off the commit path: often
+            return self._since_persisted >= max(PERSIST_MIN_OPS, self.state.size // share)
 
     # -- reads for the directory API -------------------------------------------
     def _rows(self, sql: str, params: list[Any]) -> list[NodeRow]:
