@@ -63,7 +63,6 @@ with Pond.create(path, author="bench") as pond:
             root.create_file_path(f"single/s{made}-{j}", b"y")
             single_ms.append((time.perf_counter() - start) * 1000)
     build_s = time.perf_counter() - t0
-    wide = root.open_dir_path("d00000")
     big = root.create_dir_path("wide")
     with pond.transaction():
         for i in range(wide):
