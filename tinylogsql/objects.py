@@ -70,9 +70,14 @@ def _split(path: str) -> tuple[str, str]:
 
 def newer_entries(location: Location, version: int) -> Newer:
     """Names in the log newer than ``version``: one LIST request."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     bucket, prefix = _split(location.path(LOG_DIR, "_delta_log/"))
-    answer = client(location).list_objects_v2(
-        Bucket=bucket, Prefix=prefix, StartAfter=f"{prefix}{version:020d}.json", MaxKeys=LIST_MAX)
+    try:
+        answer = client(location).list_objects_v2(
+            Bucket=bucket, Prefix=prefix, StartAfter=f"{prefix}{version:020d}.json", MaxKeys=LIST_MAX)
+    except (BotoCoreError, ClientError) as exc:  # as pyarrow's filesystem would report it
+        raise OSError(f"cannot list {bucket}/{prefix}: {exc}") from exc
     entries: dict[int, int] = {}
     newest = version
     for item in answer.get("Contents", []):
@@ -88,7 +93,7 @@ def newer_entries(location: Location, version: int) -> Newer:
 
 def get(location: Location, path: str) -> bytes:
     """A whole object in one GET (FileNotFoundError if there is none)."""
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = _split(path)
     try:
@@ -96,6 +101,8 @@ def get(location: Location, path: str) -> bytes:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
             raise FileNotFoundError(path) from exc
+        raise OSError(f"cannot read {path}: {exc}") from exc
+    except BotoCoreError as exc:  # no connection, timeouts: as pyarrow's filesystem would report it
         raise OSError(f"cannot read {path}: {exc}") from exc
 
 
