@@ -513,7 +513,8 @@ class Engine:
                 except (OSError, pa.ArrowException) as exc:
                     _persist_failed(self.store, exc)
                 return
-            future, version = self.state.snapshot(max_lag=PERSIST_EVERY // 4)  # no extra merge if avoidable
+            big = self.state.size >= segments.BACKGROUND_ROWS  # a small state merges in no time: merge it now
+            future, version = self.state.snapshot(max_lag=PERSIST_EVERY // 4 if big else 0)
             if version <= self._persisted:
                 return
             table_id = self.store.table_id
