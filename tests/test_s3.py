@@ -244,3 +244,20 @@ def test_polars_reads_the_log(pond_path):
         assert frame.height == pond.sql("select count(*) from oplog").fetchall()[0][0]
         per_version = frame.group_by("version").len().sort("version")["len"].to_list()
         assert per_version == [r[0] for r in pond.sql("select ops from commits order by version").fetchall()]
+
+
+def test_committers_on_s3_persist_the_state_often_and_opens_start_from_it(s3_env):
+    import tinylogsql.query as query_module
+    import tinylogsql.segments as segments
+
+    uri = s3_env.new_uri()
+    with Pond.create(uri) as pond:
+        for i in range(60):
+            pond.root.create_file_path(f"f{i:02d}", str(i))
+        version = pond.version
+    segments.in_background(lambda: None).result()  # the background snapshot writes are done
+    newest = max(int(name[1:21]) for name in s3_helpers.list_dir(uri, "state") if name.startswith("v"))
+    assert newest > version - query_module.REMOTE_PERSIST_EVERY  # not the state the pond was opened with
+    with Pond.open(uri) as fresh:
+        assert sorted(fresh.root) == [f"f{i:02d}" for i in range(60)]
+        assert fresh._engine._db is None  # from the snapshot and its short tail, not the whole log
