@@ -32,6 +32,8 @@ EXPECTED: dict[str, list[str]] = {
     "bench_watch.py": ["watch latency p50, local", "watch latency p99, S3", "changes() since 0",
                        "changes() of the last 10 commits", "writer commits/s beside a", "ratio/os.stat loop p50",
                        "load average"],
+    "bench_state.py": ["single-op commit p99.9 during the build", "cold open + first lookup after the build",
+                       "RSS after open", "list a 10k-entry directory as handles", "ratio/baseline", "load average"],
     "bench_sql.py": ["history by path prefix", "commits", "diff v", "files_at v", "load average"],
     "bench_scale.py": [
         "build: batched ops/s", "exists p50", "exists p99", "get p50", "get p99",

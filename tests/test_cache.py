@@ -16,8 +16,9 @@ from deltalake import DeltaTable
 
 import tinylogsql.pond as pond_module
 import tinylogsql.query as query_module
-import tinylogsql.state as state_module
+import tinylogsql.segments as state_module
 from tinylogsql import Pond
+from tinylogsql.state import Base
 
 
 def tree(pond: Pond) -> dict[str, bytes | str | None]:
@@ -321,3 +322,75 @@ def test_pruning_drops_old_snapshots_and_crash_leftovers_only(pond_path):
         os.utime(leftover, (0, 0))  # an hour old or more: nobody is writing it
         pond.maintain(retention_hours=0, unsafe=True)
         assert sorted(p.name for p in state_dir.iterdir()) == [".tmp-in-flight", f"v{pond.version:020d}.parquet"]
+
+
+def test_the_state_answers_right_while_layers_wait_for_their_background_merge(pond_path, monkeypatch):
+    """Issue 18's LSM: changes go to a layer that is frozen and merged into a new base on the
+    background thread. Hold that thread, so frozen layers pile up, and compare every read path
+    with the views; then let the merges land and compare again (and after a persist and reopen)."""
+    import threading
+
+    monkeypatch.setattr(state_module, "REBASE_AT", 3)
+    monkeypatch.setattr(state_module, "BACKGROUND_ROWS", 0)
+    monkeypatch.setattr(state_module, "MAX_FROZEN", 1000)
+    rng = random.Random(18)
+    pond = Pond.create(pond_path)
+    for step in range(10):
+        random_op(pond, rng, step)
+    release = threading.Event()
+    state_module._merger.submit(release.wait)  # the merge thread is busy until released
+    try:
+        for step in range(10, 40):
+            random_op(pond, rng, step)
+            if step % 10 == 0:  # a creates-only commit: a sorted segment among the layers
+                with pond.transaction():
+                    for i in range(12):
+                        pond.root.create_file_path(f"/bulk{step}-{i:02d}", f"{i}")
+        frozen = pond._engine.state.frozen
+        assert len(frozen) >= 3 and any(isinstance(level, Base) for level in frozen)  # reads went through them
+        state_matches_views(pond)
+        with Pond.open(pond_path) as other:
+            assert tree(other) == tree(pond)
+    finally:
+        release.set()
+    for step in range(40, 55):
+        random_op(pond, rng, step)
+    pond._engine.state.rebase()
+    assert pond._engine.state.frozen == [] and pond._engine.state.merges == []
+    state_matches_views(pond)
+    pond._engine.persist()
+    with Pond.open(pond_path) as fresh:
+        assert tree(fresh) == tree(pond)
+        state_matches_views(fresh)
+    pond.close()
+
+
+def test_an_open_after_a_bulk_load_keeps_the_new_nodes_in_their_own_sorted_segment(pond_path):
+    """Issue 18: opening a snapshot plus a creates-only tail sorts only the tail, as a second
+    segment; reads and later changes to its nodes (and to the snapshot's) agree with the views."""
+    rng = random.Random(21)
+    pond = Pond.create(pond_path)
+    for step in range(12):
+        random_op(pond, rng, step)
+    pond.root.create_dir_path("/bulk")
+    pond.maintain(retention_hours=0, unsafe=True)
+    with pond.transaction():  # creates only, in new and in existing directories
+        for i in range(40):
+            folder = "/bulk" if i % 2 else "/"
+            pond.root.create_file_path(f"{folder.rstrip('/')}/n{i:02d}", f"new {i}")
+        pond.root.create_dir_path("/bulk/sub").create_file_path("deep", b"d")
+    with Pond.open(pond_path) as fresh:
+        assert len(fresh._engine.state.created) == 1  # the tail was not sorted into the snapshot
+        assert tree(fresh) == tree(pond)
+        state_matches_views(fresh)
+        fresh.root.rename("/bulk/n01", "/moved")
+        fresh.root.write_file_path("/n02", b"rewritten")
+        fresh.root.remove("/bulk/sub", recursive=True)
+        for step in range(12, 30):
+            random_op(fresh, rng, step)
+        assert tree(fresh) == tree(pond)
+        state_matches_views(fresh)
+        fresh._engine.state.rebase()
+        assert fresh._engine.state.created == []
+        state_matches_views(fresh)
+    pond.close()

@@ -44,22 +44,39 @@ def test_explicit_storage_options_reach_child_processes(s3_emulator, monkeypatch
         assert pond.root.read_file_path("from-child") == b"made by a child"
 
 
-def test_a_warm_lookup_costs_two_small_requests(s3_env):
+def test_a_warm_lookup_costs_one_request(s3_env):
     uri = s3_env.new_uri()
     with Pond.create(uri) as pond, Pond.open(uri) as other:
         pond.root.create_dir_path("d").create_file_path("f", b"x")
         assert pond.root.exists("d/f")
-        # warm: the version-keyed cache answers; the only requests are a HEAD of the next log entry
-        # and one of _last_checkpoint (a cleaned-up log must not look like "nothing new")
-        assert s3_env.count(lambda: pond.root.exists("d/f")) == {"HEAD": 2}
-        assert s3_env.count(lambda: pond.root.read_file_path("d/f")) == {"HEAD": 2}
-        # a foreign commit: caught up by reading that one commit, without listing or reloading the log
+        # warm: the version-keyed cache answers; the only request is one LIST of the log entries
+        # after the state's (a cleaned-up log leaves a newer checkpoint there: never "nothing new")
+        for read in (lambda: pond.root.exists("d/f"), lambda: pond.root.read_file_path("d/f")):
+            lines = s3_env.record(read)
+            assert len(lines) == 1 and lines[0].startswith("GET ") and "list-type=2" in lines[0], lines
+            assert "start-after=" in lines[0] and "_delta_log" in lines[0], lines
+        # a foreign commit: that LIST names its entry; then one GET for the entry, one for its data file
         other.root.create_file_path("d/g", b"y")
         lines = s3_env.record(lambda: pond.root.exists("d/g"))
         assert pond.root.exists("d/g")
-        assert not any("list-type" in line for line in lines), lines
-        entries = [line for line in lines if line.startswith("GET ") and "/_delta_log/" in line]
-        assert len(entries) == 1 and len(lines) <= 8, lines  # that entry, its one data file, the next HEAD
+        assert not any(line.startswith("HEAD ") for line in lines), lines
+        entries = [line for line in lines if line.startswith("GET ") and line.split()[1].endswith(".json")]
+        assert len(entries) == 1 and len(lines) == 3, lines  # the LIST, that entry, its one data file
+
+
+def test_max_staleness_reads_make_no_request_within_the_window(s3_env):
+    uri = s3_env.new_uri()
+    with Pond.create(uri) as writer:
+        writer.root.create_file_path("f", b"x")
+    with Pond.open(uri, max_staleness=3600) as pond, Pond.open(uri) as other:
+        assert pond.root.read_file_path("f") == b"x"  # the first read checks, and starts the window
+        assert pond.version == 1  # (the refs are read on first use)
+        assert s3_env.count(lambda: (pond.root.exists("f"), sorted(pond.root), pond.version)) == {}
+        other.root.create_file_path("g", b"y")
+        assert s3_env.count(lambda: pond.root.exists("g")) == {}  # a commit younger than the window: missed
+        assert not pond.root.exists("g")
+        pond.root.create_file_path("h", b"z")  # a write checks the store: committed after "g", both seen
+        assert sorted(pond.root) == ["f", "g", "h"] and sorted(other.root) == ["f", "g", "h"]
 
 
 def test_chunks_and_their_list_are_on_the_store_before_the_commit_that_references_them(s3_env):
@@ -227,3 +244,20 @@ def test_polars_reads_the_log(pond_path):
         assert frame.height == pond.sql("select count(*) from oplog").fetchall()[0][0]
         per_version = frame.group_by("version").len().sort("version")["len"].to_list()
         assert per_version == [r[0] for r in pond.sql("select ops from commits order by version").fetchall()]
+
+
+def test_committers_on_s3_persist_the_state_often_and_opens_start_from_it(s3_env):
+    import tinylogsql.query as query_module
+    import tinylogsql.segments as segments
+
+    uri = s3_env.new_uri()
+    with Pond.create(uri) as pond:
+        for i in range(60):
+            pond.root.create_file_path(f"f{i:02d}", str(i))
+        version = pond.version
+    segments.in_background(lambda: None).result()  # the background snapshot writes are done
+    newest = max(int(name[1:21]) for name in s3_helpers.list_dir(uri, "state") if name.startswith("v"))
+    assert newest > version - query_module.REMOTE_PERSIST_EVERY  # not the state the pond was opened with
+    with Pond.open(uri) as fresh:
+        assert sorted(fresh.root) == [f"f{i:02d}" for i in range(60)]
+        assert fresh._engine._db is None  # from the snapshot and its short tail, not the whole log

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,8 @@ SMALL_FILE = 16 << 20
 """Auto-compaction merges data files smaller than this (z-order rewrites every file)."""
 ROWS_PER_FILE = 1 << 20
 """Rows per data file a compaction writes."""
+RETARGET_MAX = 1000
+"""Versions a compaction's entry may move past (appends by other writers) before it gives up."""
 COMPACT_ATTEMPTS = 5
 """A compaction whose version was taken by another commit is redone this often, then given up."""
 DATA_FILE = re.compile(r"^part-[A-Za-z0-9_.-]+\.parquet$")
@@ -128,16 +131,68 @@ def _compact_once(store: Store, zorder: bool) -> dict[str, Any] | None:
                                "operationParameters": {"zorder": json.dumps(["parent_id"] if zorder else [])},
                                "readVersion": read_version, "isBlindAppend": False,
                                "engineInfo": "tinylogsql", "message": "maintain: compact", "author": "tinylogsql"}}
-        entry = "\n".join(json.dumps(action) for action in [info, *removed, *added]) + "\n"
-        landed = put_if_absent(location, location.path(LOG_DIR, "_delta_log", f"{read_version + 1:020d}.json"),
-                               entry.encode())
+        entry = ("\n".join(json.dumps(action) for action in [info, *removed, *added]) + "\n").encode()
+        version = _commit_after(store, read_version, entry, {p for p, _ in chosen})
     except BaseException:
         _drop(location, written)
         raise
-    if not landed:  # another commit took read_version + 1: these files are nobody's
+    if version is None:  # another compaction removed some of these files: ours are nobody's
         _drop(location, written)
         return None
-    return {"numFilesAdded": len(added), "numFilesRemoved": len(removed), "version": read_version + 1}
+    return {"numFilesAdded": len(added), "numFilesRemoved": len(removed), "version": version}
+
+
+_compactor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-compact")
+_compacting: set[str] = set()
+_compacting_lock = threading.Lock()
+
+
+def auto_compact_in_background(store: Store) -> None:
+    """A committer's automatic compaction of a big pond, on a thread of its own (it rewrites every
+    small data file: seconds at 1M ops), one per pond at a time; it lands after whatever the
+    writers committed meanwhile (``_commit_after``). Best effort, as in the committing thread."""
+    key = store.location.uri
+    with _compacting_lock:
+        if key in _compacting:
+            return
+        _compacting.add(key)
+
+    def run() -> None:
+        try:
+            compact(store, zorder=False, attempts=1)  # not store.compact: that swaps the committer's table handle
+        except (DeltaError, OSError, pa.ArrowException):
+            pass  # a concurrent maintenance or writer won; the next one retries
+        finally:
+            with _compacting_lock:
+                _compacting.discard(key)
+
+    _compactor.submit(run)
+
+
+def _commit_after(store: Store, read_version: int, entry: bytes, chosen: set[str]) -> int | None:
+    """Put a compaction's log entry at the first free version after ``read_version``. A version
+    another commit took first is passed over if it only appended (new files are not among the
+    chosen ones, so no row is lost or doubled); if it removed a chosen file (another compaction),
+    give up: None. So a compaction running beside busy writers lands, instead of losing every race."""
+    location = store.location
+    version = read_version + 1
+    for _ in range(RETARGET_MAX):
+        path = location.path(LOG_DIR, "_delta_log", f"{version:020d}.json")
+        if put_if_absent(location, path, entry):
+            return version
+        try:
+            taken = store._read_whole(path).decode("utf-8")
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None  # cleaned up meanwhile, or unreadable: do not guess
+        try:
+            actions = [json.loads(line) for line in taken.splitlines() if line.strip()]
+        except ValueError:
+            return None
+        if any(isinstance(action, dict) and "remove" in action
+               and unquote(str(action["remove"].get("path", ""))) in chosen for action in actions):
+            return None
+        version += 1
+    return None
 
 
 def _drop(location: Location, paths: list[str]) -> None:

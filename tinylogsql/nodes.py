@@ -337,11 +337,10 @@ class Directory(Node):
         return wrap(self.pond, self.pond._read(find))  # type: ignore[return-value]
 
     def entries(self) -> Iterator[tuple[str, File | Directory | Symlink]]:
-        """(name, node) for every entry, sorted by name."""
+        """(name, node) for every entry, sorted by name (read at the call, in one read)."""
         listed = self.pond._read(lambda view: (self._row(view), view.child_kinds(self.node_id))[1])
-        pond = self.pond
-        for name, kind, node_id in listed:
-            yield name, HANDLES[kind](pond, node_id)
+        pond, handles = self.pond, HANDLES
+        return iter([(name, handles[kind](pond, node_id)) for name, kind, node_id in listed])  # no generator
 
     def listing(self) -> list[NodeStat]:
         """A NodeStat for every entry, sorted by name, from one read (like os.scandir)."""

@@ -23,12 +23,14 @@ import duckdb
 import pyarrow as pa
 from deltalake.exceptions import DeltaError
 
+from . import segments
 from .branching import Branching, open_chain
 from .check import CheckReport, check_pond
 from .errors import BranchNotFoundError, CorruptPondError, InvalidArgumentError, PondError, ReadOnlyError
 from .feed import ChangeFeed
+from .freshness import checked_staleness
 from .location import locate
-from .maintenance import MIN_SAFE_RETENTION_HOURS, check_retention, collect
+from .maintenance import MIN_SAFE_RETENTION_HOURS, auto_compact_in_background, check_retention, collect
 from .nodes import Directory
 from .paths import resolve
 from .query import Engine, NodeRow
@@ -170,11 +172,18 @@ class Pond(Branching, ChangeFeed, Retaining):
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], branch: str = MAIN, *, author: str | None = None,
-             storage_options: dict[str, str] | None = None) -> Pond:
-        """Open an existing pond (FileNotFoundError if there is none) on ``branch`` (LookupError if missing)."""
+             storage_options: dict[str, str] | None = None, max_staleness: float | None = None) -> Pond:
+        """Open an existing pond (FileNotFoundError if there is none) on ``branch`` (LookupError if missing).
+
+        ``max_staleness`` (seconds, opt-in): reads answer from the cache without asking the store
+        for that long after the last check found it current, so they may miss younger commits;
+        writes always check. By default every read checks (one LIST request on S3)."""
+        staleness = checked_staleness(max_staleness)
         store = Store.open(locate(path, storage_options))
         chain = MAIN_CHAIN if branch == MAIN else open_chain(store, branch)
-        return cls(store, None, author or _default_author(), branch=branch, chain=chain)
+        pond = cls(store, None, author or _default_author(), branch=branch, chain=chain)
+        pond._engine.freshness.max_staleness = staleness
+        return pond
 
     def close(self) -> None:
         """Release the DuckDB connection; snapshots from ``at`` share it and close too."""
@@ -222,7 +231,7 @@ class Pond(Branching, ChangeFeed, Retaining):
         if self._at is not None:
             return self._at
         with self._engine.lock:
-            self._engine.sync()
+            self._engine.sync(stale_ok=True)
             return self._engine.head
 
     @property
@@ -355,7 +364,7 @@ class Pond(Branching, ChangeFeed, Retaining):
         from this call, and the returned relation is a stable result.
         """
         self._engine._check_open()
-        version = self._at if self._at is not None else self._engine.sync()
+        version = self._at if self._at is not None else self._engine.sync(stale_ok=True)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
             raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {timeout!r}")
         started = time.monotonic()
@@ -371,7 +380,7 @@ class Pond(Branching, ChangeFeed, Retaining):
         on the engine's private DuckDB: trusted text, so no sandbox round trip."""
         self._engine._check_open()
         if self._at is None:
-            self._engine.sync()
+            self._engine.sync(stale_ok=True)
         return self._engine.fixed_query(sql, params, self._at)
 
     # -- reading and writing (used by node handles) ---------------------------------
@@ -385,7 +394,7 @@ class Pond(Branching, ChangeFeed, Retaining):
         if self._at is not None:
             return fn(StateView(self, self._at))
         with self._engine.lock:
-            self._engine.sync()
+            self._engine.sync(stale_ok=True)
             return fn(StateView(self, None))
 
     def _read_content(self, row: NodeRow) -> bytes:
@@ -504,7 +513,10 @@ class Pond(Branching, ChangeFeed, Retaining):
                                   f" cache failed ({exc!r}); the cache is rebuilt from the log on the next read",
                                   RuntimeWarning, stacklevel=3)
                 if (version + 1) % AUTO_COMPACT_EVERY == 0:
-                    self._auto_compact()
+                    if self._engine.state.size >= segments.BACKGROUND_ROWS:  # seconds at 1M: not on the commit
+                        auto_compact_in_background(self._store)
+                    else:
+                        self._auto_compact()
                 if self._engine.persist_due():
                     self._persist_state()
                 return
@@ -521,12 +533,7 @@ class Pond(Branching, ChangeFeed, Retaining):
     def _persist_state(self) -> None:
         """Write a state snapshot for later opens (best effort: the commit has landed already,
         and a pond without a recent snapshot is only slower to open)."""
-        try:
-            self._engine.persist()
-            self._store.prune_states(keep=STATES_KEPT)
-        except (OSError, pa.ArrowException) as exc:
-            warnings.warn(f"tinylogsql: could not persist the state of {self.uri}: {exc}", RuntimeWarning,
-                          stacklevel=3)
+        self._engine.persist_soon(keep=STATES_KEPT)
 
     def _walk(self, node_id: str, path: str) -> Iterator[tuple[str, list[str], list[str]]]:
         def listing(view: Any) -> tuple[list[str], list[str], dict[str, str]]:

@@ -11,6 +11,8 @@ scratch because no persisted snapshot is usable.
 from __future__ import annotations
 
 import threading
+import warnings
+from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -18,16 +20,19 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import segments
 from .errors import (
     CorruptPondError,
     PondClosedError,
     VersionNotFoundError,
 )
+from .freshness import Freshness
 from .refs import MAIN, MAIN_CHAIN, Chain, Refs, scan, sql_tables, visible
 from .retention import expired_error
 from .schema import OPLOG_SCHEMA
+from .segments import State
 from .sqlexec import MEMORY_LIMIT, lock_down
-from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, Entry, NodeRow, State, column_values, created_rows
+from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, Entry, NodeRow, column_values, created_rows
 from .store import MissingDataFile, Store
 from .views import VIEW_FILES, sql_text
 
@@ -39,10 +44,30 @@ PERSIST_EVERY = 1000
 """A committer persists the state once this many commits came after the last snapshot..."""
 PERSIST_MIN_OPS = 50_000
 """...or once the ops since then number this many and half the state (a big batched load)."""
+REMOTE_PERSIST_EVERY = 25
+REMOTE_ROWS_PER_COMMIT = 1000
+"""On object storage each commit of a snapshot's tail costs an open two GETs (its entry, its data
+file), so a committer persists after max(REMOTE_PERSIST_EVERY, state rows / REMOTE_ROWS_PER_COMMIT)
+commits: a small state is cheap to write often, a big one as rarely as locally."""
 PENDING_MAX = 1000
 """Commits whose rows wait in Arrow before they are written to the resident log in one insert."""
 CHANGES_KEPT = 1000
 """How many recent commits keep their touched keys in memory, for validating transactions."""
+
+
+def _persist_failed(store: Store, exc: BaseException) -> None:
+    warnings.warn(f"tinylogsql: could not persist the state of {store.location.uri}: {exc}", RuntimeWarning,
+                  stacklevel=4)
+
+
+def _write_snapshot(store: Store, future: Future[Base], version: int, table_id: str, keep: int) -> None:
+    """A background persist: wait for the merge that makes the base at ``version``, write it."""
+    try:
+        base = future.result()
+        store.write_state(base.table().append_column("node_order", base.node_order), version, table_id)
+        store.prune_states(keep=keep)
+    except (OSError, pa.ArrowException) as exc:
+        _persist_failed(store, exc)
 
 
 class Changes(NamedTuple):
@@ -92,6 +117,7 @@ class Engine:
         self.version = -1
         self.closed = False
         self._needs_reload = False
+        self.freshness = Freshness()
         self.state = State(Base(STATE_SCHEMA.empty_table()), -1)
         if start is not None:  # a new branch at its parent's current state: share it, read nothing
             with start.lock:
@@ -99,6 +125,7 @@ class Engine:
                 self._dir_ids, self._dir_keys = dict(start._dir_ids), dict(start._dir_keys)
             return
         self._load_all(store.handle_version())  # the table was loaded by Store.open a moment ago
+        segments.release_memory()
 
     # -- DuckDB, opened on first use -----------------------------------------------
     @property
@@ -206,8 +233,9 @@ class Engine:
         done = False
         try:
             created = created_rows(rows)
-            if created is not None and created.num_rows:  # a bulk load since: one sort, no overlay
-                self.state = State.from_table(pa.concat_tables([table.select(STATE_SCHEMA.names), created]), latest)
+            if created is not None and created.num_rows:  # a bulk load since: the snapshot as it is, the
+                # new nodes as a second sorted segment (sorted alone, no Python row each; see segments.py)
+                self.state = State(Base.checked(table), latest, [Base.sorted(created)])
                 self._load_dirs()
             else:
                 self.state = State(Base.checked(table), version)
@@ -361,6 +389,12 @@ class Engine:
 
     def _fold_creates(self, created: pa.Table) -> None:
         """Add nodes that commits only created (their state rows, from ``created_rows``)."""
+        if self.state.add_table(created, pc.max(created.column("version")).as_py()):  # a bulk load: column-wise
+            dirs = created.filter(pc.equal(created.column("kind"), "dir"))
+            for row in map(NodeRow._make, zip(*(column_values(dirs.column(name).combine_chunks())
+                                                for name in NodeRow._fields), strict=True)):
+                self._remember_dir(row)
+            return
         created = created.sort_by([("version", "ascending"), ("content_seq", "ascending")])  # commit order
         column = {name: column_values(created.column(name).combine_chunks()) for name in STATE_SCHEMA.names}
         rows = list(map(NodeRow._make, zip(*(column[name] for name in NodeRow._fields), strict=True)))
@@ -381,16 +415,26 @@ class Engine:
 
     def _load_dirs(self) -> None:
         self._dir_ids, self._dir_keys = {}, {}
-        for row in self.state.base.rows_of_kind("dir"):
-            self._remember_dir(row)
+        for base in self.state.bases():
+            for row in base.rows_of_kind("dir"):
+                self._remember_dir(row)
 
-    def sync(self, upto: int | None = None) -> int:
-        """Catch up with the table (to ``upto`` or the newest version) and return the version."""
+    def sync(self, upto: int | None = None, *, stale_ok: bool = False) -> int:
+        """Catch up with the table (to ``upto`` or the newest version) and return the version.
+
+        ``stale_ok`` (reads): within ``max_staleness`` seconds of the last check that found the
+        state current, answer from the state without asking the store at all. On object
+        storage a check is one LIST (see objects.py) that also names the new log entries."""
         with self.lock:
             self._check_open()
             if self._needs_reload:
                 self._load_all()
                 self._needs_reload = False
+            if upto is None and stale_ok and self.freshness.fresh():
+                return self.version
+            if upto is None and self.store.location.remote:
+                return self._sync_remote()
+            asked = self.freshness.now()
             while upto is None or self.version < upto:
                 if not self.store.has_version(self.version + 1):
                     if self.store.checkpoint_after(self.version):  # its entries were cleaned up
@@ -398,16 +442,40 @@ class Engine:
                         continue
                     if upto is not None:
                         raise CorruptPondError(f"log entry for version {self.version + 1} is missing")
+                    self.freshness.checked(asked)
                     break
-                try:
-                    rows = self.store.read_commit(self.version + 1)
-                except CorruptPondError:
-                    rows = None  # its files were compacted and vacuumed since
-                if rows is None:  # log entry or files cleaned up: the newest data files have the rows
-                    self._catch_up()
-                    continue
-                self.ingest(rows, self.version + 1)
+                self._read_next()
             return self.version
+
+    def _read_next(self) -> None:
+        """Fold in commit ``version + 1`` (its entry exists), or everything newer if its entry or
+        files were cleaned up meanwhile."""
+        try:
+            rows = self.store.read_commit(self.version + 1)
+        except CorruptPondError:
+            rows = None  # its files were compacted and vacuumed since
+        if rows is None:  # log entry or files cleaned up: the newest data files have the rows
+            self._catch_up()
+        else:
+            self.ingest(rows, self.version + 1)
+
+    def _sync_remote(self) -> int:
+        """Catch up with the newest version on object storage: one LIST names every newer log
+        entry (nothing new: that LIST is the only request), then one GET per entry and file."""
+        while True:
+            asked = self.freshness.now()
+            newer = self.store.newer(self.version)
+            assert newer is not None
+            if newer.newest <= self.version:
+                self.freshness.checked(asked)
+                return self.version
+            while self.version + 1 in newer.entries and self.version < newer.newest:
+                self._read_next()
+            if self.version < newer.newest and self.version + 1 not in newer.entries:
+                self._catch_up()  # the next entry is gone (cleaned up after a checkpoint)
+            if not newer.truncated and self.version >= newer.newest:
+                self.freshness.checked(asked)
+                return self.version
 
     def _catch_up(self) -> None:
         """Fold in every row newer than ``version`` at once, read from the table's current data
@@ -431,6 +499,29 @@ class Engine:
             self._persisted, self._since_persisted = self.version, 0
             return path
 
+    def persist_soon(self, keep: int) -> None:
+        """Persist as a committer does, then keep the ``keep`` newest snapshots. A big state is
+        merged and written on the background thread (the commit does not wait, see segments.py),
+        and so is any state on object storage (a PUT, a LIST, DELETEs); failures only warn: a pond
+        without a recent snapshot is just slower to open."""
+        with self.lock:
+            if self.chain != MAIN_CHAIN:
+                return
+            if self.state.size < segments.BACKGROUND_ROWS and not self.store.location.remote:
+                try:
+                    self.persist()
+                    self.store.prune_states(keep=keep)
+                except (OSError, pa.ArrowException) as exc:
+                    _persist_failed(self.store, exc)
+                return
+            big = self.state.size >= segments.BACKGROUND_ROWS  # a small state merges in no time: merge it now
+            future, version = self.state.snapshot(max_lag=PERSIST_EVERY // 4 if big else 0)
+            if version <= self._persisted:
+                return
+            table_id = self.store.table_id
+            self._persisted, self._since_persisted = version, len(self.state.active.nodes)
+        segments.in_background(_write_snapshot, self.store, future, version, table_id, keep)
+
     def persist_due(self) -> bool:
         """Is the last persisted snapshot (as far as this engine knows) far enough behind that
         opens would spend long on the tail after it? Asked by a committer after its commit."""
@@ -439,7 +530,11 @@ class Engine:
                 return False
             if self.version - self._persisted >= PERSIST_EVERY:
                 return True
-            return self._since_persisted >= max(PERSIST_MIN_OPS, self.state.size // 2)
+            if self.store.location.remote and self.version - self._persisted >= max(
+                    REMOTE_PERSIST_EVERY, self.state.size // REMOTE_ROWS_PER_COMMIT):
+                return True
+            share = 8 if self.state.size >= segments.BACKGROUND_ROWS else 2  # written off the commit path: often
+            return self._since_persisted >= max(PERSIST_MIN_OPS, self.state.size // share)
 
     # -- reads for the directory API -------------------------------------------
     def _rows(self, sql: str, params: list[Any]) -> list[NodeRow]:

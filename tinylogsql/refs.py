@@ -46,6 +46,10 @@ def check_name(name: object, what: str = "branch") -> str:
     return name
 
 
+SMALL_ROWS = 4096
+"""Up to this many rows are grouped in Python (see Refs.add)."""
+
+
 @dataclass(frozen=True)
 class Branch:
     """A line of history: ``head`` its last commit's version, ``base`` the version it forked at."""
@@ -118,9 +122,13 @@ class Refs:
             self.born = rows.filter(pc.equal(rows.column("version"), 0)).column("ts")[0].as_py()  # null: set by scan
         nodes = pc.is_in(rows.column("op"), pa.array(OPS))
         pairs = pa.table({"branch": pc.fill_null(rows.column("branch"), MAIN), "version": rows.column("version")})
-        pairs = pairs.filter(nodes).group_by(["branch", "version"]).aggregate([])
-        for branch, version in sorted(zip(pairs.column("branch").to_pylist(), pairs.column("version").to_pylist(),
-                                          strict=True), key=lambda pair: pair[1]):
+        pairs = pairs.filter(nodes)
+        if pairs.num_rows > SMALL_ROWS:
+            pairs = pairs.group_by(["branch", "version"]).aggregate([])
+        # (a commit's few rows: a Python set, not an Acero plan, which waits for Arrow's CPU pool and
+        # so for a background merge's sort: up to 1.5 s measured at 1M entries)
+        for branch, version in sorted(set(zip(pairs.column("branch").to_pylist(), pairs.column("version").to_pylist(),
+                                              strict=True)), key=lambda pair: pair[1]):
             seen = self.commits.setdefault(branch, [])
             if not seen or seen[-1] < version:
                 seen.append(version)

@@ -5,19 +5,16 @@ content, and nothing else: it is built by that view (sql/state.sql) or read from
 that view wrote (``Store.write_state``), then moved forward commit by commit with ``apply``,
 the same rule the view computes (tests and ``pond.check()`` compare the two).
 
-It is held as a *base*, an Arrow table sorted by (parent_id, name) so a directory's entries
-are one contiguous slice, plus an *overlay* of the nodes changed since the base was made.
-Lookups bisect the base in place (no per-row Python objects, about 20 us at 1M entries);
-the overlay is folded into a new base once it grows past a fraction of it.
+Here: the rows (NodeRow) and the *base*, an Arrow table sorted by (parent_id, name) so a
+directory's entries are one contiguous slice; lookups bisect it in place (no per-row Python
+objects, about 20 us at 1M entries). segments.py keeps the nodes changed since in layers and
+merges them into new bases (State).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -62,15 +59,12 @@ STATE_SCHEMA = pa.schema([
 ])
 """The state's columns: a NodeRow, then the current content (inline bytes or blob reference)."""
 
+ENCODED = ("kind", "parent_id")
+"""Columns a base holds dictionary-encoded: a directory's entries share their parent_id (36 bytes
+a row as a string, 4 as an index; 1,000 directories at 1M entries), and there are three kinds."""
 Content = tuple[bytes | None, str | None]
 Entry = tuple[str, str, str]
 """(name, kind, node_id): a directory entry, as listings that build no rows give it."""
-REBASE_AT = 100_000
-"""Fold the overlay into a new base once it holds this many nodes (or an eighth of the base)."""
-
-
-def _same(item: Any) -> Any:
-    return item
 
 
 def created_rows(ops: pa.Table) -> pa.Table | None:
@@ -104,10 +98,14 @@ class _Column:
 
 def column_values(array: pa.Array) -> list[Any]:
     """Python values of a column; timestamps converted once per distinct value (a listing's
-    entries mostly share a few commit times, and datetime creation dominates otherwise)."""
-    if not pa.types.is_timestamp(array.type) or len(array) < 64:
+    entries mostly share a few commit times, and datetime creation dominates otherwise).
+    A dictionary column maps its indices (its own to_pylist builds a scalar per row: 30x slower)."""
+    if pa.types.is_dictionary(array.type):
+        encoded = array
+    elif not pa.types.is_timestamp(array.type) or len(array) < 64:
         return array.to_pylist()
-    encoded = pc.dictionary_encode(array)
+    else:
+        encoded = pc.dictionary_encode(array)
     values = encoded.dictionary.to_pylist()
     return [None if i is None else values[i] for i in encoded.indices.to_pylist()]
 
@@ -122,15 +120,19 @@ class Base:
     def __init__(self, table: pa.Table, node_order: pa.Array | None = None) -> None:
         table = table.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)
         self.columns = {name: _one_array(table.column(name)) for name in STATE_SCHEMA.names}
+        for name in ENCODED:  # few distinct values: an index per row instead of the string
+            self.columns[name] = pc.dictionary_encode(self.columns[name])
         self.rows = table.num_rows
         self._row_columns = [self.columns[name] for name in NodeRow._fields]
         self._names = _Column(self.columns["name"])
         self._node_ids = self.columns["node_id"]
-        runs = pc.run_end_encode(self.columns["parent_id"]) if self.rows else None
+        parents = self.columns["parent_id"]
+        runs = pc.run_end_encode(parents.indices) if self.rows else None
         self.ranges: dict[str, tuple[int, int]] = {}
         if runs is not None:
             start = 0
-            for parent, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+            values = parents.dictionary.take(runs.values).to_pylist()
+            for parent, end in zip(values, runs.run_ends.to_pylist(), strict=True):
                 self.ranges[parent] = (start, end)
                 start = end
         self._order = None if node_order is None else node_order.to_numpy()
@@ -212,12 +214,15 @@ class Base:
         return self.columns["name"].slice(start, stop - start).to_pylist()
 
     def slice_kinds(self, start: int, stop: int) -> list[Entry]:
-        names, kinds, ids = (self.columns[name].slice(start, stop - start).to_pylist()
+        names, kinds, ids = (column_values(self.columns[name].slice(start, stop - start))
                              for name in ("name", "kind", "node_id"))
-        return list(zip(names, kinds, ids, strict=True))
+        return list(zip(names, kinds, ids))  # noqa: B905 (equal lengths: slices of one table)
 
     def table(self) -> pa.Table:
-        return pa.table(list(self.columns.values()), schema=STATE_SCHEMA)
+        """The rows with STATE_SCHEMA's plain columns (encoded ones decoded: for merges and snapshots)."""
+        columns = [self.columns[name].cast(STATE_SCHEMA.field(name).type) if name in ENCODED else self.columns[name]
+                   for name in STATE_SCHEMA.names]
+        return pa.table(columns, schema=STATE_SCHEMA)
 
 
 def _one_array(column: pa.ChunkedArray) -> pa.Array:
@@ -235,170 +240,3 @@ def _ascending(first: pa.ChunkedArray | pa.Array, then: pa.ChunkedArray | pa.Arr
         return bool(pc.all(pc.less(a0, a1)).as_py())
     b0, b1 = then.slice(0, rows - 1), then.slice(1)
     return bool(pc.all(pc.or_(pc.less(a0, a1), pc.and_(pc.equal(a0, a1), pc.less_equal(b0, b1)))).as_py())
-
-
-class State:
-    """The tree at ``version``: a sorted base plus the nodes changed since (the overlay).
-
-    Overlay invariants: ``nodes[id]`` is a changed node's current row (None once removed) and
-    ``keys[(parent, name)]`` the node now at a name a change touched (None once vacated), so a
-    name absent from ``keys`` is answered by the base, and ``touched[parent]`` lists the names
-    that make a directory's base slice stale.
-    """
-
-    def __init__(self, base: Base, version: int) -> None:
-        self.base = base
-        self.version = version
-        self.nodes: dict[str, NodeRow | None] = {}
-        self.keys: dict[tuple[str, str], str | None] = {}
-        self.touched: defaultdict[str, set[str]] = defaultdict(set)
-        self.contents: dict[str, Content] = {}
-
-    def copy(self) -> State:
-        """An independent state sharing the (immutable) base: what a new branch starts from."""
-        twin = State(self.base, self.version)
-        twin.nodes, twin.keys, twin.contents = dict(self.nodes), dict(self.keys), dict(self.contents)
-        twin.touched = defaultdict(set, {parent: set(names) for parent, names in self.touched.items()})
-        return twin
-
-    @classmethod
-    def from_table(cls, table: pa.Table, version: int) -> State:
-        return cls(Base.sorted(table), version)
-
-    @property
-    def size(self) -> int:
-        """Rows in the base plus nodes in the overlay (an upper bound on live nodes)."""
-        return self.base.rows + len(self.nodes)
-
-    # -- reads --------------------------------------------------------------------
-    def lookup(self, parent_id: str, name: str) -> NodeRow | None:
-        key = (parent_id, name)
-        if key in self.keys:
-            node_id = self.keys[key]
-            return None if node_id is None else self.nodes[node_id]
-        index = self.base.find(parent_id, name)
-        return None if index is None else self.base.row(index)
-
-    def node(self, node_id: str) -> NodeRow | None:
-        if node_id in self.nodes:
-            return self.nodes[node_id]
-        index = self.base.position(node_id)
-        return None if index is None else self.base.row(index)
-
-    def content(self, node_id: str, content_version: int | None, content_seq: int | None) -> Content | None:
-        """(inline content, blob reference) of a live file, if its current content is the op row
-        (content_version, content_seq); None otherwise (an older row: ask the log)."""
-        if node_id in self.nodes:
-            row = self.nodes[node_id]
-            if row is None or (row.content_version, row.content_seq) != (content_version, content_seq):
-                return None
-            return self.contents.get(node_id)
-        index = self.base.position(node_id)
-        return None if index is None else self.base.content(index, content_version, content_seq)
-
-    def children(self, parent_id: str) -> list[NodeRow]:
-        """A directory's entries, sorted by name."""
-        start, stop = self.base.ranges.get(parent_id, (0, 0))
-        return self._merge(parent_id, self.base.slice_rows(start, stop), _same, attrgetter("name"))
-
-    def child_names(self, parent_id: str) -> list[str]:
-        """Just the names of a directory's entries, sorted: no row is built."""
-        start, stop = self.base.ranges.get(parent_id, (0, 0))
-        return self._merge(parent_id, self.base.slice_names(start, stop), attrgetter("name"), _same)
-
-    def child_kinds(self, parent_id: str) -> list[Entry]:
-        """(name, kind, node_id) of a directory's entries, sorted by name: what handles need."""
-        start, stop = self.base.ranges.get(parent_id, (0, 0))
-        return self._merge(parent_id, self.base.slice_kinds(start, stop), attrgetter("name", "kind", "node_id"),
-                           itemgetter(0))
-
-    def _merge(self, parent_id: str, listed: list[Any], shape: Callable[[NodeRow], Any],
-               name: Callable[[Any], str]) -> list[Any]:
-        """A base slice with the overlay's changes in that directory applied (names it touched
-        dropped from the slice, their current nodes added in ``shape``), sorted by name."""
-        touched = self.touched.get(parent_id)
-        if not touched:
-            return listed
-        kept = [item for item in listed if name(item) not in touched]
-        for key in touched:
-            node_id = self.keys[(parent_id, key)]
-            if node_id is not None:
-                kept.append(shape(self.nodes[node_id]))  # type: ignore[arg-type]
-        kept.sort(key=name)
-        return kept
-
-    def rows(self) -> Iterator[NodeRow]:
-        """Every live node (order unspecified)."""
-        for index in range(self.base.rows):
-            node_id = self.base.node_id(index)
-            if node_id not in self.nodes:
-                yield self.base.row(index)
-        yield from (row for row in self.nodes.values() if row is not None)
-
-    # -- moving forward -------------------------------------------------------------
-    def apply(self, changed: Iterable[tuple[NodeRow | None, NodeRow | None, Content | None]], version: int) -> None:
-        """Move to ``version``: (old row, new row, new content) for every node a commit touched.
-
-        Old names are vacated before new ones are taken, so a swap inside one commit works.
-        """
-        changed = list(changed)
-        for old, _new, _content in changed:
-            if old is not None:
-                self._set_key(old.parent_id, old.name, None)
-        for old, new, content in changed:
-            node_id = (new or old).node_id  # type: ignore[union-attr]
-            self.nodes[node_id] = new
-            if new is None:
-                self.contents.pop(node_id, None)
-                continue
-            self._set_key(new.parent_id, new.name, node_id)
-            if content is not None:
-                self.contents[node_id] = content
-            elif old is not None and node_id not in self.contents:
-                index = self.base.position(node_id)
-                if index is not None:
-                    kept = self.base.content(index, old.content_version, old.content_seq)
-                    self.contents[node_id] = kept if kept is not None else (None, None)
-        self.version = version
-        self._maybe_rebase()
-
-    def _maybe_rebase(self) -> None:
-        if len(self.nodes) >= max(REBASE_AT, self.base.rows // 8):
-            self.rebase()
-
-    def add(self, rows: list[NodeRow], contents: Iterable[Content], version: int) -> None:
-        """Move to ``version`` by new nodes only, at names that were free (a bulk load)."""
-        nodes, keys, touched, stored = self.nodes, self.keys, self.touched, self.contents
-        for row, content in zip(rows, contents, strict=True):
-            nodes[row.node_id] = row
-            keys[(row.parent_id, row.name)] = row.node_id
-            touched[row.parent_id].add(row.name)
-            stored[row.node_id] = content
-        self.version = version
-        self._maybe_rebase()
-
-    def _set_key(self, parent_id: str, name: str, node_id: str | None) -> None:
-        self.keys[(parent_id, name)] = node_id
-        self.touched[parent_id].add(name)
-
-    def rebase(self) -> None:
-        """Fold the overlay into a new base (one sort of the whole state)."""
-        if not self.nodes:
-            return
-        self.base = Base.sorted(self.table())
-        self.nodes, self.keys, self.touched, self.contents = {}, {}, defaultdict(set), {}
-
-    def table(self) -> pa.Table:
-        """The whole state as one Arrow table (base rows the overlay superseded dropped)."""
-        base = self.base.table()
-        if not self.nodes:
-            return base
-        stale = pc.is_in(base.column("node_id"), value_set=pa.array(list(self.nodes), pa.string()))
-        base = base.filter(pc.invert(stale))
-        live = [row for row in self.nodes.values() if row is not None]
-        columns: dict[str, list[Any]] = {name: [getattr(row, name) for row in live] for name in NodeRow._fields}
-        contents = [self.contents.get(row.node_id, (None, None)) for row in live]
-        columns["content"] = [content for content, _ in contents]
-        columns["content_ref"] = [ref for _, ref in contents]
-        overlay = pa.table(columns, schema=STATE_SCHEMA)
-        return pa.concat_tables([base, overlay])

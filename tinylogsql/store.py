@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from . import objects
 from .chunks import ChunkStore, is_manifest_ref
 from .errors import CorruptPondError, PondExistsError, PondNotFoundError, StorageError
 from .guard import unique_ops
@@ -247,6 +248,11 @@ class Store:
         """Does the commit file for ``version`` exist? One stat (one HEAD on object storage)."""
         return self.location.is_file(self._log_entry(version))
 
+    def newer(self, version: int) -> objects.Newer | None:
+        """On object storage, the log entries (and any checkpoint) newer than ``version``, in one
+        LIST request; None locally, where ``has_version`` is one cheap stat."""
+        return objects.newer_entries(self.location, version) if self.location.remote else None
+
     def checkpoint_after(self, version: int) -> bool:
         """Is there a checkpoint newer than ``version``? Asked when ``version + 1`` has no log entry:
         log cleanup deletes entries older than the newest checkpoint, so a missing entry alone
@@ -260,8 +266,7 @@ class Store:
             if (info.mtime_ns, info.size) == self._checkpoint_seen[0]:
                 return self._checkpoint_seen[1] > version
         try:
-            with self.location.fs.open_input_stream(path) as stream:
-                newest = int(json.loads(stream.read())["version"])
+            newest = int(json.loads(self._read_whole(path))["version"])
         except FileNotFoundError:
             return False
         except (OSError, ValueError, KeyError):
@@ -375,22 +380,31 @@ class Store:
         """Op rows of commits ``first``..``last``, their data files read in one go (a state
         snapshot's tail); None if any of their log entries is gone."""
         files: list[str] = []
-        for version in range(first, last + 1):
-            added = self._added_files(version)
+        versions = list(range(first, last + 1))
+        texts: list[bytes | None] = [None] * len(versions)
+        if self.location.remote and len(versions) > 1:  # the entries' GETs in flight together
+            try:
+                texts = list(objects.get_many(self.location, [self._log_entry(v) for v in versions]))
+            except FileNotFoundError:
+                return None
+        for version, text in zip(versions, texts, strict=True):
+            added = self._added_files(version, text)
             if added is None:
                 return None
             files.extend(added)
         rows = unique_ops(self._read_files(files, last), self.location.table_uri)
         return rows.filter(pc.greater_equal(rows["version"], first)) if rows.num_rows else rows
 
-    def _added_files(self, version: int) -> list[str] | None:
-        """Data files that commit ``version`` added with new ops (None: its log entry is gone)."""
+    def _added_files(self, version: int, data: bytes | None = None) -> list[str] | None:
+        """Data files that commit ``version`` added with new ops (None: its log entry is gone);
+        ``data``: the entry, if already read."""
         path = self._log_entry(version)
         try:
-            with self.location.fs.open_input_stream(path) as stream:
-                text = stream.read().decode("utf-8")
+            text = (self._read_whole(path) if data is None else data).decode("utf-8")
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError as exc:
+            raise CorruptPondError(f"damaged log entry {path}: {exc}") from exc
         files = []
         known = False
         for line in text.splitlines():
@@ -411,9 +425,18 @@ class Store:
             raise CorruptPondError(f"damaged log entry {path}: it holds no Delta actions")
         return files
 
-    def _read_file(self, path: str) -> pa.Table:
+    def _read_whole(self, path: str) -> bytes:
+        """A whole small file: on object storage one GET (pyarrow would HEAD first)."""
+        if self.location.remote:
+            return objects.get(self.location, path)
+        with self.location.fs.open_input_stream(path) as stream:
+            return stream.read()
+
+    def _read_file(self, path: str, data: bytes | None = None) -> pa.Table:
         try:
-            with self.location.fs.open_input_file(path) as source:
+            if data is None and self.location.remote:
+                data = objects.get(self.location, path)
+            with (pa.BufferReader(data) if data is not None else self.location.fs.open_input_file(path)) as source:
                 parquet = pq.ParquetFile(source)
                 if parquet.schema_arrow.names == list(LEGACY_COLUMNS):  # written before branches
                     return _with_branch_columns(parquet.read(columns=list(LEGACY_COLUMNS)))
@@ -429,6 +452,13 @@ class Store:
         try:
             if len(files) <= FEW_FILES:  # a commit or two: skip the dataset machinery (0.4 vs 1.2 ms a file)
                 table = pa.concat_tables([self._read_file(path) for path in files]).cast(OPLOG_SCHEMA)
+            elif self.location.remote:  # one GET per file, many in flight (the dataset would HEAD each first)
+                try:
+                    whole = objects.get_many(self.location, files)
+                except FileNotFoundError as exc:
+                    raise MissingDataFile(f"a data file of the op log is missing: {exc}") from exc
+                table = pa.concat_tables([self._read_file(path, data).cast(OPLOG_SCHEMA)
+                                          for path, data in zip(files, whole, strict=True)])
             else:
                 table = pq.read_table(files, schema=OPLOG_SCHEMA, filesystem=self.location.fs)
         except MissingDataFile:
@@ -576,7 +606,7 @@ class Store:
     def state_path(self, version: int) -> str:
         return self.location.path(STATE_DIR, f"v{version:020d}.parquet")
 
-    def write_state(self, table: pa.Table, version: int) -> str:
+    def write_state(self, table: pa.Table, version: int, table_id: str | None = None) -> str:
         """Persist the state at ``version`` (rows in key order, plus ``node_order``: row positions
         in node_id order) as ``state/v<version>.parquet``.
 
@@ -584,7 +614,8 @@ class Store:
         one PUT), and labelled with the table id, the version and its row count, so a reader
         can tell a snapshot that does not belong to this table or is incomplete.
         """
-        label = {"format": STATE_FORMAT, "table_id": self.table_id, "version": version, "rows": table.num_rows}
+        table_id = self.table_id if table_id is None else table_id  # (given by a background writer)
+        label = {"format": STATE_FORMAT, "table_id": table_id, "version": version, "rows": table.num_rows}
         table = table.replace_schema_metadata({STATE_LABEL: json.dumps(label)})
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, row_group_size=STATE_ROW_GROUP)
@@ -607,8 +638,11 @@ class Store:
             if version > upto:
                 continue
             try:
-                with self.location.fs.open_input_file(self.state_path(version)) as source:
-                    table = pq.ParquetFile(source).read()
+                if self.location.remote:  # one GET (pyarrow: a HEAD, then a GET per range)
+                    table = pq.ParquetFile(pa.BufferReader(objects.get(self.location, self.state_path(version)))).read()
+                else:
+                    with self.location.fs.open_input_file(self.state_path(version)) as source:
+                        table = pq.ParquetFile(source).read()
                 label = json.loads((table.schema.metadata or {}).get(STATE_LABEL.encode(), b"{}"))
             except (OSError, pa.ArrowInvalid, ValueError):
                 continue
