@@ -285,6 +285,15 @@ class Pond(Branching):
         return sync(self, local_dir, pond_dir, delete=delete, dry_run=dry_run, message=message, author=author,
                     on_file=on_file)
 
+    def ingest(self, table: pa.Table, directory: str = "/", *, parents: bool = True, exist_ok: bool = False,
+               message: str | None = None, author: str | None = None) -> int | None:
+        """Create every row of an Arrow table (``path``; optional ``content``, ``kind``, ``target``)
+        below ``directory``, in one commit through the bulk path (see ``Directory.create_files``)."""
+        from .bulk import batch_from_table, create
+
+        start = self.root.open_dir_path(directory)
+        return create(self, start, batch_from_table(self, table), parents, exist_ok, message, author)
+
     def to_daft(self) -> Any:
         """The op log at this pond's version as a lazy Daft DataFrame (``pip install 'tinylogsql[daft]'``).
 
@@ -354,7 +363,7 @@ class Pond(Branching):
             return self._store.open_blob(ref, row.sha256)
         return io.BytesIO(content or b"")
 
-    def _write(self, fn: Callable[[Transaction], T], message: str) -> T:
+    def _write(self, fn: Callable[[Transaction], T], message: str, author: str | None = None) -> T:
         if self._at is not None:
             raise ReadOnlyError(self.uri, f"pond.at({self._at}) is read-only")
         tx = self._tx()
@@ -362,7 +371,7 @@ class Pond(Branching):
             return fn(tx)
         with self._engine.lock:
             for attempt in range(MAX_ATTEMPTS):
-                tx = Transaction(self, self._engine.sync(), message, self.author, explicit=False)
+                tx = Transaction(self, self._engine.sync(), message, author or self.author, explicit=False)
                 try:
                     self._local.tx = tx
                     try:

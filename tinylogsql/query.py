@@ -67,6 +67,18 @@ class Changes(NamedTuple):
         return changes
 
 
+    @classmethod
+    def of_table(cls, rows: pa.Table) -> Changes:
+        """The same from op rows, column by column (a bulk commit builds no per-row tuples)."""
+        moved = rows.filter(pc.is_valid(rows.column("from_parent_id")))
+        parents = rows.column("parent_id").to_pylist()
+        keys = set(zip(parents, rows.column("name").to_pylist(), strict=True))
+        from_parents = moved.column("from_parent_id").to_pylist()
+        keys.update(zip(from_parents, moved.column("from_name").to_pylist(), strict=True))
+        return cls(keys, set(parents) | set(from_parents), set(rows.column("node_id").to_pylist()),
+                   set(pc.unique(rows.column("txn_id")).to_pylist()))
+
+
 class Engine:
     """A pond's state cache and (on demand) its DuckDB database; thread-safe through one lock."""
 
@@ -268,8 +280,7 @@ class Engine:
             if self._refs is not None:
                 self._refs.version = max(self._refs.version, version)  # a maintenance commit has no rows
             self._advance(rows)
-            self._changes[version] = Changes.of(list(zip(*(rows.column(name).to_pylist() for name in (
-                "parent_id", "name", "from_parent_id", "from_name", "node_id", "txn_id")), strict=True)))
+            self._changes[version] = Changes.of_table(rows)
             self._changes.pop(version - CHANGES_KEPT, None)
             self.version = version
 
@@ -361,6 +372,12 @@ class Engine:
     def _fold_creates(self, created: pa.Table) -> None:
         """Add nodes that commits only created (their state rows, from ``created_rows``)."""
         created = created.sort_by([("version", "ascending"), ("content_seq", "ascending")])  # commit order
+        if self.state.add_table(created, pc.max(created.column("version")).as_py()):  # a bulk load: column-wise
+            dirs = created.filter(pc.equal(created.column("kind"), "dir"))
+            for row in map(NodeRow._make, zip(*(column_values(dirs.column(name).combine_chunks())
+                                                for name in NodeRow._fields), strict=True)):
+                self._remember_dir(row)
+            return
         column = {name: column_values(created.column(name).combine_chunks()) for name in STATE_SCHEMA.names}
         rows = list(map(NodeRow._make, zip(*(column[name] for name in NodeRow._fields), strict=True)))
         for row in rows:

@@ -377,6 +377,16 @@ class State:
         self.version = version
         self._maybe_rebase()
 
+    def add_table(self, created: pa.Table, version: int) -> bool:
+        """A bulk load's new nodes (``created_rows``) straight into a new base, when they would
+        make the overlay fold anyway: one sort, no per-row objects. False (nothing done) if not."""
+        if len(self.nodes) + created.num_rows < max(REBASE_AT, self.base.rows // 8):
+            return False
+        self.base = Base.sorted(pa.concat_tables([self.table(), created.select(STATE_SCHEMA.names)]))
+        self.nodes, self.keys, self.touched, self.contents = {}, {}, defaultdict(set), {}
+        self.version = version
+        return True
+
     def _set_key(self, parent_id: str, name: str, node_id: str | None) -> None:
         self.keys[(parent_id, name)] = node_id
         self.touched[parent_id].add(name)
