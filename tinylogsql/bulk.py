@@ -177,18 +177,23 @@ def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array 
     is_link = pc.equal(kind, "symlink")
     if target is None:
         target = pa.nulls(count, pa.string())
-    bad_target = pc.and_(is_link, pc.or_(pc.is_null(target), pc.or_(pc.equal(target, ""),
-                                                                     pc.match_substring(target, "\x00"))))
+    bad_target = pc.and_kleene(is_link, pc.or_kleene(pc.is_null(target), pc.or_kleene(
+        pc.equal(target, ""), pc.match_substring(target, "\x00"))))
     if count and pc.any(bad_target).as_py():
         first = pc.index(bad_target, True).as_py()
         raise InvalidNameError(f"invalid symlink target {target[first].as_py()!r} for {path[first].as_py()!r}")
     target = pc.if_else(is_link, target, pa.scalar(None, pa.string()))
     if content is None:
         content = pa.nulls(count, pa.binary())
-    content = pc.if_else(is_file, pc.fill_null(content, b""), pa.scalar(None, pa.binary()))
     for index in list(large):
         if kind[index].as_py() != "file":
             large.pop(index)
+    inline = is_file
+    if large:
+        stored = np.zeros(count, dtype=bool)
+        stored[list(large)] = True
+        inline = pc.and_(is_file, pc.invert(pa.array(stored)))
+    content = pc.if_else(inline, pc.fill_null(content, b""), pa.scalar(None, pa.binary()))
     # sha256 of every inline content: one hashlib call each (no vectorised sha256 in Arrow)
     sha = hashlib.sha256
     digests = [None if data is None else sha(data).hexdigest() for data in content.to_pylist()]
@@ -235,11 +240,16 @@ def _directory(tx: Transaction, start: Directory, path: str, parents: bool) -> N
     """The directory at ``path`` (relative to ``start``), made with its missing ancestors if ``parents``."""
     if path == ".":
         return start._row(tx)
-    if parents:
+    try:
+        found = resolve(tx, start.node_id, path, True)
+    except PathNotFoundError:
+        if not parents:
+            raise
         return start._make_parents(tx, path, exist_ok=True)
-    found = resolve(tx, start.node_id, path, True)
     if found.row is None:
-        raise PathNotFoundError(path)
+        if not parents:
+            raise PathNotFoundError(path)
+        return start._make_parents(tx, path, exist_ok=True)
     if found.row.kind != "dir":
         raise NotADirError(path)
     return found.row
