@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,8 @@ OP_COLUMNS = ("op", "node_id", "kind", "parent_id", "name", "from_parent_id", "f
               "content", "content_ref", "target", "branch", "ref_version")
 """The per-op columns of a bulk table, in the order ``store.stamp`` builds them."""
 KINDS = ("file", "dir", "symlink")
+READERS = 4
+"""Threads reading local files (``os.PathLike`` contents)."""
 
 
 class Batch:
@@ -78,16 +80,16 @@ def _store_large(pond: Pond, value: Any) -> tuple[int, str, str]:
 
 
 def _local(value: os.PathLike[str]) -> bytes | Path:
-    """A local file as its bytes (small) or its path (large, streamed later)."""
-    path = Path(value)
+    """A local file as its bytes (small: one open and read, no stat) or its path (large, streamed later)."""
+    path = os.fspath(value)
     try:
-        if path.stat().st_size > INLINE_MAX:
-            return path
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(INLINE_MAX + 1)
     except IsADirectoryError as exc:
         raise InvalidContentError(f"{path} is a local directory, not a file") from exc
     except FileNotFoundError as exc:
         raise PathNotFoundError(str(path), "local file") from exc
+    return Path(path) if len(data) > INLINE_MAX else data
 
 
 def writable(pond: Pond) -> None:
@@ -96,25 +98,36 @@ def writable(pond: Pond) -> None:
         raise ReadOnlyError(pond.uri, f"pond.at({pond._at}) is read-only")
 
 
-def batch_from_mapping(pond: Pond, files: Mapping[str, Any]) -> Batch:
-    """A batch of files from ``{path: bytes | str | binary stream | os.PathLike}``."""
+def batch_from_mapping(pond: Pond, files: Mapping[str, Any],
+                       on_file: Callable[[str, int], None] | None = None) -> Batch:
+    """A batch of files from ``{path: bytes | str | binary stream | os.PathLike}``; ``on_file(path,
+    size)`` is called as each content is read (a large one: once stored)."""
     writable(pond)
     if not isinstance(files, Mapping):
         raise InvalidArgumentError(f"files must be a mapping of path to content, not {type(files).__name__}")
     paths = list(files)
+    values = list(files.values())
+    local = [index for index, value in enumerate(values) if isinstance(value, os.PathLike)]
+    if len(local) > READERS:  # local files are read by a few threads (open and read release the GIL)
+        with ThreadPoolExecutor(READERS) as pool:
+            for index, data in zip(local, pool.map(_local, [values[i] for i in local], chunksize=256), strict=True):
+                values[index] = data
+    else:
+        for index in local:
+            values[index] = _local(values[index])
     contents: list[bytes | None] = []
     large: dict[int, Any] = {}
-    for index, value in enumerate(files.values()):
-        if type(value) is bytes:
+    for index, value in enumerate(values):
+        if type(value) is bytes or isinstance(value, Path):
             data: Any = value
-        elif isinstance(value, os.PathLike):
-            data = _local(value)
         elif not isinstance(value, (str, bytearray, memoryview, bytes)) and hasattr(value, "read"):
             data = value
         else:
             data = to_bytes(value)
         if type(data) is bytes and len(data) <= INLINE_MAX:
             contents.append(data)
+            if on_file is not None:
+                on_file(paths[index], len(data))
         else:
             contents.append(None)
             large[index] = data
@@ -122,7 +135,8 @@ def batch_from_mapping(pond: Pond, files: Mapping[str, Any]) -> Batch:
         path_array = pa.array(paths, pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError) as exc:
         raise InvalidNameError(f"every path must be a str of valid UTF-8: {exc}") from exc
-    return _batch(pond, path_array, None, pa.array(contents, pa.binary()), large, None)
+    return _batch(pond, path_array, None, pa.array(contents, pa.binary()), large, None,
+                  None if on_file is None else lambda index, size: on_file(paths[index], size))
 
 
 def batch_from_table(pond: Pond, table: pa.Table) -> Batch:
@@ -164,7 +178,7 @@ def _flat(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array | None, large: dict[int, Any],
-           target: pa.Array | None) -> Batch:
+           target: pa.Array | None, stored: Callable[[int, int], None] | None = None) -> Batch:
     """Hash the inline contents, store the large ones (a few at once), and check kinds and targets."""
     count = len(path)
     if path.null_count:
@@ -190,9 +204,9 @@ def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array 
             large.pop(index)
     inline = is_file
     if large:
-        stored = np.zeros(count, dtype=bool)
-        stored[list(large)] = True
-        inline = pc.and_(is_file, pc.invert(pa.array(stored)))
+        over = np.zeros(count, dtype=bool)
+        over[list(large)] = True
+        inline = pc.and_(is_file, pc.invert(pa.array(over)))
     content = pc.if_else(inline, pc.fill_null(content, b""), pa.scalar(None, pa.binary()))
     # sha256 of every inline content: one hashlib call each (no vectorised sha256 in Arrow)
     sha = hashlib.sha256
@@ -202,9 +216,11 @@ def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array 
     if large:
         sizes = sizes.to_pylist()
         with ThreadPoolExecutor(min(WORKERS, len(large))) as pool:
-            stored = pool.map(lambda value: _store_large(pond, value), large.values())
-            for index, (size, digest, ref) in zip(large, stored, strict=True):
+            results = pool.map(lambda value: _store_large(pond, value), large.values())
+            for index, (size, digest, ref) in zip(large, results, strict=True):
                 sizes[index], digests[index], refs[index] = size, digest, ref
+                if stored is not None:
+                    stored(index, size)
         sizes = pa.array(sizes, pa.int64())
     return Batch(path, kind, pc.cast(sizes, pa.int64()), pa.array(digests, pa.string()), content,
                  pa.array(refs, pa.string()), target)

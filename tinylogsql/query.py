@@ -371,13 +371,13 @@ class Engine:
 
     def _fold_creates(self, created: pa.Table) -> None:
         """Add nodes that commits only created (their state rows, from ``created_rows``)."""
-        created = created.sort_by([("version", "ascending"), ("content_seq", "ascending")])  # commit order
         if self.state.add_table(created, pc.max(created.column("version")).as_py()):  # a bulk load: column-wise
             dirs = created.filter(pc.equal(created.column("kind"), "dir"))
             for row in map(NodeRow._make, zip(*(column_values(dirs.column(name).combine_chunks())
                                                 for name in NodeRow._fields), strict=True)):
                 self._remember_dir(row)
             return
+        created = created.sort_by([("version", "ascending"), ("content_seq", "ascending")])  # commit order
         column = {name: column_values(created.column(name).combine_chunks()) for name in STATE_SCHEMA.names}
         rows = list(map(NodeRow._make, zip(*(column[name] for name in NodeRow._fields), strict=True)))
         for row in rows:
