@@ -953,6 +953,9 @@ def main() -> None:
 from . import cli_branches  # noqa: E402  (registers branch, tag, merge, revert, restore on `cli`)
 
 cli_branches.register(cli, sys.modules[__name__])
+from . import cli_git  # noqa: E402  (registers import-git on `cli`)
+
+cli_git.register(cli, sys.modules[__name__])
 
 if __name__ == "__main__":
     main()

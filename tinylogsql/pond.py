@@ -294,6 +294,14 @@ class Pond(Branching):
         start = self.root.open_dir_path(directory)
         return create(self, start, batch_from_table(self, table), parents, exist_ok, message, author)
 
+    def import_git(self, repo: str | os.PathLike[str], rev: str = "HEAD", *, branch: str | None = None) -> Any:
+        """Import a git repository's first-parent history up to ``rev``: one pond commit per git commit
+        (message, author, author time kept), only commits not imported yet; into ``branch`` (forked
+        where its history meets the imported one if new). Returns an ImportReport (see gitimport.py)."""
+        from .gitimport import import_git
+
+        return import_git(self, repo, rev, branch)
+
     def to_daft(self) -> Any:
         """The op log at this pond's version as a lazy Daft DataFrame (``pip install 'tinylogsql[daft]'``).
 

@@ -33,7 +33,8 @@ MAX_DEPTH = 100
 """Deeper nesting of parentheses is refused before parsing (parsers recurse on it)."""
 
 POND_VIEWS = frozenset(
-    {"log", "oplog", "nodes", "entries", "paths", "files", "history", "commits", "file_versions", "branches", "tags"}
+    {"log", "oplog", "nodes", "entries", "paths", "files", "history", "commits", "file_versions", "branches", "tags",
+     "git_commits"}
 )
 """What a query may read by name (besides its own CTEs): the views in sql/ and their log."""
 
