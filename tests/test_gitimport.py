@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -249,5 +250,6 @@ def test_cli_creates_the_pond(repo, tmp_path):
     assert "imported 5 git commit(s)" in result.output and "submodule vendor/lib skipped" in result.output
     with Pond.open(str(target)) as pond:
         check_every_commit(pond, repo, shas)
-    result = CliRunner().invoke(cli, ["import-git", str(repo.path), str(target), "--rev", "no-such-rev"])
-    assert result.exit_code != 0 and "no-such-rev" in result.output
+    failed = subprocess.run([sys.executable, "-m", "tinylogsql.cli", "import-git", str(repo.path), str(target),
+                             "--rev", "no-such-rev"], capture_output=True, text=True, timeout=120)
+    assert failed.returncode != 0 and "no commit named 'no-such-rev'" in failed.stderr

@@ -102,7 +102,10 @@ def rev_sha(repo: str, rev: str) -> str:
     """The commit id of ``rev`` in ``repo`` (GitError if there is none)."""
     if not isinstance(rev, str) or not rev or rev.startswith("-"):
         raise InvalidArgumentError(f"invalid git revision {rev!r}")
-    return _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+    try:
+        return _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+    except GitError:
+        raise GitError(f"no commit named {rev!r} in {repo}") from None
 
 
 def read_commits(repo: str, since: str | None, until: str) -> Iterator[GitCommit]:
