@@ -29,6 +29,9 @@ EXPECTED: dict[str, list[str]] = {
                         "load average"],
     "bench_branches.py": ["create branch", "first read on a new branch", "lookup p50 on a branch", "changed nodes",
                           "merge preview", "two writers on two branches", "load average"],
+    "bench_bulk.py": ["bulk creates/s (Pond.ingest, one commit)", "per-op API creates/s (one transaction)",
+                      "sync of 1 KiB files into an empty pond", "import-git changes/s", "ratio/git add+commit",
+                      "ratio/git log --name-status", "ratio/deltalake write", "load average"],
     "bench_sql.py": ["history by path prefix", "commits", "diff v", "files_at v", "load average"],
     "bench_scale.py": [
         "build: batched ops/s", "exists p50", "exists p99", "get p50", "get p99",
