@@ -106,7 +106,7 @@ def test_contents_of_every_form(tmp_path, pond):
     assert pond.root.get("path").size == len(BIG) + 4
 
 
-def test_errors_leave_the_store_unchanged(pond):
+def test_errors_leave_the_store_unchanged(pond, check_by):
     pond.root.create_files({"d/x": b"1", "f": b"file"})
     before, listed = pond.version, sorted(pond.root.glob("**/*"))
     cases = [
@@ -136,7 +136,7 @@ def test_errors_leave_the_store_unchanged(pond):
     assert pond.version == before
 
 
-def test_exist_ok_writes_new_versions(pond):
+def test_exist_ok_writes_new_versions(pond, check_by):
     pond.root.create_files({"a/x": b"1", "a/y": b"2"})
     version = pond.root.create_files({"a/x": b"one", "a/z": b"3"}, exist_ok=True, message="update")
     assert [pond.root.read_file_path(p) for p in ("a/x", "a/y", "a/z")] == [b"one", b"2", b"3"]
@@ -183,7 +183,17 @@ def _spawn(target, *args):  # type: ignore[no-untyped-def]
     assert process.exitcode == 0
 
 
-def test_concurrent_writer(pond, pond_path):
+@pytest.fixture(params=["lookups", "listings"])
+def check_by(request, monkeypatch):
+    """Both ways a batch checks its names: a lookup each (small batches) or a listing per parent."""
+    import tinylogsql.bulk
+
+    if request.param == "listings":
+        monkeypatch.setattr(tinylogsql.bulk, "LOOKUP_MAX", 0)
+    return request.param
+
+
+def test_concurrent_writer(pond, pond_path, check_by):
     from proc_helpers import create_file
 
     pond.root.create_files({"d/a": b"a"})

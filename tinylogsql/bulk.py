@@ -48,6 +48,8 @@ OP_COLUMNS = ("op", "node_id", "kind", "parent_id", "name", "from_parent_id", "f
               "content", "content_ref", "target", "branch", "ref_version")
 """The per-op columns of a bulk table, in the order ``store.stamp`` builds them."""
 KINDS = ("file", "dir", "symlink")
+LOOKUP_MAX = 2000
+"""Up to this many entries a batch looks each name up; more, it lists each parent directory once."""
 READERS = 4
 """Threads reading local files (``os.PathLike`` contents)."""
 
@@ -304,14 +306,22 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
             if key in seen:
                 raise PathExistsError(batch.path[index].as_py())
             seen.add(key)
-    # what the parents hold already (one listing each, recorded as read for the commit's re-check)
+    # what the parents hold already, recorded as read for the commit's re-check: a small batch looks
+    # its names up (a few in a large directory), a large one lists each parent once
     existing_keys: list[str] = []
     existing: dict[str, NodeRow] = {}
-    for row in parent_rows:
-        for child in tx.children(row.node_id):
-            key = f"{row.node_id}/{child.name}"
-            existing_keys.append(key)
-            existing[key] = child
+    if len(keys) <= LOOKUP_MAX:
+        for parent_id, name in zip(parent_of.to_pylist(), names.to_pylist(), strict=True):
+            found = tx.lookup(parent_id, name)
+            if found is not None:
+                existing_keys.append(f"{parent_id}/{name}")
+                existing[existing_keys[-1]] = found
+    else:
+        for row in parent_rows:
+            for child in tx.children(row.node_id):
+                key = f"{row.node_id}/{child.name}"
+                existing_keys.append(key)
+                existing[key] = child
     taken = pc.is_in(keys, pa.array(existing_keys, pa.string()))
     fresh = pc.invert(taken)
     if pc.any(taken).as_py():
