@@ -204,7 +204,7 @@ class Directory(Node):
             raise InvalidNameError(f"cannot create {path!r}: it ends in '.' or '..'")
         if found.row is not None:
             raise PathExistsError(path)
-        parent = view.node(found.parent_id)
+        parent = found.parent or view.node(found.parent_id)
         if parent is None:
             raise PathNotFoundError(path)
         if parent.kind != "dir":

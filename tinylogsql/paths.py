@@ -59,6 +59,7 @@ class Resolved(NamedTuple):
     name: str
     row: NodeRow | None
     dotted: bool  # the final component was "." or ".." (or the path was "/")
+    parent: NodeRow | None = None  # the directory ``parent_id``, when the walk read it (a free name's)
 
 
 class _Hops:
@@ -119,7 +120,7 @@ def resolve(view: View, start_id: str, path: str, follow_last: bool, hops: _Hops
             row = view.lookup(current, part)
             if row is None:
                 if last:
-                    return Resolved(current, part, None, False)
+                    return Resolved(current, part, None, False, current_row)
                 raise PathNotFoundError(path)
             if row.kind == "symlink" and (follow_last or not last):
                 found = _follow(view, current, row, path, hops)

@@ -65,6 +65,8 @@ STATE_SCHEMA = pa.schema([
 Content = tuple[bytes | None, str | None]
 Entry = tuple[str, str, str]
 """(name, kind, node_id): a directory entry, as listings that build no rows give it."""
+BULK_MIN = 10_000
+"""A create-only commit of at least this many nodes (and a quarter of the base) makes a new base at once."""
 REBASE_AT = 100_000
 """Fold the overlay into a new base once it holds this many nodes (or an eighth of the base)."""
 
@@ -379,8 +381,10 @@ class State:
 
     def add_table(self, created: pa.Table, version: int) -> bool:
         """A bulk load's new nodes (``created_rows``) straight into a new base, when they would
-        make the overlay fold anyway: one sort, no per-row objects. False (nothing done) if not."""
-        if len(self.nodes) + created.num_rows < max(REBASE_AT, self.base.rows // 8):
+        make the overlay fold anyway, or are many beside the base (a new base costs one sort of it,
+        about what building their rows one by one costs): no per-row objects. False if not."""
+        count = created.num_rows
+        if len(self.nodes) + count < max(REBASE_AT, self.base.rows // 8) and count < max(BULK_MIN, self.base.rows // 4):
             return False
         self.base = Base.sorted(pa.concat_tables([self.table(), created.select(STATE_SCHEMA.names)]))
         self.nodes, self.keys, self.touched, self.contents = {}, {}, defaultdict(set), {}

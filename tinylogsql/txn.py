@@ -320,7 +320,7 @@ class Transaction:
     def _claim_absent(self, path: str, parent_id: str, name: str) -> None:
         """Claim that nothing committed is named ``name`` in ``parent_id`` (unless this transaction
         already decided that key)."""
-        if (parent_id, name) not in self.keys:
+        if parent_id not in self.created and (parent_id, name) not in self.keys:  # (nothing committed in a new dir)
             self.claims.append(("absent", path, parent_id, name, ""))
 
     # -- writes -----------------------------------------------------------------
