@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from tinylogsql import Pond
 from tinylogsql.cli import cli
-from tinylogsql.gitimport import GitError
+from tinylogsql.errors import GitError
 from tinylogsql.history import diff
 
 ENV = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL":

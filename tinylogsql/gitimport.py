@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from .errors import InvalidArgumentError, InvalidNameError, PondError
+from .errors import GitError, InvalidArgumentError, InvalidNameError
 from .schema import ROOT_ID
 
 if TYPE_CHECKING:
@@ -34,10 +34,6 @@ NULL_SHA = "0" * 40
 TXN_PREFIX = "git:"
 _FORMAT = "%x01%x02%H%x00%an%x00%ae%x00%ad%x00%B%x00"
 """One commit's header in ``git log -z`` output: sha, author name, email, raw date, message."""
-
-
-class GitError(PondError, RuntimeError):
-    """git failed, or the repository or revision is not usable for an import."""
 
 
 @dataclass
