@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 SYMLINK, GITLINK = "120000", "160000"
 NULL_SHA = "0" * 40
+BATCH = 500
+"""Blob requests written to ``git cat-file --batch`` before reading the answers (~20 KB of ids)."""
 TXN_PREFIX = "git:"
 _FORMAT = "%x01%x02%H%x00%an%x00%ae%x00%ad%x00%B%x00"
 """One commit's header in ``git log -z`` output: sha, author name, email, raw date, message."""
@@ -142,10 +144,22 @@ class Blobs:
                                          stdout=subprocess.PIPE)
 
     def read(self, sha: str) -> bytes:
+        return self.read_many([sha])[0]
+
+    def read_many(self, shas: list[str]) -> list[bytes]:
+        """Blobs in order: requests go BATCH at a time (well under a pipe's buffer, so writing them
+        never waits for git, which may be blocked writing a large answer), then the answers are read."""
         stdin: IO[bytes] = self._process.stdin  # type: ignore[assignment]
+        out: list[bytes] = []
+        for start in range(0, len(shas), BATCH):
+            part = shas[start:start + BATCH]
+            stdin.write(b"".join(sha.encode() + b"\n" for sha in part))
+            stdin.flush()
+            out += [self._answer(sha) for sha in part]
+        return out
+
+    def _answer(self, sha: str) -> bytes:
         stdout: IO[bytes] = self._process.stdout  # type: ignore[assignment]
-        stdin.write(sha.encode() + b"\n")
-        stdin.flush()
         header = stdout.readline().split()
         if len(header) != 3 or header[1] != b"blob":
             raise GitError(f"git cat-file cannot read blob {sha}: {b' '.join(header).decode(errors='replace')}")
@@ -333,8 +347,7 @@ def _add(pond: Pond, adds: list[Change], blobs: Blobs) -> None:
     if not adds:
         return
     paths, kinds, contents, targets = [], [], [], []
-    for change in adds:
-        data = blobs.read(change.new_sha)
+    for change, data in zip(adds, blobs.read_many([change.new_sha for change in adds]), strict=True):
         paths.append("/" + change.path)
         if change.new_mode == SYMLINK:
             kinds.append("symlink")
