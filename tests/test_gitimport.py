@@ -239,6 +239,25 @@ def test_branch_forks_at_the_merge_base(repo, pond):
     assert pond.import_git(repo.path, rev="feature", branch="feature").commits == 1
 
 
+def test_all_branches(repo, tmp_path):
+    shas = build(repo)
+    repo.git("checkout", "-q", "-b", "feature", shas[1])
+    repo.write("feature.txt", "feature work\n")
+    feature = [repo.commit("feature work")]
+    repo.git("checkout", "-q", "main")
+    target = tmp_path / "all"
+    result = CliRunner().invoke(cli, ["import-git", str(repo.path), str(target), "--all", "--json"])
+    assert result.exit_code == 0, result.output
+    reports = json.loads(result.output)
+    assert [(r["branch"], r["commits"]) for r in reports] == [("main", len(shas)), ("feature", 1)]
+    with Pond.open(str(target)) as pond:
+        check_every_commit(pond, repo, shas)
+        with pond.on("feature") as branch:
+            check_every_commit(branch, repo, shas[:2] + feature)
+        again = pond.import_git(repo.path, all_branches=True)
+        assert [r.commits for r in again] == [0, 0]
+
+
 def test_cli_creates_the_pond(repo, tmp_path):
     shas = build(repo)
     target = tmp_path / "made"

@@ -217,6 +217,28 @@ def import_git(pond: Pond, repo: str | os.PathLike[str], rev: str = "HEAD", bran
     return report
 
 
+def import_all(pond: Pond, repo: str | os.PathLike[str]) -> list[ImportReport]:
+    """Every local branch once: the one HEAD names into the pond's branch (first), each other into
+    the pond branch of the same name, forked where its history meets what is imported already."""
+    repo = os.fspath(repo)
+    if not os.path.isdir(repo):
+        raise GitError(f"no git repository at {repo}")
+    names = _git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads").decode().split()
+    head = subprocess.run(["git", "-C", repo, "symbolic-ref", "--quiet", "--short", "HEAD"], capture_output=True,
+                          text=True, check=False).stdout.strip()
+    reports = []
+    if head in names:
+        reports.append(import_git(pond, repo, head))
+    for name in names:
+        if name == head:
+            continue
+        if name == pond.branch:
+            reports.append(ImportReport(name, notes=[f"git branch {name} skipped: the pond's {name} holds {head}"]))
+            continue
+        reports.append(import_git(pond, repo, name, branch=name))
+    return reports
+
+
 def _fork(pond: Pond, repo: str, target: str, branch: str, report: ImportReport) -> Pond:
     """A new pond branch starting at the pond version of the newest commit of ``target``'s first-parent
     line that the pond's branch has imported (version 0 if none)."""

@@ -294,12 +294,16 @@ class Pond(Branching):
         start = self.root.open_dir_path(directory)
         return create(self, start, batch_from_table(self, table), parents, exist_ok, message, author)
 
-    def import_git(self, repo: str | os.PathLike[str], rev: str = "HEAD", *, branch: str | None = None) -> Any:
+    def import_git(self, repo: str | os.PathLike[str], rev: str = "HEAD", *, branch: str | None = None,
+                   all_branches: bool = False) -> Any:
         """Import a git repository's first-parent history up to ``rev``: one pond commit per git commit
         (message, author, author time kept), only commits not imported yet; into ``branch`` (forked
-        where its history meets the imported one if new). Returns an ImportReport (see gitimport.py)."""
-        from .gitimport import import_git
+        where its history meets the imported one if new). Returns an ImportReport (see gitimport.py);
+        with ``all_branches`` every local branch once (HEAD's into this branch), a list of them."""
+        from .gitimport import import_all, import_git
 
+        if all_branches:
+            return import_all(self, repo)
         return import_git(self, repo, rev, branch)
 
     def to_daft(self) -> Any:
