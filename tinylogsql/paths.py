@@ -20,8 +20,15 @@ class View(Protocol):
     def node(self, node_id: str) -> NodeRow | None: ...
 
 
+_VALID: set[str] = set()
+"""Names validated already (a batch repeats its directory names): checked once, up to VALID_KEPT."""
+VALID_KEPT = 1 << 16
+
+
 def validate_name(name: object) -> str:
     """Return ``name`` if it can be a directory entry, else raise InvalidNameError."""
+    if type(name) is str and name in _VALID:
+        return name
     if not isinstance(name, str):
         raise InvalidNameError(f"a name must be a str, not {type(name).__name__}")
     if name in ("", ".", ".."):
@@ -34,6 +41,9 @@ def validate_name(name: object) -> str:
         raise InvalidNameError(f"a name must be valid UTF-8 (lone surrogate?): {name!r}") from exc
     if len(encoded) > MAX_NAME_BYTES:
         raise InvalidNameError(f"a name is at most {MAX_NAME_BYTES} UTF-8 bytes, this one has {len(encoded)}")
+    if len(_VALID) >= VALID_KEPT:
+        _VALID.clear()
+    _VALID.add(name)
     return name
 
 
