@@ -34,6 +34,7 @@ from .errors import (
     ReadOnlyError,
 )
 from .paths import MAX_NAME_BYTES, resolve, split_path
+from .state import repeats
 from .txn import INLINE_MAX, to_bytes
 
 if TYPE_CHECKING:
@@ -300,7 +301,7 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
     parent_rows = [_directory(tx, start, path, parents) for path in unique.to_pylist()]
     parent_of = pc.take(pa.array([row.node_id for row in parent_rows], pa.string()), pc.index_in(dirs, unique))
     keys = pc.binary_join_element_wise(parent_of, names, "/")
-    if pc.count_distinct(keys).as_py() != len(keys):  # the same entry twice (e.g. "a/x" and "a//x")
+    if repeats(keys):  # the same entry twice (e.g. "a/x" and "a//x")
         seen: set[str] = set()
         for index, key in enumerate(keys.to_pylist()):
             if key in seen:

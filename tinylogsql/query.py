@@ -40,6 +40,8 @@ PERSIST_MIN_OPS = 50_000
 """...or once the ops since then number this many and half the state (a big batched load)."""
 PENDING_MAX = 1000
 """Commits whose rows wait in Arrow before they are written to the resident log in one insert."""
+LAZY_CHANGES = 10_000
+"""A commit of at least this many rows keeps what it touched as Arrow columns until a transaction asks."""
 CHANGES_KEPT = 1000
 """How many recent commits keep their touched keys in memory, for validating transactions."""
 
@@ -99,7 +101,7 @@ class Engine:
         self._snapshots: set[int] = set()
         self._dir_ids: dict[str, NodeRow] = {}
         self._dir_keys: dict[tuple[str, str], NodeRow] = {}
-        self._changes: dict[int, Changes] = {}
+        self._changes: dict[int, Changes | pa.Table] = {}
         self.version = -1
         self.closed = False
         self._needs_reload = False
@@ -280,7 +282,9 @@ class Engine:
             if self._refs is not None:
                 self._refs.version = max(self._refs.version, version)  # a maintenance commit has no rows
             self._advance(rows)
-            self._changes[version] = Changes.of_table(rows)
+            # a large commit keeps its touched columns in Arrow, made sets only if a transaction asks
+            self._changes[version] = Changes.of_table(rows) if rows.num_rows < LAZY_CHANGES else rows.select(
+                ["parent_id", "name", "from_parent_id", "from_name", "node_id", "txn_id"])
             self._changes.pop(version - CHANGES_KEPT, None)
             self.version = version
 
@@ -567,6 +571,7 @@ class Engine:
         """Keys, directories and nodes touched by commits in (after, upto]."""
         with self.lock:
             recent = [self._changes.get(version) for version in range(after + 1, upto + 1)]
+            recent = [Changes.of_table(c) if isinstance(c, pa.Table) else c for c in recent]
             if all(change is not None for change in recent):
                 merged = Changes(set(), set(), set(), set())
                 for change in recent:
