@@ -70,10 +70,12 @@ def content_of(name: str) -> bytes:
     return random.Random(name).randbytes(200_000) + name.encode()
 
 
-def chunk_writer(path: str, out: str, rounds: int, seed: int, pool_size: int = 6) -> None:
+def chunk_writer(path: str, out: str, rounds: int, seed: int, pool_size: int = 6, rewrite: bool = False) -> None:
     """Write chunked content from a small pool over and over: each round first stores a content
     and rolls back (its chunks stay, unreferenced), ages those chunks past the GC's grace period,
-    then writes the same content for real (a reuse, racing the GC) and records it as acknowledged."""
+    then writes the same content for real (a reuse, racing the GC) and records it as acknowledged.
+    ``rewrite``: each round also writes the same content as a new version of ``r-<seed>`` (under a
+    retention policy, its older versions expire while the same content is written again)."""
     rng = random.Random(seed)
     pool = [random.Random(seed * 1000 + k).randbytes(rng.randrange(70_000, 400_000)) for k in range(pool_size)]
     with Pond.open(path) as pond, open(out, "a", encoding="utf-8") as stream:
@@ -98,6 +100,10 @@ def chunk_writer(path: str, out: str, rounds: int, seed: int, pool_size: int = 6
             pond.root.create_file_path(name, data)
             stream.write(json.dumps({"acked": name, "sha256": hashlib.sha256(data).hexdigest()}) + "\n")
             stream.flush()
+            if rewrite:
+                pond.root.write_file_path(f"r-{seed}", data)
+                stream.write(json.dumps({"rewrote": f"r-{seed}", "sha256": hashlib.sha256(data).hexdigest()}) + "\n")
+                stream.flush()
 
 
 class _Rollback(Exception):
@@ -108,6 +114,8 @@ def _kill_target_main(path: str, out: str) -> None:
     """Write a file (every third one chunked), record it as acknowledged, maintain (retention 0,
     unsafe), forever: the parent SIGKILLs this process at random moments, mostly inside maintain."""
     with Pond.open(path) as pond, open(out, "a", encoding="utf-8") as stream:
+        if not pond.retention():
+            pond.set_retention("/r-*", keep_versions=1)  # old versions of r-<pid> expire in every maintain
         stream.write(json.dumps({"ready": True}) + "\n")
         stream.flush()
         index = 0
@@ -115,6 +123,8 @@ def _kill_target_main(path: str, out: str) -> None:
             name = f"{'big-' if index % 3 == 1 else ''}k-{os.getpid()}-{index}"
             try:
                 pond.root.create_file_path(name, content_of(name))
+                if index % 3 == 1:  # the same content as a new version of r-<pid>: expired next round
+                    pond.root.write_file_path(f"r-{os.getpid()}", content_of(name))
             except PondError as exc:
                 stream.write(json.dumps({"error": str(exc)}) + "\n")
                 stream.flush()

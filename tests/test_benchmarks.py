@@ -32,6 +32,9 @@ EXPECTED: dict[str, list[str]] = {
     "bench_bulk.py": ["bulk creates/s (Pond.ingest, one commit)", "per-op API creates/s (one transaction)",
                       "sync of 1 KiB files into an empty pond", "import-git changes/s", "ratio/git add+commit",
                       "ratio/git log --name-status", "ratio/deltalake write", "load average"],
+    "bench_watch.py": ["watch latency p50, local", "watch latency p99, S3", "changes() since 0",
+                       "changes() of the last 10 commits", "writer commits/s beside a", "ratio/os.stat loop p50",
+                       "load average"],
     "bench_sql.py": ["history by path prefix", "commits", "diff v", "files_at v", "load average"],
     "bench_scale.py": [
         "build: batched ops/s", "exists p50", "exists p99", "get p50", "get p99",

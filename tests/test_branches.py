@@ -263,6 +263,23 @@ def test_merge_strategy_theirs(base):
     feature.close()
 
 
+def test_a_conflict_kept_as_ours_conflicts_again_on_the_next_merge(base):
+    """After a merge, the base is the source as last merged (not the target's state): a file the
+    target kept as its own still differs from it, so the source's next edit conflicts again."""
+    feature = base.create_branch("feature")
+    feature.root.write_file_path("/b.txt", "theirs-1")
+    base.root.write_file_path("/b.txt", "ours")
+    assert [c.path for c in base.merge("feature", strategy="ours").conflicts] == ["/b.txt"]
+    feature.root.write_file_path("/b.txt", "theirs-2")
+    feature.root.create_file_path("/c.txt", "c")
+    with pytest.raises(MergeConflictError) as info:
+        base.merge("feature")
+    assert [c.path for c in info.value.conflicts] == ["/b.txt"]
+    base.merge("feature", strategy="ours")
+    assert files(base)["/b.txt"] == b"ours" and files(base)["/c.txt"] == b"c"
+    feature.close()
+
+
 def test_merge_bad_input(base):
     with pytest.raises(LookupError):
         base.merge("nope")

@@ -196,7 +196,12 @@ def test_sigkill_during_maintain(tmp_path: Path) -> None:
         assert not [r for r in records if "error" in r]
         acked += [r["acked"] for r in records if "acked" in r]
         assert_sound(pond_path, acked)
-    record_figures("sigkill-maintain", trials=trials, acknowledged=len(acked))
+        with Pond.open(pond_path) as pond:  # the current version of every r-* (retention keeps 1) reads whole
+            for name in [n for n in pond.root if n.startswith("r-")]:
+                data = pond.root.read_file_path(name)
+                assert data == maint_helpers.content_of(data[data.rindex(b"big-k-"):].decode())
+            expired = len(pond._refs().expired)
+    record_figures("sigkill-maintain", trials=trials, acknowledged=len(acked), expired=expired)
     assert len(acked) >= trials  # the victim really wrote and maintained between kills
 
 
@@ -401,28 +406,35 @@ def test_chunk_writers_in_processes_during_maintain_lose_nothing(tmp_path: Path)
     """Two writer processes reuse chunks they aged past the grace period (as if a crashed write
     had left them) while a third process maintains with a 5 s grace period in a loop."""
     pond_path = tmp_path / "pond"
-    Pond.create(pond_path).close()
+    with Pond.create(pond_path) as pond:  # r-<seed>: a new version each round, the older ones expire
+        pond.set_retention("/r-*", keep_versions=1)
     rounds, stop = scale(25, 250), tmp_path / "stop"
     outs = [tmp_path / f"w{k}.jsonl" for k in range(2)]
     with SPAWN.Pool(3) as pool:
         maintainer = pool.apply_async(maint_helpers.maintain_loop, (str(pond_path), str(stop), 5 / HOUR, True, 3))
-        writers = [pool.apply_async(maint_helpers.chunk_writer, (str(pond_path), str(out), rounds, 11 + k))
+        writers = [pool.apply_async(maint_helpers.chunk_writer, (str(pond_path), str(out), rounds, 11 + k, 6, True))
                    for k, out in enumerate(outs)]
         for writer in writers:
             writer.get(timeout=scale(300, 3600))
         stop.touch()
         maintained = maintainer.get(timeout=300)
-    acked = [record for out in outs for record in read_records(out)]
-    assert len(acked) == 2 * rounds
+    records = [record for out in outs for record in read_records(out)]
+    acked = [record for record in records if "acked" in record]
+    last = {record["rewrote"]: record["sha256"] for record in records if "rewrote" in record}
+    assert len(acked) == 2 * rounds and len(last) == 2
     with Pond.open(pond_path) as pond:
         for record in acked:
             assert hashlib.sha256(pond.root.read_file_path(record["acked"])).hexdigest() == record["sha256"]
+        assert {name: hashlib.sha256(pond.root.read_file_path(name)).hexdigest() for name in last} == last
         report = pond.check()
         assert report.ok, report.problems
         final = pond.maintain(retention_hours=0, unsafe=True)  # alone now: only unreferenced content goes
         assert all(hashlib.sha256(pond.root.read_file_path(r["acked"])).hexdigest() == r["sha256"] for r in acked)
+        assert {name: hashlib.sha256(pond.root.read_file_path(name)).hexdigest() for name in last} == last
         assert pond.check().ok and final.chunk_gc_skipped is None
-    record_figures("chunk-writers-beside-maintain", rounds_each=rounds, maintains=maintained)
+        expired = len(pond._refs().expired)
+    record_figures("chunk-writers-beside-maintain", rounds_each=rounds, maintains=maintained, expired=expired)
+    assert expired >= rounds  # the policy really expired versions while the writers reused their content
     assert maintained >= 3
 
 

@@ -228,3 +228,29 @@ def test_memory_past_the_limit_stops_the_query_with_a_hint(versions):
                          timeout=120, check=True).stdout.splitlines()
     assert "out of memory" in out[0] and "TINYLOGSQL_MEMORY_LIMIT" in out[0] and "SET memory_limit" not in out[0]
     assert out[1] == "[(2,)]"
+
+
+LIMIT_SET_LATE = """
+import os, sys
+from tinylogsql import Pond, QueryError
+pond = Pond.open(sys.argv[1])  # tinylogsql imported and the worker started before the limit is set
+os.environ["TINYLOGSQL_MEMORY_LIMIT"] = "256MB"
+for query in ["select printf('%2000000000d', 1)", "select length(to_json(range(100000000)))"]:
+    try:
+        pond.sql(query, timeout=120).fetchall()
+    except QueryError as exc:
+        print(exc)
+print(pond.sql("select count(*) from files").fetchall())
+pond.close()
+"""
+
+
+def test_a_memory_limit_set_after_import_bounds_the_next_query(versions):
+    """The red team's forked attack processes set TINYLOGSQL_MEMORY_LIMIT after tinylogsql was imported;
+    the limit read at import let printf/format widths and to_json grow the worker by 2 GB."""
+    pond, _ = versions
+    env = {k: v for k, v in os.environ.items() if k != "TINYLOGSQL_MEMORY_LIMIT"}
+    out = subprocess.run([sys.executable, "-c", LIMIT_SET_LATE, pond.uri], env=env, capture_output=True, text=True,
+                         timeout=300, check=True).stdout.splitlines()
+    assert all("out of memory (limit 256MB)" in line for line in out[:2]), out
+    assert out[2] == "[(2,)]"

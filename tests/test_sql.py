@@ -112,7 +112,8 @@ def test_sql_api_params_dialect_and_result(history_pond):
     top = pond.sql("select top 1 path from files order by path", dialect="tsql").fetchall()
     assert top == [("/data/clean/a.csv",)]
     assert pond.sql("describe select * from files").fetchall()[0][0] == "path"
-    assert "ARROW SCAN" in str(pond.sql("explain select * from oplog").fetchall()).upper()  # the read-only rows
+    plan = str(pond.sql("explain select * from oplog").fetchall()).upper()  # the read-only rows: Arrow, or
+    assert "ARROW SCAN" in plan or "SEQ SCAN" in plan  # a read-only attached file (sqlbase.py) on big logs
     # A join on two conditions: the ON clause's AND is a condition, not a table function.
     joined = pond.sql("select n.name, l.op from nodes n join oplog l on l.node_id = n.node_id"
                       " and l.version = n.version where n.name = 'copy.txt'").fetchall()

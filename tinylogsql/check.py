@@ -47,6 +47,7 @@ from .errors import CorruptPondError
 from .guard import duplicates, unique_ops
 from .location import LOG_DIR, Location, locate
 from .refs import MAIN_CHAIN, visible
+from .retention import expired_pairs, held_refs
 from .schema import OPLOG_SCHEMA, ROOT_ID
 from .store import _DELTA_ACTIONS, BLOB_DIR, BLOB_REF
 
@@ -195,7 +196,7 @@ def _check_store(location: Location, report: CheckReport, version: int | None) -
                     local, commit))
         tables.append(table)
     all_rows = pa.concat_tables(tables) if tables else OPLOG_SCHEMA.empty_table()
-    referenced = {ref for ref in all_rows["content_ref"].to_pylist() if ref}
+    referenced = held_refs(all_rows)  # expired versions hold nothing (see retention.py)
     _find_orphans(location, report, set(added) | removed | set(snapshot), referenced if complete else None)
     rows = all_rows.filter(pc.less_equal(all_rows["version"], version))
     extra = duplicates(rows)
@@ -388,11 +389,14 @@ def _check_contents(location: Location, rows: pa.Table, report: CheckReport) -> 
     listed: set[str] | None = set()
     manifests_seen: set[tuple[str, str]] = set()
     hashed: dict[str, tuple[int, str] | None] = {}
-    columns = ["version", "op", "kind", "size", "sha256", "content", "content_ref"]
+    columns = ["version", "op", "kind", "size", "sha256", "content", "content_ref", "node_id"]
     data = rows.select(columns).to_pylist()
+    expired = expired_pairs(rows)
     for row in data:
         if row["op"] not in ("create", "write") or row["kind"] != "file":
             continue
+        if row["content_ref"] is not None and (row["node_id"], row["version"]) in expired:
+            continue  # a retention policy expired it: its content may be gone (reads say ContentExpiredError)
         ref = row["content_ref"]
         if ref is None:
             content = row["content"] or b""

@@ -897,6 +897,9 @@ def maintain(retention_hours: float | None, no_zorder: bool, unsafe: bool, dry_r
         f"{report.bytes_freed} bytes freed"
         + (" (compaction given up: other commits kept winning; run it again)" if report.compaction_gave_up else "")
     )
+    for applied in report.policies_applied:
+        click.echo(f"retention {applied.glob} (keep versions {applied.keep_versions}, keep days {applied.keep_days}):"
+                   f" {applied.versions_expired} versions expired ({applied.bytes_expired} bytes)")
 
 
 # -- entry point ----------------------------------------------------------------------
@@ -950,9 +953,14 @@ def main() -> None:
         sys.exit(1)
 
 
-from . import cli_branches  # noqa: E402  (registers branch, tag, merge, revert, restore on `cli`)
+from . import cli_branches, cli_retention  # noqa: E402  (register branch, tag, merge, revert, restore, retention)
 
 cli_branches.register(cli, sys.modules[__name__])
+cli_retention.register(cli, sys.modules[__name__])
+
+from . import cli_watch  # noqa: E402  (registers watch on `cli`)
+
+cli_watch.register(cli, sys.modules[__name__])
 from . import cli_git  # noqa: E402  (registers import-git on `cli`)
 
 cli_git.register(cli, sys.modules[__name__])

@@ -118,6 +118,29 @@ class InvalidMergeError(PondError, ValueError):
     """A merge that cannot be asked for: a branch into itself, or an unknown strategy."""
 
 
+class SubscriptionMismatchError(PondError, ValueError):
+    """A subscription opened with other paths than it was made with, or from another branch."""
+
+
+class ContentExpiredError(PondError, LookupError):
+    """A retention policy expired this version's content (``set_retention``); its op, size and hash stay.
+
+    ``version`` is the commit whose content expired and ``policy`` the glob of the policy that expired it.
+    """
+
+    def __init__(self, message: str, version: int | None = None, policy: str | None = None) -> None:
+        super().__init__(message)
+        self.version, self.policy = version, policy
+
+
+class InvalidRetentionError(PondError, ValueError):
+    """A retention policy that cannot be set: an empty glob, no limit, keep_versions < 1, keep_days < 0."""
+
+
+class RetentionNotFoundError(PondError, LookupError):
+    """``clear_retention`` of a glob that has no policy."""
+
+
 class BranchNotFoundError(PondError, LookupError):
     """No branch (or tag, or revision) by that name."""
 

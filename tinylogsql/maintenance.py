@@ -16,6 +16,7 @@ import os
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
@@ -50,6 +51,8 @@ COMMIT_TEMP = re.compile(r"^_commit_[0-9a-f-]+\.json\.tmp$")
 BLOB_NAME = re.compile(r"^[0-9a-f]{64}$")
 """What GC may delete under blobs/, manifests/ and chunks/: content names (plus old ``.tmp-`` leftovers)."""
 BLOB_DIR = "blobs"
+DELETE_THREADS = 8
+"""Local objects GC deletes (and chunk lists it reads) at once: each waits on storage, not the CPU."""
 GC_PREFIX = ".gc-"
 """A blob GC is about to delete is first renamed to this prefix (local folders, see collect_blobs)."""
 
@@ -290,7 +293,8 @@ def collect_blobs(store: Store, retention_hours: float) -> list[str]:
     return collect(store, retention_hours).blobs
 
 
-def collect(store: Store, retention_hours: float, dry_run: bool = False) -> Collected:
+def collect(store: Store, retention_hours: float, dry_run: bool = False,
+            planned: set[tuple[str, int]] | None = None) -> Collected:
     """Delete content no op row references whose last write or reuse is older than the
     retention: whole-file blobs, chunk manifests, and chunks no referenced manifest lists; and
     temp files as old. Names are checked (64 hex digits) before anything is deleted.
@@ -302,9 +306,12 @@ def collect(store: Store, retention_hours: float, dry_run: bool = False) -> Coll
     that touched it survives, and a reuse after the rename finds nothing and writes it anew.
     (A reuse in the microseconds between the re-check and the rename hides the object until the
     GC puts it back: a read in that moment retries, see ``ChunkStore._get``.) If a referenced
-    manifest cannot be read, no chunk is deleted.
+    manifest cannot be read, no chunk is deleted. Versions a retention policy expired more than
+    ``retention_hours`` ago reference nothing (retention.live_refs); ``planned``: a dry run's
+    expiries, counted as if committed.
     """
     from .chunks import CHUNK_DIR, MANIFEST_DIR, is_manifest_ref
+    from .retention import live_refs
 
     location = store.location
     cutoff = time.time() - retention_hours * 3600
@@ -317,16 +324,23 @@ def collect(store: Store, retention_hours: float, dry_run: bool = False) -> Coll
                     if BLOB_NAME.match(name):
                         os.replace(info.path, location.path(folder, name))
     listed = {folder: _files(store, folder) for folder in folders}
-    refs = referenced_blobs(store)
+    refs = live_refs(store, cutoff, planned)
     manifests = {ref for ref in refs if is_manifest_ref(ref)}
     chunks: set[str] = set()
     skipped = None
-    for ref in sorted(manifests):
+
+    def listed_by(ref: str) -> list[tuple[str, int]] | CorruptPondError:
         try:
-            chunks.update(chunk_id for chunk_id, _ in store.chunks.read_manifest(ref, ref.rsplit("/", 1)[1]))
+            return store.chunks.read_manifest(ref, ref.rsplit("/", 1)[1])
         except CorruptPondError as exc:
-            skipped = f"{ref} is unreadable ({exc}): run check()"
-            break
+            return exc
+
+    with ThreadPoolExecutor(DELETE_THREADS) as pool:  # small reads that wait on storage: overlap them
+        for ref, found in zip(sorted(manifests), pool.map(listed_by, sorted(manifests)), strict=True):
+            if isinstance(found, CorruptPondError):
+                skipped = f"{ref} is unreadable ({found}): run check()"
+                break
+            chunks.update(chunk_id for chunk_id, _ in found)
     freed = [0]
     blobs = _sweep(store, BLOB_DIR, listed[BLOB_DIR], {ref.rsplit("/", 1)[1] for ref in refs}, cutoff, dry_run, freed)
     dropped_manifests = _sweep(store, MANIFEST_DIR, listed[MANIFEST_DIR], {ref.rsplit("/", 1)[1] for ref in manifests},
@@ -345,7 +359,8 @@ def _sweep(store: Store, folder: str, infos: list[pafs.FileInfo], keep: set[str]
     """Delete the objects of ``folder`` not in ``keep`` and last written before ``cutoff``."""
     location = store.location
     fs = location.fs
-    dropped = []
+    dropped: list[str] = []
+    doomed: list[pafs.FileInfo] = []
     for info in infos:
         name = info.base_name
         if info.mtime is None or info.mtime.timestamp() > cutoff:
@@ -369,20 +384,32 @@ def _sweep(store: Store, folder: str, infos: list[pafs.FileInfo], keep: set[str]
                 dropped.append(f"{folder}/{name}")
                 freed[0] += info.size or 0
             continue
-        aside = location.path(folder, f"{GC_PREFIX}{name}.{uuid.uuid4().hex}")
-        try:
-            if os.stat(info.path).st_mtime > cutoff:  # reused since the listing: keep it, never hide it
-                continue
-            os.rename(info.path, aside)
-        except FileNotFoundError:
-            continue
-        if os.stat(aside).st_mtime > cutoff:  # reused (touched) before the rename: keep it
-            os.replace(aside, info.path)
-            continue
-        os.unlink(aside)
-        dropped.append(f"{folder}/{name}")
-        freed[0] += info.size or 0
+        doomed.append(info)
+    if doomed:  # each object on its own: the system calls wait on the disk, so threads overlap them
+        with ThreadPoolExecutor(DELETE_THREADS) as pool:
+            gone = list(pool.map(lambda info: _drop_local(location, folder, info, cutoff), doomed))
+        for info, went in zip(doomed, gone, strict=True):
+            if went:
+                dropped.append(f"{folder}/{info.base_name}")
+                freed[0] += info.size or 0
     return dropped
+
+
+def _drop_local(location: Location, folder: str, info: pafs.FileInfo, cutoff: float) -> bool:
+    """Delete a local object unless it was reused: re-checked, renamed aside, re-checked, then
+    unlinked (see ``collect``). True if it went."""
+    aside = location.path(folder, f"{GC_PREFIX}{info.base_name}.{uuid.uuid4().hex}")
+    try:
+        if os.stat(info.path).st_mtime > cutoff:  # reused since the listing: keep it, never hide it
+            return False
+        os.rename(info.path, aside)
+    except FileNotFoundError:
+        return False
+    if os.stat(aside).st_mtime > cutoff:  # reused (touched) before the rename: keep it
+        os.replace(aside, info.path)
+        return False
+    os.unlink(aside)
+    return True
 
 
 def _delete(fs: pafs.FileSystem, path: str) -> None:

@@ -25,19 +25,22 @@ from deltalake.exceptions import DeltaError
 
 from .branching import Branching, open_chain
 from .check import CheckReport, check_pond
-from .errors import BranchNotFoundError, InvalidArgumentError, PondError, ReadOnlyError
+from .errors import BranchNotFoundError, CorruptPondError, InvalidArgumentError, PondError, ReadOnlyError
+from .feed import ChangeFeed
 from .location import locate
 from .maintenance import MIN_SAFE_RETENTION_HOURS, check_retention, collect
 from .nodes import Directory
 from .paths import resolve
 from .query import Engine, NodeRow
-from .refs import MAIN, MAIN_CHAIN, Chain
-from .sandbox import check_query
+from .refs import MAIN, MAIN_CHAIN, Chain, scan
+from .retention import Applied, Retaining, expire_ops, expired_error, plan
+from .sandbox import check_query_within
 from .schema import ROOT_ID
 from .sqlworker import prestart as prestart_sql_worker
 from .sqlworker import run_query
 from .state import Entry
 from .store import CommitConflict, Store, backoff, stamp
+from .subscriptions import check_acks
 from .txn import Stale, Transaction
 
 if TYPE_CHECKING:
@@ -77,6 +80,14 @@ class MaintenanceReport:
     """True: nothing was compacted or deleted; the lists say what would have been."""
     chunk_gc_skipped: str | None = None
     """Set when chunks were kept because a referenced manifest was unreadable (``check`` names it)."""
+    policies_applied: list[Applied] = field(default_factory=list)
+    """Each retention policy in force and the versions it expired in this run (see ``set_retention``)."""
+    versions_expired: int = 0
+    """File versions whose content this run expired (committed as ``expire`` rows before any delete)."""
+
+
+class _NothingToExpire(Exception):
+    """Raised inside maintain's expiry commit when a retry finds nothing left to expire."""
 
 
 class ReadView(Protocol):
@@ -132,7 +143,7 @@ def _default_author() -> str:
         return "unknown"
 
 
-class Pond(Branching):
+class Pond(Branching, ChangeFeed, Retaining):
     """A versioned filesystem in a Delta table. Use ``Pond.create`` or ``Pond.open``."""
 
     def __init__(self, store: Store, engine: Engine | None, author: str, at: int | None = None,
@@ -247,13 +258,17 @@ class Pond(Branching):
             raise ReadOnlyError(self.uri, f"pond.at({self._at}) is read-only")
         hours = check_retention(retention_hours, unsafe)
         if dry_run:
+            expiries, applied = self._plan_retention(hours)
             vacuumed = self._store.vacuum(hours, dry_run=True)
-            would = collect(self._store, hours, dry_run=True)
+            planned = {(e.node_id, e.version) for e in expiries} if hours == 0 else None  # else: the next run
+            would = collect(self._store, hours, dry_run=True, planned=planned)
             return MaintenanceReport(
                 version=self._engine.version, files_added=0, files_removed=0, files_vacuumed=len(vacuumed),
                 blobs_dropped=would.blobs, chunks_dropped=would.chunks, manifests_dropped=would.manifests,
-                bytes_freed=would.bytes_freed, dry_run=True, chunk_gc_skipped=would.chunk_gc_skipped)
+                bytes_freed=would.bytes_freed, dry_run=True, chunk_gc_skipped=would.chunk_gc_skipped,
+                policies_applied=applied, versions_expired=len(expiries))
         with self._engine.lock:
+            applied, expired = self._apply_retention(hours)  # committed before anything is deleted
             metrics = self._store.compact(zorder=zorder)
             self._store.checkpoint()
             self._engine.sync()
@@ -272,7 +287,38 @@ class Pond(Branching):
             manifests_dropped=dropped.manifests,
             bytes_freed=dropped.bytes_freed,
             chunk_gc_skipped=dropped.chunk_gc_skipped,
+            policies_applied=applied,
+            versions_expired=expired,
         )
+
+    def _plan_retention(self, hours: float) -> tuple[list[Any], list[Applied]]:
+        """What the policies in force expire now, computed from every row of the Delta table."""
+        refs = self._refs()
+        if not refs.policies:
+            return [], []
+        _, rows = self._store.read_snapshot(upto=refs.version)
+        return plan(rows, refs, hours)
+
+    def _apply_retention(self, hours: float) -> tuple[list[Applied], int]:
+        """Commit the expiries of the policies in force (one commit, at exactly the version they
+        were computed on: recomputed if another commit landed first)."""
+        expiries, applied = self._plan_retention(hours)
+        if not expiries:
+            return applied, 0
+        found: dict[str, Any] = {}
+
+        def build(refs: Any) -> list[dict[str, Any]]:
+            _, rows = self._store.read_snapshot(upto=refs.version)
+            found["expiries"], found["applied"] = plan(rows, refs, hours)
+            if not found["expiries"]:
+                raise _NothingToExpire
+            return expire_ops(found["expiries"])
+
+        try:
+            self._commit_refs(build, f"maintain: expire {len(expiries)} version(s) by retention policy")
+        except _NothingToExpire:
+            return found["applied"], 0
+        return found["applied"], len(found["expiries"])
 
     def sync(self, local_dir: str | os.PathLike[str], pond_dir: str = "/", *, delete: bool = False,
              dry_run: bool = False, message: str | None = None, author: str | None = None,
@@ -331,12 +377,12 @@ class Pond(Branching):
         """
         self._engine._check_open()
         version = self._at if self._at is not None else self._engine.sync()
-        started = time.monotonic()
-        checked = check_query(query, dialect)
-        if params is not None and not isinstance(params, (list, tuple, dict)):
-            raise InvalidArgumentError(f"params must be a list, tuple or dict, not {type(params).__name__}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
             raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        started = time.monotonic()
+        checked = check_query_within(query, dialect, timeout)
+        if params is not None and not isinstance(params, (list, tuple, dict)):
+            raise InvalidArgumentError(f"params must be a list, tuple or dict, not {type(params).__name__}")
         refs = self._ref_tables(checked, params)  # branches, tags, the revisions it names (sql/branches.sql)
         table = run_query(self, version, checked, params, timeout, spent=time.monotonic() - started, refs=refs)
         return self._engine.results.from_arrow(table)
@@ -366,14 +412,31 @@ class Pond(Branching):
     def _read_content(self, row: NodeRow) -> bytes:
         content, ref = self._engine.content(row)
         if ref is not None:
-            return self._store.read_blob(ref, row.sha256)
+            try:
+                return self._store.read_blob(ref, row.sha256)
+            except CorruptPondError as exc:
+                expired = self._expired_since(row)
+                if expired is None:
+                    raise
+                raise expired from exc
         return content or b""
 
     def _open_content(self, row: NodeRow) -> BinaryIO:
         content, ref = self._engine.content(row)
         if ref is not None:
-            return self._store.open_blob(ref, row.sha256)
+            try:
+                return self._store.open_blob(ref, row.sha256)
+            except CorruptPondError as exc:
+                expired = self._expired_since(row)
+                if expired is None:
+                    raise
+                raise expired from exc
         return io.BytesIO(content or b"")
+
+    def _expired_since(self, row: NodeRow) -> Exception | None:
+        """ContentExpiredError if a maintain this (read-only) pond has not seen yet expired the content."""
+        refs = scan(self._store, self._store.newest_version())
+        return expired_error(refs, row.node_id, row.content_version, row.name)
 
     def _write(self, fn: Callable[[Transaction], T], message: str, author: str | None = None) -> T:
         if self._at is not None:
@@ -435,6 +498,8 @@ class Pond(Branching):
                 version = self._engine.sync()
                 if version != tx.base:
                     tx.rebase(version)
+                if tx.acks:  # subscription acks are compare-and-set (subscriptions.py)
+                    check_acks(self, tx)
                 if not self._store.prepare(version):
                     continue
                 rows = stamp(tx.ops, version + 1, tx.txn_id, tx.message, tx.author, branch=self._branch)

@@ -24,6 +24,7 @@ from .errors import (
     VersionNotFoundError,
 )
 from .refs import MAIN, MAIN_CHAIN, Chain, Refs, scan, sql_tables, visible
+from .retention import expired_error
 from .schema import OPLOG_SCHEMA
 from .sqlexec import MEMORY_LIMIT, lock_down
 from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, Entry, NodeRow, State, column_values, created_rows
@@ -565,6 +566,10 @@ class Engine:
                 found = rows[0] if rows else None
         if found is None:
             raise CorruptPondError(f"content row of node {row.node_id} is missing from the log")
+        if found[1] is not None:  # stored beside the table: a retention policy may have expired it
+            expired = expired_error(self.refs(), row.node_id, row.content_version, row.name)
+            if expired is not None:
+                raise expired
         return found[0], found[1]
 
     def changes(self, after: int, upto: int) -> Changes:

@@ -12,6 +12,7 @@ recursively; rows without a branch (ponds made before branches) belong to ``main
 from __future__ import annotations
 
 import bisect
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +25,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from .errors import BranchNotFoundError, InvalidArgumentError, InvalidNameError, VersionNotFoundError
-from .schema import OPLOG_SCHEMA, OPS
+from .schema import OPLOG_SCHEMA, OPS, POLICY_OPS, SUBSCRIPTION_OPS
 
 MAIN = "main"
 FOREVER = 2**63 - 1
@@ -65,6 +66,18 @@ class Tag:
     created: datetime
 
 
+@dataclass(frozen=True)
+class SubscriptionRef:
+    """What the newest ``subscription`` row of a subscription says (see subscriptions.py)."""
+
+    name: str
+    branch: str
+    position: int
+    paths: tuple[str, ...] | None  # the globs it filters by (None: every path)
+    updated: datetime
+    row_version: int  # the commit that wrote this row: what a compare-and-set ack expects
+
+
 @dataclass
 class BranchRef:
     """What a ``branch`` ref row says, plus where the branch was deleted (if it was)."""
@@ -89,6 +102,12 @@ class Refs:
     history: list[BranchRef] = field(default_factory=list)  # every incarnation, deleted ones too
     born: datetime | None = None  # when the pond (and its main) was created
     used: set[int] = field(default_factory=set)  # versions with rows (the others are maintenance commits)
+    subscriptions: dict[str, SubscriptionRef] = field(default_factory=dict)  # name -> its newest row
+    acked: dict[str, set[int]] = field(default_factory=dict)  # name -> commits carrying one of its acks
+    policies: dict[str, Any] = field(default_factory=dict)  # glob -> retention.Policy (pond-wide)
+    expired: dict[tuple[str, int], tuple[str, int, datetime]] = field(default_factory=dict)
+    """(node_id, content version) -> (policy glob, version of the expiry, its time): see retention.py."""
+    policy_log: list[dict[str, Any]] = field(default_factory=list)  # every set and clear of a policy
 
     def add(self, rows: pa.Table) -> None:
         """Fold in the rows of the commits after ``version`` (in version order)."""
@@ -110,7 +129,8 @@ class Refs:
         branches = pc.fill_null(refs.column("branch"), MAIN).to_pylist()
         versions = refs.column("version").to_pylist()
         for index, op in enumerate(ops):
-            row = {name: refs.column(name)[index].as_py() for name in ("name", "from_name", "ref_version", "ts")}
+            row = {name: refs.column(name)[index].as_py()
+                   for name in ("name", "from_name", "ref_version", "ts", "node_id", "target")}
             version, branch = versions[index], branches[index]
             if op == "branch":
                 ref = BranchRef(branch, row["from_name"], row["ref_version"], version, row["ts"])
@@ -127,6 +147,16 @@ class Refs:
                 seen = self.commits.setdefault(branch, [])
                 if version not in seen:
                     bisect.insort(seen, version)
+            elif op in SUBSCRIPTION_OPS:
+                paths = None if row["target"] is None else tuple(json.loads(row["target"]))
+                if row["name"] in self.subscriptions:
+                    self.acked.setdefault(row["name"], set()).add(version)
+                self.subscriptions[row["name"]] = SubscriptionRef(
+                    row["name"], branch, row["ref_version"], paths, row["ts"], version)
+            elif op in POLICY_OPS:
+                from .retention import fold_policy_row
+
+                fold_policy_row(self, op, row, version)
         self.version = max(self.version, pc.max(rows.column("version")).as_py())
 
     def exists(self, name: str) -> bool:
@@ -215,7 +245,7 @@ def visible(rows: pa.Table, chain: Chain) -> pa.Table:
     return rows.filter(keep)
 
 
-_SCAN_COLUMNS = ("version", "seq", "ts", "op", "name", "from_name", "branch", "ref_version")
+_SCAN_COLUMNS = ("version", "seq", "ts", "op", "name", "from_name", "branch", "ref_version", "node_id", "target")
 _SCAN_SCHEMA = pa.schema([OPLOG_SCHEMA.field(name) for name in _SCAN_COLUMNS])
 
 
@@ -291,6 +321,8 @@ TAG_ROWS = pa.schema([("name", pa.string()), ("branch", pa.string()), ("version"
                       ("created", pa.timestamp("us"))])
 REV_CHAINS = pa.schema([("rev", pa.string()), ("branch", pa.string()), ("after", pa.int64()),
                         ("upto", pa.int64()), ("version", pa.int64())])
+SUBSCRIPTION_ROWS = pa.schema([("name", pa.string()), ("branch", pa.string()), ("position", pa.int64()),
+                               ("paths", pa.list_(pa.string())), ("updated", pa.timestamp("us"))])
 CONFLICT_ROWS = pa.schema([("source", pa.string()), ("path", pa.string()), ("reason", pa.string()),
                            ("ours", pa.string()), ("theirs", pa.string())])
 
@@ -298,8 +330,11 @@ CONFLICT_ROWS = pa.schema([("source", pa.string()), ("path", pa.string()), ("rea
 def sql_tables(refs: Refs, conflicts: list[tuple[str, Any]] | None = None,
                revs: dict[str, tuple[Chain, int]] | None = None, rev_log: pa.Table | None = None,
                ) -> dict[str, pa.Table]:
-    """The tables sql/branches.sql and oplog.sql read: branches, tags, merge conflicts, and for the
+    """The tables sql/branches.sql, retention.sql and oplog.sql read: branches, tags, retention policies,
+    merge conflicts, and for the
     revisions a query names, the rows each sees (``rev_chains``) and those rows (``rev_log``)."""
+    from .retention import policy_table
+
     chains = [(rev, name, after, upto, version) for rev, (chain, version) in (revs or {}).items()
               for name, after, upto in chain]
     return {
@@ -309,6 +344,11 @@ def sql_tables(refs: Refs, conflicts: list[tuple[str, Any]] | None = None,
         "rev_chains": pa.Table.from_pylist([dict(zip(REV_CHAINS.names, row, strict=True)) for row in chains],
                                            REV_CHAINS),
         "rev_log": rev_log if rev_log is not None else OPLOG_SCHEMA.empty_table(),
+        "subscription_rows": pa.Table.from_pylist(
+            [{"name": s.name, "branch": s.branch, "position": s.position, "paths": None if s.paths is None
+              else list(s.paths), "updated": s.updated} for s in sorted(refs.subscriptions.values(),
+                                                                         key=lambda s: s.name)], SUBSCRIPTION_ROWS),
+        "retention_rows": policy_table(refs),
         "merge_conflict_rows": pa.Table.from_pylist(
             [{"source": source, "path": c.path, "reason": c.reason, "ours": c.ours, "theirs": c.theirs}
              for source, c in conflicts or []], CONFLICT_ROWS),

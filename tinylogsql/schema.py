@@ -10,6 +10,10 @@ ROOT_ID = "0" * 32
 OPS = ("create", "write", "remove", "move")
 REF_OPS = ("branch", "delete-branch", "tag", "merge")
 """Ref rows (see refs.py): they name versions and change no node, so the state never folds them."""
+SUBSCRIPTION_OPS = ("subscription",)
+"""Subscription cursor rows (see subscriptions.py): like ref rows, no node changes; never a change."""
+POLICY_OPS = ("retention", "clear-retention", "expire")
+"""Retention rows (see retention.py): pond-wide policies and the expiries maintain commits; they change no node."""
 KINDS = ("dir", "file", "symlink")
 
 OPLOG_SCHEMA = pa.schema(

@@ -4,7 +4,8 @@ One worker serves every Pond of a Python process. It is started lazily with
 ``python -c ...sqlworker.main`` (a fresh interpreter: no fork after deltalake, and no re-import
 of the caller's main module), and talks over a socket pair. For each query it opens the pond by
 URI itself (kept for the next queries, caught up by version as ``Engine`` does), takes its rows
-up to the query's version as Arrow, and runs the checked SQL in its ``SandboxDB``.
+up to the query's version (as Arrow, or from read-only database files for big logs: sqlbase.py),
+and runs the checked SQL in a ``SandboxDB``.
 
 Bounds: the worker interrupts a query at its timeout; the caller kills the worker if no answer
 came by ``1.25 x timeout + 0.5`` s (a function DuckDB cannot interrupt), and a watchdog thread in
@@ -18,11 +19,14 @@ query instead). ``TINYLOGSQL_SQL_WORKER=0`` runs queries in-process (no memory b
 
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -37,7 +41,8 @@ from .errors import PondError, QueryError, QueryTimeoutError
 from .location import locate
 from .refs import MAIN, MAIN_CHAIN, visible
 from .schema import OPLOG_SCHEMA
-from .sqlexec import MEMORY_LIMIT, SandboxDB, memory_bytes, out_of_memory
+from .sqlbase import LogBase
+from .sqlexec import SandboxDB, memory_bytes, memory_limit, out_of_memory
 from .store import Store
 
 IN_PROCESS = os.environ.get("TINYLOGSQL_SQL_WORKER", "1") == "0"
@@ -70,16 +75,23 @@ class WorkerClient:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        self._folder: str | None = None
+        self._limit: str | None = None
 
     def _start(self) -> Connection:
-        if self._conn is not None and self._proc is not None and self._proc.poll() is None:
+        limit = memory_limit()
+        if (self._conn is not None and self._proc is not None and self._proc.poll() is None
+                and self._limit == limit):
             return self._conn
-        self._stop()
+        self._stop()  # none yet, dead, or started under another TINYLOGSQL_MEMORY_LIMIT
+        self._limit = limit
         mine, theirs = socket.socketpair()
-        env = dict(os.environ, TINYLOGSQL_MEMORY_LIMIT=MEMORY_LIMIT, TINYLOGSQL_SQL_WORKER="lazy")  # no grandchild
+        self._folder = tempfile.mkdtemp(prefix="tinylogsql-sql-")  # the worker's database files
+        env = dict(os.environ, TINYLOGSQL_MEMORY_LIMIT=limit, TINYLOGSQL_SQL_WORKER="lazy")  # no grandchild
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from tinylogsql.sqlworker import main; main(int(sys.argv[1]))",
-             str(theirs.fileno())],
+            [sys.executable, "-c",
+             "import sys; from tinylogsql.sqlworker import main; main(int(sys.argv[1]), sys.argv[2])",
+             str(theirs.fileno()), self._folder],
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env,
             close_fds=True,
         )
@@ -94,6 +106,9 @@ class WorkerClient:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait(5)
+        folder, self._folder = self._folder, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def run(self, request: dict[str, Any]) -> pa.Table:
         timeout = float(request.get("budget", request["timeout"]))
@@ -108,7 +123,7 @@ class WorkerClient:
                 conn.send(request)
                 ready = conn.recv() if conn.poll(START_TIMEOUT) else None
                 if ready is not None and ready[0] == "ready":  # pond open, rows loaded: the query's clock starts
-                    answer = conn.recv() if conn.poll(wait) else None
+                    answer = self._await(conn, wait, ready[1] + memory_bytes() if ready[1] else None)
                 else:
                     answer = ready
             except (EOFError, OSError) as exc:
@@ -121,6 +136,22 @@ class WorkerClient:
                 self._stop()
                 raise QueryTimeoutError(f"query stopped after {timeout} s (the SQL worker was restarted)")
             return _answer(answer)
+
+    def _await(self, conn: Connection, wait: float, ceiling: int | None) -> Any:
+        """The worker's answer, or None after ``wait`` s. Meanwhile its resident memory is watched
+        from here too (a second line: the worker's own watchdog is a Python thread, which cannot run
+        while native code holds the GIL); past ``ceiling`` the worker is killed (out of memory)."""
+        deadline = time.monotonic() + wait
+        pid = self._proc.pid if self._proc is not None else None
+        while True:
+            left = deadline - time.monotonic()
+            if conn.poll(max(0.0, min(WATCH_EVERY, left))):
+                return conn.recv()
+            if ceiling is not None and pid is not None and _resident(pid) > ceiling:
+                self._stop()
+                raise out_of_memory()
+            if left <= 0:
+                return None
 
     def prestart(self) -> None:
         """Start the worker now (it imports in the background), so the first query finds it warm."""
@@ -152,6 +183,7 @@ def client() -> WorkerClient:
     with _client_lock:
         if _client is None:
             _client = WorkerClient()
+            atexit.register(_client.close)  # its database files go with it
         return _client
 
 
@@ -227,6 +259,8 @@ class LogRows:
         self.version = -1
         self.chunks: list[pa.Table] = []
         self._cut: tuple[int, int, pa.Table] | None = None  # (chunks, version, rows)
+        self._tail: tuple[tuple[int, int, int], pa.Table] | None = None
+        self._span_cache: list[tuple[pa.Table, tuple[int, int]]] = []  # (chunk, (min, max version))
 
     def upto(self, version: int) -> pa.Table:
         if version > self.version:
@@ -239,6 +273,49 @@ class LogRows:
         rows = pa.Table.from_batches(rows.combine_chunks().to_batches(max_chunksize=self.CHUNK), rows.schema)
         self._cut = (len(self.chunks), version, rows)
         return rows
+
+    def between(self, after: int, version: int) -> pa.Table:
+        """The rows of versions ``after`` < v <= ``version`` (chunks wholly outside are skipped)."""
+        if version > self.version:
+            self._catch_up(version)
+        key = (len(self.chunks), after, version)
+        if self._tail is not None and self._tail[0] == key:
+            return self._tail[1]  # the same object: the sandbox need not register it again
+        parts = []
+        for chunk, (low, high) in zip(self.chunks, self._spans(), strict=True):
+            if high <= after or low > version:
+                continue
+            if low <= after or high > version:
+                keep = pc.and_(pc.greater(chunk["version"], after), pc.less_equal(chunk["version"], version))
+                chunk = chunk.filter(keep)
+            parts.append(chunk)
+        rows = pa.concat_tables(parts) if parts else OPLOG_SCHEMA.empty_table()
+        self._tail = (key, rows)
+        return rows
+
+    def count_after(self, after: int) -> int:
+        """How many rows have a version after ``after``."""
+        total = 0
+        for chunk, (low, high) in zip(self.chunks, self._spans(), strict=True):
+            if low > after:
+                total += chunk.num_rows
+            elif high > after:
+                total += pc.sum(pc.greater(chunk["version"], after)).as_py() or 0
+        return total
+
+    def forget_cut(self) -> None:
+        """Drop the cached whole-log copy (a database file holds those rows now)."""
+        self._cut = None
+
+    def _spans(self) -> list[tuple[int, int]]:
+        cache = self._span_cache
+        if len(cache) > len(self.chunks) or (cache and cache[0][0] is not self.chunks[0]):
+            cache.clear()  # the rows were re-read in one go
+        for chunk in self.chunks[len(cache):]:
+            bounds = pc.min_max(chunk["version"])
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            cache.append((chunk, (-1, -1) if low is None else (low, high)))
+        return [span for _, span in cache]
 
     def _catch_up(self, version: int) -> None:
         if self.version >= 0 and version - self.version <= CATCH_UP_MAX:
@@ -304,21 +381,21 @@ def _limit_address_space(limit: int | None) -> None:
         pass  # no such limit here: the watchdog and DuckDB's memory_limit remain
 
 
-def _resident() -> int:
+def _resident(pid: int | None = None) -> int:
+    """Resident memory of this process (or ``pid``) in bytes; 0 where /proc is missing."""
     try:
-        with open("/proc/self/statm", "rb") as statm:
+        with open(f"/proc/{pid or 'self'}/statm", "rb") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return 0
 
 
-def serve(conn: Connection) -> None:
+def serve(conn: Connection, folder: str | None = None) -> None:
     """The worker's loop: one request, a "ready", one answer; until the caller goes away."""
     from .pond import Pond
 
-    db = SandboxDB()
-    ponds: OrderedDict[tuple[str, str], tuple[Any, LogRows]] = OrderedDict()
-    limit = memory_bytes(MEMORY_LIMIT)
+    ponds: OrderedDict[tuple[str, str, str], tuple[Any, LogBase]] = OrderedDict()
+    limit = memory_bytes()
     watchdog = _Watchdog(limit)
     watchdog.start()
     while True:
@@ -331,24 +408,25 @@ def serve(conn: Connection) -> None:
             key = (request["uri"], repr(sorted((request["storage_options"] or {}).items())), repr(chain))
             found = ponds.pop(key, None)
             if found is not None and found[0]._store.table_id != request["table_id"]:
-                found[0].close()
+                _close(found)
                 found = None
             if found is None:  # a Pond on the query's branch: file reads in SQL see that branch
                 store = Store.open(locate(request["uri"], request["storage_options"]))
                 pond = Pond(store, None, "sql-worker", branch=request.get("branch", MAIN), chain=chain)
-                found = (pond, LogRows(pond._store))
+                found = (pond, LogBase(LogRows(pond._store), chain, folder))
             ponds[key] = found
             while len(ponds) > PONDS_KEPT:
-                ponds.popitem(last=False)[1][0].close()
-            pond, rows = found
+                _close(ponds.popitem(last=False)[1])
+            pond, base = found
             version = int(request["version"])
-            log = visible(rows.upto(version), chain)  # the branch's rows (refs.visible)
+            db, log = base.prepare(version)  # the branch's rows (refs.visible), from a file and/or Arrow
             opener = _opener(pond)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller as one line
             conn.send(_failure(exc))
             continue
-        conn.send(("ready",))
-        watchdog.ceiling = _resident() + limit
+        resident = _resident()
+        conn.send(("ready", resident))
+        watchdog.ceiling = resident + limit
         _limit_address_space(limit)
         try:
             table = db.run(request["sql"], request["params"], log, version, opener, float(request["timeout"]),
@@ -363,6 +441,12 @@ def serve(conn: Connection) -> None:
             watchdog.ceiling = None
             _limit_address_space(None)
         conn.send(answer)
+        base.between_queries()
+
+
+def _close(found: tuple[Any, LogBase]) -> None:
+    found[1].close()
+    found[0].close()
 
 
 def _failure(exc: BaseException) -> tuple[str, str, str]:
@@ -374,6 +458,11 @@ def _failure(exc: BaseException) -> tuple[str, str, str]:
     return ("error", "QueryError", (text[0] if text else type(exc).__name__)[:500])
 
 
-def main(fd: int) -> None:
-    """Entry point of the worker process (see ``WorkerClient._start``)."""
-    serve(Connection(fd))
+def main(fd: int, folder: str | None = None) -> None:
+    """Entry point of the worker process (see ``WorkerClient._start``); ``folder``: where it may
+    write its database files (the caller removes it with the worker)."""
+    try:
+        serve(Connection(fd), folder)
+    finally:  # the caller removes it too (if this process is killed); whoever comes second finds nothing
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -122,6 +122,7 @@ class Transaction:
     created: set[str] = field(default_factory=set)
     touched: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     committed_version: int | None = None
+    acks: dict[str, int | None] = field(default_factory=dict)  # subscription -> the row its ack expects
     new_ids: Iterator[str] = field(default_factory=node_ids, repr=False)
     unsettled: list[pa.Table] = field(default_factory=list, repr=False)  # bulk creates not yet in keys/nodes
     bulk_checks: list[tuple[pa.Array, pa.Array, pa.Array]] = field(default_factory=list, repr=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
@@ -19,6 +20,7 @@ from .nodes import node_path
 from .paths import resolve
 from .query import NodeRow
 from .refs import visible
+from .retention import expired_error
 from .schema import ROOT_ID
 from .txn import Transaction
 
@@ -55,6 +57,7 @@ def revert(pond: Pond, version: int, message: str | None) -> int:
         raise ConflictError(f"cannot revert version {version}: later commits changed {', '.join(paths)}")
     before, after = fold(history, version - 1), fold(history, version)
     touched = set(ids.to_pylist())
+    _check_not_expired(refs, history, version - 1)
 
     def undo(tx: Transaction) -> None:
         plan = Plan(pond, tx, "fail", pond.branch)
@@ -94,6 +97,20 @@ def revert(pond: Pond, version: int, message: str | None) -> int:
 
     pond._write(undo, message or f"revert {version}")
     return pond.last_committed_version  # type: ignore[return-value]
+
+
+def _check_not_expired(refs: Any, history: Any, upto: int) -> None:
+    """ContentExpiredError if bringing back the states at ``upto`` would copy content a retention
+    policy expired (its chunks may be gone: a new version must never point at them)."""
+    content = history.filter(pc.and_(pc.is_in(history.column("op"), pa.array(["create", "write"])),
+                                     pc.less_equal(history.column("version"), upto)))
+    if not content.num_rows:
+        return
+    last = content.group_by("node_id").aggregate([("version", "max")])
+    for node_id, found in zip(last.column("node_id").to_pylist(), last.column("version_max").to_pylist(), strict=True):
+        expired = expired_error(refs, node_id, found)
+        if expired is not None:
+            raise expired
 
 
 # -- restore -----------------------------------------------------------------------------
