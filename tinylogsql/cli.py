@@ -961,6 +961,9 @@ cli_retention.register(cli, sys.modules[__name__])
 from . import cli_watch  # noqa: E402  (registers watch on `cli`)
 
 cli_watch.register(cli, sys.modules[__name__])
+from . import cli_git  # noqa: E402  (registers import-git on `cli`)
+
+cli_git.register(cli, sys.modules[__name__])
 
 if __name__ == "__main__":
     main()

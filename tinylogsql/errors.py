@@ -102,6 +102,10 @@ class ConflictError(PondError, RuntimeError):
     """Another writer changed something this transaction read; nothing of it was committed."""
 
 
+class GitError(PondError, RuntimeError):
+    """``import_git``: git failed, the revision names no commit, or the imported history was rewritten."""
+
+
 class MergeConflictError(ConflictError):
     """A merge found conflicts (``.conflicts``: MergeConflict rows) and committed nothing."""
 

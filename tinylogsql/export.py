@@ -118,10 +118,18 @@ def put(pond: Pond, items: list[PutItem], message: str | None = None,
     from .sync import local_content, same_content
 
     root = pond.root
+    fresh: dict[str, Path] = {}  # files in directories this put makes: created at the end, in bulk
+    made: set[str] = set()
+    by_dest = {item.dest: item for item in items}
     with pond.transaction(message=message or f"put {len(items)} item(s)", author=author) as tx:
         for item in items:
             if item.kind == "dir":
+                if item.dest in made or (posixpath.dirname(item.dest) in made) or root.get(item.dest) is None:
+                    made.add(item.dest)
                 root.create_dir_path(item.dest, parents=True, exist_ok=True)
+            elif item.kind == "file" and posixpath.dirname(item.dest) in made:
+                fresh[item.dest] = item.local
+                continue
             elif item.kind == "symlink":
                 existing = root.get(item.dest)
                 if existing is not None:
@@ -147,6 +155,9 @@ def put(pond: Pond, items: list[PutItem], message: str | None = None,
                             data.close()
             if on_file is not None:
                 on_file(item)
+        if fresh:
+            root.create_files(fresh, parents=False,
+                              on_file=None if on_file is None else lambda dest, size: on_file(by_dest[dest]))
     assert tx.committed_version is not None
     return tx.committed_version
 

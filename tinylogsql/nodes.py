@@ -7,7 +7,7 @@ pond's current state when asked, so two handles, two ponds and two processes agr
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
@@ -204,7 +204,7 @@ class Directory(Node):
             raise InvalidNameError(f"cannot create {path!r}: it ends in '.' or '..'")
         if found.row is not None:
             raise PathExistsError(path)
-        parent = view.node(found.parent_id)
+        parent = found.parent or view.node(found.parent_id)
         if parent is None:
             raise PathNotFoundError(path)
         if parent.kind != "dir":
@@ -294,6 +294,23 @@ class Directory(Node):
             return tx.write(found.row, content, path)
 
         return File(self.pond, self.pond._write(op, f"write {path}").node_id)
+
+    def create_files(self, files: Mapping[str, Any], *, parents: bool = True, exist_ok: bool = False,
+                     message: str | None = None, author: str | None = None,
+                     on_file: Callable[[str, int], None] | None = None) -> int | None:
+        """Create many files at once through the bulk path (bulk.py): ``{relpath: content}``, where
+        content is bytes, str (UTF-8), a binary stream or an ``os.PathLike`` naming a local file.
+
+        Missing directories are made with ``parents`` (else PathNotFoundError); an existing path is
+        PathExistsError unless ``exist_ok`` (then a file gets the content as a new version). All in
+        one commit (``message``/``author``), whose version is returned; inside ``pond.transaction()``
+        the files join that transaction instead (None is returned). On any error nothing is stored.
+        ``on_file(path, size)`` is called as each content is read (for a progress bar).
+        """
+        from .bulk import batch_from_mapping, create
+
+        batch = batch_from_mapping(self.pond, files, on_file)
+        return create(self.pond, self, batch, parents, exist_ok, message, author)
 
     # -- reading -----------------------------------------------------------------
     def exists(self, path: str) -> bool:

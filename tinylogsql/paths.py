@@ -20,8 +20,15 @@ class View(Protocol):
     def node(self, node_id: str) -> NodeRow | None: ...
 
 
+_VALID: set[str] = set()
+"""Names validated already (a batch repeats its directory names): checked once, up to VALID_KEPT."""
+VALID_KEPT = 1 << 16
+
+
 def validate_name(name: object) -> str:
     """Return ``name`` if it can be a directory entry, else raise InvalidNameError."""
+    if type(name) is str and name in _VALID:
+        return name
     if not isinstance(name, str):
         raise InvalidNameError(f"a name must be a str, not {type(name).__name__}")
     if name in ("", ".", ".."):
@@ -34,6 +41,9 @@ def validate_name(name: object) -> str:
         raise InvalidNameError(f"a name must be valid UTF-8 (lone surrogate?): {name!r}") from exc
     if len(encoded) > MAX_NAME_BYTES:
         raise InvalidNameError(f"a name is at most {MAX_NAME_BYTES} UTF-8 bytes, this one has {len(encoded)}")
+    if len(_VALID) >= VALID_KEPT:
+        _VALID.clear()
+    _VALID.add(name)
     return name
 
 
@@ -59,6 +69,7 @@ class Resolved(NamedTuple):
     name: str
     row: NodeRow | None
     dotted: bool  # the final component was "." or ".." (or the path was "/")
+    parent: NodeRow | None = None  # the directory ``parent_id``, when the walk read it (a free name's)
 
 
 class _Hops:
@@ -119,7 +130,7 @@ def resolve(view: View, start_id: str, path: str, follow_last: bool, hops: _Hops
             row = view.lookup(current, part)
             if row is None:
                 if last:
-                    return Resolved(current, part, None, False)
+                    return Resolved(current, part, None, False, current_row)
                 raise PathNotFoundError(path)
             if row.kind == "symlink" and (follow_last or not last):
                 found = _follow(view, current, row, path, hops)

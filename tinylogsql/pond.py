@@ -340,6 +340,27 @@ class Pond(Branching, ChangeFeed, Retaining):
         return sync(self, local_dir, pond_dir, delete=delete, dry_run=dry_run, message=message, author=author,
                     on_file=on_file)
 
+    def ingest(self, table: pa.Table, directory: str = "/", *, parents: bool = True, exist_ok: bool = False,
+               message: str | None = None, author: str | None = None) -> int | None:
+        """Create every row of an Arrow table (``path``; optional ``content``, ``kind``, ``target``)
+        below ``directory``, in one commit through the bulk path (see ``Directory.create_files``)."""
+        from .bulk import batch_from_table, create
+
+        start = self.root.open_dir_path(directory)
+        return create(self, start, batch_from_table(self, table), parents, exist_ok, message, author)
+
+    def import_git(self, repo: str | os.PathLike[str], rev: str = "HEAD", *, branch: str | None = None,
+                   all_branches: bool = False) -> Any:
+        """Import a git repository's first-parent history up to ``rev``: one pond commit per git commit
+        (message, author, author time kept), only commits not imported yet; into ``branch`` (forked
+        where its history meets the imported one if new). Returns an ImportReport (see gitimport.py);
+        with ``all_branches`` every local branch once (HEAD's into this branch), a list of them."""
+        from .gitimport import import_all, import_git
+
+        if all_branches:
+            return import_all(self, repo)
+        return import_git(self, repo, rev, branch)
+
     def to_daft(self) -> Any:
         """The op log at this pond's version as a lazy Daft DataFrame (``pip install 'tinylogsql[daft]'``).
 
@@ -426,7 +447,7 @@ class Pond(Branching, ChangeFeed, Retaining):
         refs = scan(self._store, self._store.newest_version())
         return expired_error(refs, row.node_id, row.content_version, row.name)
 
-    def _write(self, fn: Callable[[Transaction], T], message: str) -> T:
+    def _write(self, fn: Callable[[Transaction], T], message: str, author: str | None = None) -> T:
         if self._at is not None:
             raise ReadOnlyError(self.uri, f"pond.at({self._at}) is read-only")
         tx = self._tx()
@@ -434,7 +455,7 @@ class Pond(Branching, ChangeFeed, Retaining):
             return fn(tx)
         with self._engine.lock:
             for attempt in range(MAX_ATTEMPTS):
-                tx = Transaction(self, self._engine.sync(), message, self.author, explicit=False)
+                tx = Transaction(self, self._engine.sync(), message, author or self.author, explicit=False)
                 try:
                     self._local.tx = tx
                     try:

@@ -51,6 +51,8 @@ file), so a committer persists after max(REMOTE_PERSIST_EVERY, state rows / REMO
 commits: a small state is cheap to write often, a big one as rarely as locally."""
 PENDING_MAX = 1000
 """Commits whose rows wait in Arrow before they are written to the resident log in one insert."""
+LAZY_CHANGES = 10_000
+"""A commit of at least this many rows keeps what it touched as Arrow columns until a transaction asks."""
 CHANGES_KEPT = 1000
 """How many recent commits keep their touched keys in memory, for validating transactions."""
 
@@ -93,6 +95,18 @@ class Changes(NamedTuple):
         return changes
 
 
+    @classmethod
+    def of_table(cls, rows: pa.Table) -> Changes:
+        """The same from op rows, column by column (a bulk commit builds no per-row tuples)."""
+        moved = rows.filter(pc.is_valid(rows.column("from_parent_id")))
+        parents = rows.column("parent_id").to_pylist()
+        keys = set(zip(parents, rows.column("name").to_pylist(), strict=True))
+        from_parents = moved.column("from_parent_id").to_pylist()
+        keys.update(zip(from_parents, moved.column("from_name").to_pylist(), strict=True))
+        return cls(keys, set(parents) | set(from_parents), set(rows.column("node_id").to_pylist()),
+                   set(pc.unique(rows.column("txn_id")).to_pylist()))
+
+
 class Engine:
     """A pond's state cache and (on demand) its DuckDB database; thread-safe through one lock."""
 
@@ -113,7 +127,7 @@ class Engine:
         self._snapshots: set[int] = set()
         self._dir_ids: dict[str, NodeRow] = {}
         self._dir_keys: dict[tuple[str, str], NodeRow] = {}
-        self._changes: dict[int, Changes] = {}
+        self._changes: dict[int, Changes | pa.Table] = {}
         self.version = -1
         self.closed = False
         self._needs_reload = False
@@ -297,8 +311,9 @@ class Engine:
             if self._refs is not None:
                 self._refs.version = max(self._refs.version, version)  # a maintenance commit has no rows
             self._advance(rows)
-            self._changes[version] = Changes.of(list(zip(*(rows.column(name).to_pylist() for name in (
-                "parent_id", "name", "from_parent_id", "from_name", "node_id", "txn_id")), strict=True)))
+            # a large commit keeps its touched columns in Arrow, made sets only if a transaction asks
+            self._changes[version] = Changes.of_table(rows) if rows.num_rows < LAZY_CHANGES else rows.select(
+                ["parent_id", "name", "from_parent_id", "from_name", "node_id", "txn_id"])
             self._changes.pop(version - CHANGES_KEPT, None)
             self.version = version
 
@@ -650,6 +665,7 @@ class Engine:
         """Keys, directories and nodes touched by commits in (after, upto]."""
         with self.lock:
             recent = [self._changes.get(version) for version in range(after + 1, upto + 1)]
+            recent = [Changes.of_table(c) if isinstance(c, pa.Table) else c for c in recent]
             if all(change is not None for change in recent):
                 merged = Changes(set(), set(), set(), set())
                 for change in recent:

@@ -247,7 +247,10 @@ def visible(rows: pa.Table, chain: Chain) -> pa.Table:
     for name, after, upto in chain:
         part = pc.and_(pc.equal(branch, name), pc.and_(pc.greater(version, after), pc.less_equal(version, upto)))
         mask = part if mask is None else pc.or_(mask, part)
-    return rows.filter(pc.and_(nodes, mask))
+    keep = pc.and_(nodes, mask)
+    if pc.all(keep).as_py():
+        return rows  # a commit on this branch: every row, no copy (a bulk commit's rows are large)
+    return rows.filter(keep)
 
 
 _SCAN_COLUMNS = ("version", "seq", "ts", "op", "name", "from_name", "branch", "ref_version", "node_id", "target")

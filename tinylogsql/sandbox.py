@@ -35,7 +35,7 @@ MAX_DEPTH = 100
 
 POND_VIEWS = frozenset(
     {"log", "oplog", "nodes", "entries", "paths", "files", "history", "commits", "file_versions", "branches", "tags",
-     "subscriptions", "retention"}
+     "subscriptions", "retention", "git_commits"}
 )
 """What a query may read by name (besides its own CTEs): the views in sql/ and their log."""
 

@@ -67,11 +67,19 @@ Entry = tuple[str, str, str]
 """(name, kind, node_id): a directory entry, as listings that build no rows give it."""
 
 
+def repeats(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Does any value occur twice? Sorted neighbours compared: count_distinct (hashing every
+    value) measured 4-5x slower on 300k strings."""
+    if len(values) < 2:
+        return False
+    ordered = values.take(pc.sort_indices(values))
+    return bool(pc.any(pc.equal(ordered.slice(1), ordered.slice(0, len(values) - 1))).as_py())
+
+
 def created_rows(ops: pa.Table) -> pa.Table | None:
     """State rows for op rows that only create distinct nodes (each op is its node's state as
     it stands, as `nodes` computes it), built column-wise; None if any op does more."""
-    if ops.num_rows and (not pc.all(pc.equal(ops["op"], "create")).as_py()
-                         or pc.count_distinct(ops["node_id"]).as_py() != ops.num_rows):
+    if ops.num_rows and (not pc.all(pc.equal(ops["op"], "create")).as_py() or repeats(ops["node_id"])):
         return None
     return pa.table({
         **{name: ops[name] for name in ("node_id", "kind", "parent_id", "name", "size", "sha256", "target")},

@@ -145,16 +145,37 @@ _OP_FIELDS = pa.struct([field.with_nullable(True) for field in OPLOG_SCHEMA
 """The per-op columns, as the struct pyarrow converts a list of op dicts into (missing keys are null)."""
 
 
-def stamp(ops: list[dict[str, Any]], version: int, txn_id: str, message: str, author: str,
+def _op_parts(ops: list[Any]) -> list[pa.Table]:
+    """The per-op columns of pending ops: runs of op dicts converted in one pass each (a struct
+    array, split into its columns), bulk tables (bulk.py) taken as they are, in op order."""
+    parts: list[pa.Table] = []
+    run: list[dict[str, Any]] = []
+    for op in ops:
+        if isinstance(op, dict):
+            run.append(op)
+            continue
+        if run:
+            parts.append(pa.Table.from_arrays(pa.array(run, _OP_FIELDS).flatten(), names=_OP_FIELDS.names))
+            run = []
+        parts.append(op.select(_OP_FIELDS.names).cast(pa.schema(list(_OP_FIELDS))))
+    if run or not parts:
+        parts.append(pa.Table.from_arrays(pa.array(run, _OP_FIELDS).flatten(), names=_OP_FIELDS.names))
+    return parts
+
+
+def stamp(ops: list[Any], version: int, txn_id: str, message: str, author: str,
           branch: str = "main") -> pa.Table:
     """Turn pending ops into op rows for the commit that will become ``version``.
 
     pyarrow converts the op dicts in one pass (a struct array, split into its columns);
     the per-commit columns are one value repeated, and ``seq`` is the op's position.
-    Building the columns in Python cost ~1.5 us per op in a large transaction.
+    Building the columns in Python cost ~1.5 us per op in a large transaction. Bulk creates come
+    as Arrow tables already (see bulk.py) and are only concatenated.
     """
-    count = len(ops)
-    columns = dict(zip(_OP_FIELDS.names, pa.array(ops, _OP_FIELDS).flatten(), strict=True))
+    parts = _op_parts(ops)
+    count = sum(part.num_rows for part in parts)
+    columns = {name: pa.chunked_array([chunk for part in parts for chunk in part.column(name).chunks],
+                                      _OP_FIELDS.field(name).type) for name in _OP_FIELDS.names}
     same = {"version": version, "txn_id": txn_id, "ts": _now(), "message": message, "author": author}
     for name, value in same.items():
         columns[name] = pa.repeat(pa.scalar(value, OPLOG_SCHEMA.field(name).type), count)

@@ -81,7 +81,7 @@ class SyncReport:
 class _Action:
     op: str  # mkdir | file | link | remove
     path: str  # absolute pond path
-    local: Path | None = None
+    local: Path | None = None  # (a new file: its os.DirEntry, no Path object per file)
     size: int = 0
     target: str | None = None
     replace: bool = False  # a write over an existing file (or symlink) rather than a create
@@ -102,6 +102,18 @@ def _plan(pond: Pond, local: Path, directory: Directory | None, path: str, delet
         seen.add(entry.name)
         target = _join(path, entry.name)
         info = existing.get(entry.name)
+        if entry.is_file(follow_symlinks=False):  # the common case first, with no Path object
+            if info is None and not report.dry_run:  # a new file: its size is learnt as it is read
+                actions.append(_Action("file", target, entry, -1))  # type: ignore[arg-type]
+                continue
+            size = entry.stat().st_size
+            if info is not None and same_content(Path(entry.path), size, info):
+                report.unchanged += 1
+                continue
+            _replaceable(info, "file", delete, target, actions)
+            actions.append(_Action("file", target, Path(entry.path), size,
+                                   replace=info is not None and info.kind == "file"))
+            continue
         here = Path(entry.path)
         if entry.is_symlink():
             link = os.readlink(here)
@@ -141,8 +153,16 @@ def _replaceable(info: NodeStat | None, kind: str, delete: bool, path: str, acti
 
 def _apply(pond: Pond, actions: list[_Action], report: SyncReport,
            on_file: Callable[[str, int], None] | None) -> None:
+    """Removes, symlinks, directories and rewrites one by one, in plan order; then every new file
+    in one go through the bulk path (``Directory.create_files``), whose names the plan found free."""
     root = pond.root
+    fresh: dict[str, Any] = {}
     for action in actions:
+        if action.op == "file" and not action.replace:
+            assert action.local is not None
+            fresh[action.path] = action.local
+            report.created.append(action.path)
+            continue
         if action.op == "remove":
             root.remove(action.path, recursive=True)
             report.removed.append(action.path)
@@ -169,6 +189,13 @@ def _apply(pond: Pond, actions: list[_Action], report: SyncReport,
             report.bytes_written += action.size
             if on_file is not None:
                 on_file(action.path, action.size)
+    if fresh:
+        def read(path: str, size: int) -> None:
+            report.bytes_written += size
+            if on_file is not None:
+                on_file(path, size)
+
+        root.create_files(fresh, parents=False, on_file=read)
 
 
 def sync(pond: Pond, local_dir: str | os.PathLike[str], pond_dir: str = "/", *, delete: bool = False,

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from .errors import (
     ConflictError,
     DirectoryNotEmptyError,
@@ -107,7 +110,7 @@ class Transaction:
     author: str
     explicit: bool
     txn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    ops: list[dict[str, Any]] = field(default_factory=list)
+    ops: list[dict[str, Any] | pa.Table] = field(default_factory=list)  # dicts, or tables of bulk creates
     keys: dict[tuple[str, str], Fields | None] = field(default_factory=dict)
     nodes: dict[str, Fields | None] = field(default_factory=dict)
     contents: dict[str, bytes | str] = field(default_factory=dict)  # pending content, or its blob ref
@@ -121,6 +124,44 @@ class Transaction:
     committed_version: int | None = None
     acks: dict[str, int | None] = field(default_factory=dict)  # subscription -> the row its ack expects
     new_ids: Iterator[str] = field(default_factory=node_ids, repr=False)
+    unsettled: list[pa.Table] = field(default_factory=list, repr=False)  # bulk creates not yet in keys/nodes
+    bulk_checks: list[tuple[pa.Array, pa.Array, pa.Array]] = field(default_factory=list, repr=False)
+    _clock: tuple[float, datetime] = field(default=(0.0, _EPOCH), repr=False)  # see _now
+
+    # -- bulk creates (see bulk.py) ------------------------------------------------
+    def op_count(self) -> int:
+        """Ops staged so far (a bulk table counts its rows)."""
+        return sum(len(op) if isinstance(op, pa.Table) else 1 for op in self.ops)
+
+    def add_bulk(self, creates: pa.Table, paths: pa.Array) -> None:
+        """Stage a table of creates of new nodes in directories this transaction has read (bulk.stage
+        checked the names free); re-checked as one claim when foreign commits touch those directories."""
+        self.ops.append(creates)
+        self.unsettled.append(creates)
+        self.bulk_checks.append((creates.column("parent_id").combine_chunks(),
+                                 creates.column("name").combine_chunks(), paths))
+        self.claims.append(("bulk", "", "", "", str(len(self.bulk_checks) - 1)))
+
+    def _settle(self) -> None:
+        """Make staged bulk creates visible to this transaction's own reads (as pending rows): only
+        needed when the transaction goes on after them, so a bulk import that ends it pays nothing."""
+        tables, self.unsettled = self.unsettled, []
+        for table in tables:
+            now = self._now()
+            columns = [table.column(name).to_pylist() for name in (
+                "node_id", "kind", "parent_id", "name", "size", "sha256", "target", "content", "content_ref")]
+            for node_id, kind, parent_id, name, size, sha, target, content, ref in zip(*columns, strict=True):
+                fields = (node_id, kind, parent_id, name, size, sha, target, now, None, now, None, None, None)
+                self.keys[(parent_id, name)] = fields
+                self.touched[parent_id].add(name)
+                self.nodes[node_id] = fields
+                self.created.add(node_id)
+                if kind == "file":
+                    self.contents[node_id] = content if content is not None else ref
+
+    def claim_dir(self, path: str, node_id: str) -> None:
+        """Claim that ``node_id`` is a committed directory (see _claim_dir)."""
+        self._claim_dir(path, node_id)
 
     # -- reads: pending ops first, then the committed state ---------------------
     def _current(self) -> None:
@@ -131,6 +172,8 @@ class Transaction:
             self.rebase(version)
 
     def lookup(self, parent_id: str, name: str) -> NodeRow | None:
+        if self.unsettled:
+            self._settle()
         key = (parent_id, name)
         if key in self.keys:
             return as_row(self.keys[key])
@@ -142,6 +185,8 @@ class Transaction:
             return self.pond._engine.lookup(parent_id, name)
 
     def node(self, node_id: str) -> NodeRow | None:
+        if self.unsettled:
+            self._settle()
         if node_id in self.nodes:
             return as_row(self.nodes[node_id])
         with self.pond._engine.lock:
@@ -150,6 +195,8 @@ class Transaction:
             return self.pond._engine.node(node_id)
 
     def children(self, parent_id: str) -> list[NodeRow]:
+        if self.unsettled:
+            self._settle()
         rows: dict[str, NodeRow] = {}
         if parent_id not in self.created:
             with self.pond._engine.lock:
@@ -171,6 +218,8 @@ class Transaction:
         return [(row.name, row.kind, row.node_id) for row in self.children(parent_id)]
 
     def content(self, row: NodeRow) -> bytes:
+        if self.unsettled:
+            self._settle()
         pending = self.contents.get(row.node_id)
         if isinstance(pending, bytes):
             return pending
@@ -185,6 +234,8 @@ class Transaction:
         return content or b""
 
     def open(self, row: NodeRow) -> BinaryIO:
+        if self.unsettled:
+            self._settle()
         pending = self.contents.get(row.node_id)
         if isinstance(pending, bytes):
             return io.BytesIO(pending)
@@ -235,6 +286,21 @@ class Transaction:
                 return NotADirError(claim.path)
         if claim.kind == "empty" and engine.children(claim.node_id):
             return DirectoryNotEmptyError(claim.path)
+        if claim.kind == "bulk":
+            return self._bulk_broken(int(claim.node_id))
+        return None
+
+    def _bulk_broken(self, index: int) -> PondError | None:
+        """A bulk table's names are still free in their committed parents (its first taken path if not)."""
+        parents, names, paths = self.bulk_checks[index]
+        engine = self.pond._engine
+        committed = [p for p in pc.unique(parents).to_pylist() if p not in self.created]
+        taken = [f"{p}/{name}" for p in committed for name in engine.child_names(p)]
+        if not taken:
+            return None
+        hit = pc.is_in(pc.binary_join_element_wise(parents, names, "/"), pa.array(taken, pa.string()))
+        if pc.any(hit).as_py():
+            return PathExistsError(paths[pc.index(hit, True).as_py()].as_py())
         return None
 
     def _claim(self, kind: str, path: str, parent_id: str = "", name: str = "", node_id: str = "") -> None:
@@ -256,16 +322,22 @@ class Transaction:
     def _claim_absent(self, path: str, parent_id: str, name: str) -> None:
         """Claim that nothing committed is named ``name`` in ``parent_id`` (unless this transaction
         already decided that key)."""
-        if (parent_id, name) not in self.keys:
+        if parent_id not in self.created and (parent_id, name) not in self.keys:  # (nothing committed in a new dir)
             self.claims.append(("absent", path, parent_id, name, ""))
 
     # -- writes -----------------------------------------------------------------
     def _now(self) -> datetime:
         """Naive UTC time for pending rows, like the log's ``ts``. Epoch plus time.time() is ~0.6 us
-        cheaper per op than datetime.now(timezone.utc).replace(tzinfo=None) (replace is slow)."""
-        return _EPOCH + timedelta(0, time.time())
+        cheaper per op than datetime.now(timezone.utc).replace(tzinfo=None) (replace is slow); one
+        datetime serves every op of the same millisecond (a batch makes dozens per millisecond)."""
+        now = time.time()
+        if now - self._clock[0] >= 0.001 or now < self._clock[0]:
+            self._clock = (now, _EPOCH + timedelta(0, now))
+        return self._clock[1]
 
     def _record(self, op: dict[str, Any], row: NodeRow | None, old: NodeRow | None = None) -> None:
+        if self.unsettled:
+            self._settle()
         self.ops.append(op)
         if old is not None:
             self.keys[(old.parent_id, old.name)] = None
@@ -330,6 +402,17 @@ class Transaction:
         """Replace a file's content (a new content version of the same node)."""
         self._claim("at", path, row.parent_id, row.name, row.node_id)
         size, sha, content, ref = self._content(row.node_id, data)
+        op = {"op": "write", "node_id": row.node_id, "kind": row.kind, "parent_id": row.parent_id, "name": row.name,
+              "size": size, "sha256": sha, "content": content, "content_ref": ref}
+        new = row._replace(size=size, sha256=sha, modified=self._now(), version=None)
+        self._record(op, new)
+        return new
+
+    def write_stored(self, row: NodeRow, path: str, size: int, sha: str, content: bytes | None,
+                     ref: str | None) -> NodeRow:
+        """Replace a file's content with content already stored (bulk.py hashed it, wrote any blob)."""
+        self._claim("at", path, row.parent_id, row.name, row.node_id)
+        self.contents[row.node_id] = content if content is not None else ref  # type: ignore[assignment]
         op = {"op": "write", "node_id": row.node_id, "kind": row.kind, "parent_id": row.parent_id, "name": row.name,
               "size": size, "sha256": sha, "content": content, "content_ref": ref}
         new = row._replace(size=size, sha256=sha, modified=self._now(), version=None)

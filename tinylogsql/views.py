@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 VIEW_FILES = ("oplog", "nodes", "entries", "paths", "files", "history", "commits", "file_versions", "diff",
-              "branches", "subscriptions", "retention")
+              "branches", "subscriptions", "retention", "git_commits")
 """The truth: views over the resident log, created in this order."""
 
 

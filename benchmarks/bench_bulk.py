@@ -1,0 +1,214 @@
+"""The bulk write path (issue 18): bulk creates, ``sync`` of many small files and ``import-git``,
+each beside its baseline in the same run.
+
+- creates through the bulk path (``Pond.ingest`` of an Arrow table of paths and contents, one
+  commit) beside the per-op API in one transaction, and beside writing the same op rows with
+  deltalake directly (``write_deltalake`` of the stamped table into a fresh Delta table: the floor
+  of any commit of those rows);
+- ``Pond.sync`` of small files (1 KiB, 100 per folder) into an empty pond beside
+  ``git add -A && git commit`` of the same files;
+- ``Pond.import_git`` of a generated history (adds, edits, renames, deletes) beside
+  ``git log --name-status`` over the same history, in changes per second.
+
+    python benchmarks/bench_bulk.py                 # 1M bulk creates, 100k files synced, ~10 min
+    python benchmarks/bench_bulk.py --quick         # CI: a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+from _common import (  # noqa: E402
+    GIT_ENV,
+    FastImport,
+    Figure,
+    git_init,
+    header,
+    load_average,
+    now,
+    print_table,
+    temp_dir,
+    write_json,
+)
+from deltalake import DeltaTable, write_deltalake  # noqa: E402
+
+from tinylogsql import Pond  # noqa: E402
+from tinylogsql.location import LOG_DIR  # noqa: E402
+
+PER_DIR = 100
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--creates", type=int, default=1_000_000, help="entries created through the bulk path")
+    parser.add_argument("--per-op", type=int, default=100_000, help="creates through the per-op API (one transaction)")
+    parser.add_argument("--files", type=int, default=100_000, help="1 KiB files synced (100 per folder)")
+    parser.add_argument("--commits", type=int, default=500, help="git commits imported")
+    parser.add_argument("--changes", type=int, default=200, help="changes per git commit")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (a few seconds)")
+    parser.add_argument("--out", type=Path, help="write bench_bulk.json here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.creates, args.per_op, args.files, args.commits, args.changes = 5_000, 2_000, 300, 10, 20
+    return args
+
+
+def timed(fn) -> float:  # type: ignore[no-untyped-def]
+    start = now()
+    fn()
+    return now() - start
+
+
+def creates_table(count: int) -> pa.Table:
+    """Paths in folders of PER_DIR, 16-byte contents."""
+    paths = [f"d{i // PER_DIR:05d}/f{i % PER_DIR:03d}" for i in range(count)]
+    return pa.table({"path": paths, "content": [b"%016d" % i for i in range(count)]})
+
+
+def bench_creates(tmp: Path, args: argparse.Namespace) -> list[Figure]:
+    table = creates_table(args.creates)
+    with Pond.create(tmp / "bulk") as pond:
+        bulk = timed(lambda: pond.ingest(table, message="bulk"))
+        rows = pond._fixed_sql("SELECT count(*) FROM log WHERE version = ?", [pond.version])[0][0]
+    with Pond.create(tmp / "per-op") as pond:
+        names = table.column("path").to_pylist()[: args.per_op]
+        contents = table.column("content").to_pylist()[: args.per_op]
+
+        def per_op() -> None:
+            with pond.transaction("per-op"):
+                root = pond.root
+                for index, (path, content) in enumerate(zip(names, contents, strict=True)):
+                    if index % PER_DIR == 0:
+                        root.create_dir_path(path.split("/")[0])
+                    root.create_file_path(path, content)
+
+        one_by_one = timed(per_op)
+        per_op_rows = args.per_op + args.per_op // PER_DIR
+    # the floor: the same op rows, as the bulk commit wrote them, written by deltalake into a fresh table
+    written = DeltaTable(str(tmp / "bulk" / LOG_DIR)).to_pyarrow_table()
+    written = written.filter(pc.equal(written.column("version"), 1))
+    delta = timed(lambda: write_deltalake(str(tmp / "delta"), written, mode="append"))
+    size = f"{rows:,} entries"
+    return [
+        Figure("bulk creates/s (Pond.ingest, one commit)", rows / bulk, "ops/s", size,
+               {"per-op API": per_op_rows / one_by_one, "deltalake write": rows / delta}, target=1_000_000,
+               higher_is_better=True,
+               note="deltalake write: the same number of op rows written by write_deltalake alone (no checks, "
+                    "no state)"),
+        Figure("per-op API creates/s (one transaction)", per_op_rows / one_by_one, "ops/s",
+               f"{per_op_rows:,} entries", {"per-op API": per_op_rows / one_by_one}, target=150_000,
+               higher_is_better=True),
+    ]
+
+
+def make_files(top: Path, count: int) -> None:
+    for index in range(count):
+        folder = top / f"d{index // PER_DIR:04d}"
+        if index % PER_DIR == 0:
+            folder.mkdir(parents=True)
+        (folder / f"f{index % PER_DIR:03d}.txt").write_bytes(os.urandom(512).hex().encode())  # 1 KiB
+
+
+def bench_sync(tmp: Path, args: argparse.Namespace) -> list[Figure]:
+    local = tmp / "files"
+    make_files(local, args.files)
+    repo = tmp / "git-files"
+    shutil.copytree(local, repo)
+    git_init(repo)
+    env = {**os.environ, **GIT_ENV}
+
+    def git_add_commit() -> None:
+        subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True, env=env)
+        subprocess.run(["git", "-C", str(repo), "commit", "-q", "-m", "add"], check=True, env=env)
+
+    git_time = timed(git_add_commit)
+    with Pond.create(tmp / "sync") as pond:
+        seen = [0]
+        def count(path: str, size: int) -> None:
+            seen[0] += 1
+
+        sync_time = timed(lambda: pond.sync(local, "/files", on_file=count))
+        assert seen[0] == args.files
+    return [Figure("sync of 1 KiB files into an empty pond", sync_time, "s",
+                   f"{args.files:,} files in {args.files // PER_DIR:,} folders", {"git add+commit": git_time},
+                   note="target: at most 0.5x git add -A && git commit")]
+
+
+def make_history(repo: Path, commits: int, changes: int) -> int:
+    """A first-parent history: each commit adds, edits, renames and deletes; returns the changes."""
+    git_init(repo)
+    fast = FastImport(repo)
+    live: list[str] = []
+    made = serial = 0
+    for commit in range(commits):
+        for index in range(changes):
+            kind = index % 10 if live else 0
+            if kind < 6 or len(live) < 4:  # adds
+                serial += 1
+                path = f"dir{serial % 50:02d}/sub{serial % 7}/file{serial}.txt"
+                fast.modify(path, b"line %d\n" % serial * 8)
+                live.append(path)
+            elif kind < 8:  # edits
+                path = live[(commit * 31 + index) % len(live)]
+                fast.modify(path, b"edited %d %d\n" % (commit, index) * 8)
+            elif kind < 9:  # a rename
+                old = live.pop((commit * 17 + index) % len(live))
+                serial += 1
+                new = f"moved{serial % 20:02d}/file{serial}.txt"
+                fast.rename(old, new)
+                live.append(new)
+            else:  # a delete
+                fast.delete(live.pop((commit * 13 + index) % len(live)))
+            made += 1
+        fast.commit(f"commit {commit}")
+    fast.close()
+    subprocess.run(["git", "-C", str(repo), "reset", "-q", "--hard", "main"], check=True, env={**os.environ, **GIT_ENV})
+    return made
+
+
+def bench_import(tmp: Path, args: argparse.Namespace) -> list[Figure]:
+    repo = tmp / "history"
+    make_history(repo, args.commits, args.changes)
+    env = {**os.environ, **GIT_ENV}
+    start = now()
+    out = subprocess.run(["git", "-C", str(repo), "log", "--name-status", "--first-parent", "--format=%H"],
+                         check=True, env=env, capture_output=True).stdout
+    git_time = now() - start
+    git_changes = sum(1 for line in out.splitlines() if line[:1] in b"AMDRT" and b"\t" in line)
+    with Pond.create(tmp / "imported") as pond:
+        start = now()
+        report = pond.import_git(repo)
+        import_time = now() - start
+    return [Figure("import-git changes/s", report.changes / import_time, "changes/s",
+                   f"{args.commits:,} commits x {args.changes} changes",
+                   {"git log --name-status": git_changes / git_time},
+                   target=20_000, higher_is_better=True,
+                   note=f"{report.changes:,} changes imported as {len(report.versions):,} pond commits in "
+                        f"{import_time:.1f} s; git log --name-status listed {git_changes:,} in {git_time:.2f} s")]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    info = header("bench_bulk: the bulk write path, sync and import-git")
+    with temp_dir("bench-bulk-") as tmp:
+        figures = bench_creates(tmp, args)
+        print_table(figures, ["per-op API", "deltalake write"], title="creates")
+        synced = bench_sync(tmp, args)
+        print_table(synced, ["git add+commit"], title="sync")
+        imported = bench_import(tmp, args)
+        print_table(imported, ["git log --name-status"], title="import-git")
+    print(f"load average: {load_average()}")
+    write_json(args.out, "bench_bulk.json", info, figures + synced + imported)
+
+
+if __name__ == "__main__":
+    main()

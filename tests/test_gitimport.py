@@ -1,0 +1,274 @@
+"""import-git: real repositories built with git here, compared commit by commit with git's answers
+(``git ls-tree -r`` for the tree, ``git diff --name-status -M`` for the changes)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tinylogsql import Pond
+from tinylogsql.cli import cli
+from tinylogsql.errors import GitError
+from tinylogsql.history import diff
+
+ENV = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL":
+       "ada@example.com", "GIT_COMMITTER_NAME": "Ada", "GIT_COMMITTER_EMAIL": "ada@example.com", "TZ": "UTC"}
+
+
+class Repo:
+    """A git repository in a temporary folder, committed with fixed dates."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.clock = 1_600_000_000
+        path.mkdir()
+        self.git("init", "-q", "-b", "main")
+
+    def git(self, *args: str) -> str:
+        when = f"{self.clock} +0200"
+        env = {**os.environ, **ENV, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
+        return subprocess.run(["git", "-C", str(self.path), *args], env=env, check=True, capture_output=True,
+                              text=True).stdout
+
+    def write(self, name: str, text: str) -> None:
+        target = self.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+    def commit(self, message: str, gitlink: str | None = None) -> str:
+        self.clock += 3600
+        self.git("add", "-A")
+        if gitlink is not None:  # a submodule entry, without cloning one
+            self.git("update-index", "--add", "--cacheinfo", f"160000,{'1' * 40},{gitlink}")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD").strip()
+
+
+def blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\x00" % len(data) + data).hexdigest()
+
+
+def build(repo: Repo) -> list[str]:
+    """A history with adds, edits, renames, deletes, symlinks, an empty commit, a file replaced by
+    a directory (and back), a submodule; returns the commit ids."""
+    shas = []
+    repo.write("README.md", "hello\n")
+    repo.write("src/app.py", "print('app')\n" * 20)
+    repo.write("src/util/helpers.py", "def helper():\n    return 1\n" * 10)
+    repo.write("docs/guide.txt", "guide\n")
+    (repo.path / "link").symlink_to("README.md")
+    shas.append(repo.commit("first\n\nwith a body"))
+    repo.write("README.md", "hello again\n")
+    repo.git("mv", "src/util/helpers.py", "src/helpers.py")  # a rename that empties src/util
+    shas.append(repo.commit("edit and rename"))
+    shas.append(repo.commit("nothing changed"))
+    (repo.path / "docs/guide.txt").unlink()
+    (repo.path / "link").unlink()
+    (repo.path / "link").symlink_to("src/app.py")  # a symlink re-pointed
+    repo.write("data", "a file that becomes a directory\n")
+    shas.append(repo.commit("delete, re-point"))
+    (repo.path / "data").unlink()
+    repo.write("data/part-1.csv", "a,b\n1,2\n")
+    repo.write("data/part-2.csv", "a,b\n3,4\n")
+    shas.append(repo.commit("file replaced by a directory, a submodule", gitlink="vendor/lib"))
+    repo.git("rm", "-q", "--cached", "vendor/lib")
+    repo.git("mv", "src/app.py", "main.py")
+    repo.write("main.py", ("print('app')\n" * 20) + "print('more')\n")  # renamed and edited
+    (repo.path / "src/helpers.py").unlink()
+    (repo.path / "README.md").unlink()
+    (repo.path / "README.md").symlink_to("main.py")  # a file replaced by a symlink
+    shas.append(repo.commit("rename with edit, type change"))
+    for name in ("part-1.csv", "part-2.csv"):
+        (repo.path / "data" / name).unlink()
+    (repo.path / "data").rmdir()
+    repo.write("data", "a directory that becomes a file\n")
+    shas.append(repo.commit("directory replaced by a file"))
+    return shas
+
+
+def git_tree(repo: Repo, sha: str) -> set[tuple[str, str, str]]:
+    """(mode, blob id, path) of every file and symlink at ``sha``, submodules left out."""
+    rows = set()
+    for line in repo.git("ls-tree", "-r", sha).splitlines():
+        meta, path = line.split("\t", 1)
+        mode, kind, blob = meta.split()
+        if kind == "blob":
+            rows.add(("120000" if mode == "120000" else "100644", blob, "/" + path))
+    return rows
+
+
+def pond_tree(pond: Pond) -> set[tuple[str, str, str]]:
+    """The same for a pond version: file content and symlink targets hashed as git blobs."""
+    rows = set()
+    for path, kind, target in pond._fixed_sql("SELECT p.path, n.kind, n.target FROM nodes n JOIN paths p "
+                                              "USING (node_id) WHERE n.kind <> 'dir'"):
+        if kind == "symlink":
+            rows.add(("120000", blob_id(target.encode()), path))
+        else:
+            rows.add(("100644", blob_id(pond.root.read_file_path(path)), path))
+    return rows
+
+
+def git_changes(repo: Repo, old: str, new: str) -> set[tuple[str, ...]]:
+    """``git diff --name-status -M`` in the pond's diff vocabulary (submodules left out)."""
+    out = set()
+    names = {"A": "added", "D": "removed", "M": "modified", "T": "type-changed"}
+    for line in repo.git("diff", "--name-status", "-M", old, new).splitlines():
+        status, *paths = line.split("\t")
+        if paths[-1].startswith("vendor/"):
+            continue
+        if status.startswith("R"):
+            out.add(("moved", "/" + paths[1], "/" + paths[0]))
+            if status != "R100":
+                out.add(("modified", "/" + paths[1], None))
+        else:
+            out.add((names[status], "/" + paths[0], None))
+    return out
+
+
+def pond_changes(old: Pond, new: Pond) -> set[tuple[str, ...]]:
+    """The pond's diff, with directories (which git does not track) left out: a path that turned
+    from a file into a directory is the file removed, and the reverse the file added."""
+    out = set()
+    for change in diff(old, new):
+        if change.change == "type-changed" and "dir" in (change.kind, change.old_kind):
+            out.add(("removed" if change.kind == "dir" else "added", change.path, None))
+        elif change.kind != "dir":
+            out.add((change.change, change.path, change.old_path if change.change == "moved" else None))
+    return out
+
+
+def check_every_commit(pond: Pond, repo: Repo, shas: list[str]) -> None:
+    versions = {sha: version for version, sha in pond._fixed_sql("SELECT version, git_sha FROM git_commits")}
+    previous_sha, previous_version = None, None
+    for sha in shas:
+        # an empty git commit makes no pond commit: its tree is the previous one's
+        version = versions.get(sha, previous_version)
+        assert version is not None
+        at = pond.at(version)
+        assert pond_tree(at) == git_tree(repo, sha), sha
+        if previous_sha is not None:
+            assert pond_changes(pond.at(previous_version), at) == git_changes(repo, previous_sha, sha), sha
+            ops = {(op, path, from_path) for op, path, from_path in pond._fixed_sql(
+                "SELECT op, path, from_path FROM history WHERE version = ? AND kind <> 'dir'", [version])}
+            assert ops == (expected_ops(repo, previous_sha, sha) if sha in versions else ops)
+        previous_sha, previous_version = sha, version
+
+
+def expected_ops(repo: Repo, old: str, new: str) -> set[tuple[str, str, str | None]]:
+    """The ops a git commit's changes become: the `history` view's (op, path, from_path)."""
+    links = {path for mode, _, path in git_tree(repo, new) | git_tree(repo, old) if mode == "120000"}
+    ops: set[tuple[str, str, str | None]] = set()
+    for line in repo.git("diff", "--name-status", "-M", old, new).splitlines():
+        status, *paths = line.split("\t")
+        paths = ["/" + p for p in paths]
+        if paths[-1].startswith("/vendor/"):
+            continue
+        if status.startswith("R"):
+            ops.add(("move", paths[1], paths[0]))
+            if status != "R100":
+                ops.add(("write", paths[1], None))
+        elif status == "A":
+            ops.add(("create", paths[0], None))
+        elif status == "D":
+            ops.add(("remove", paths[0], None))
+        elif status == "T" or (status == "M" and paths[0] in links):
+            ops |= {("remove", paths[0], None), ("create", paths[0], None)}
+        else:
+            ops.add(("write", paths[0], None))
+    return ops
+
+
+@pytest.fixture
+def repo(tmp_path) -> Repo:
+    return Repo(tmp_path / "repo")
+
+
+def test_history_equals_git(repo, pond):
+    shas = build(repo)
+    report = pond.import_git(repo.path)
+    assert report.commits == len(shas) and report.empty == 1
+    assert any("submodule vendor/lib" in note for note in report.notes)
+    check_every_commit(pond, repo, shas)
+    rows = pond._fixed_sql("SELECT git_sha, author, message, author_time, author_tz FROM git_commits ORDER BY version")
+    assert rows[0][:3] == (shas[0], "Ada <ada@example.com>", "first\n\nwith a body")
+    assert rows[0][3].isoformat() == "2020-09-13T13:26:40" and rows[0][4] == "+0200"  # 1600003600 UTC
+    assert pond.check().ok
+
+
+def test_incremental(repo, pond):
+    shas = build(repo)
+    first = pond.import_git(repo.path, rev=shas[2])
+    assert first.last_sha == shas[2]
+    version = pond.version
+    again = pond.import_git(repo.path, rev=shas[2])
+    assert again.commits == 1 and again.versions == [] and pond.version == version  # only the empty commit
+    rest = pond.import_git(repo.path)
+    assert rest.commits == len(shas) - 2
+    check_every_commit(pond, repo, shas)
+    repo.git("reset", "-q", "--hard", shas[1])
+    repo.write("other", "rewritten\n")
+    repo.commit("rewritten history")
+    with pytest.raises(GitError, match="not an ancestor"):
+        pond.import_git(repo.path)
+
+
+def test_branch_forks_at_the_merge_base(repo, pond):
+    shas = build(repo)
+    repo.git("checkout", "-q", "-b", "feature", shas[3])
+    repo.write("feature.txt", "feature work\n")
+    feature = [repo.commit("feature work")]
+    repo.git("mv", "src/app.py", "src/main.py")
+    feature.append(repo.commit("feature rename"))
+    pond.import_git(repo.path, rev="main")
+    report = pond.import_git(repo.path, rev="feature", branch="feature")
+    fork = pond._fixed_sql("SELECT version FROM git_commits WHERE git_sha = ?", [shas[3]])[0][0]
+    assert report.forked_at == fork and report.commits == 2
+    with pond.on("feature") as branch:
+        check_every_commit(branch, repo, shas[:4] + feature)
+    check_every_commit(pond, repo, shas)  # main is untouched
+    repo.write("feature.txt", "more\n")
+    feature.append(repo.commit("more feature work"))
+    assert pond.import_git(repo.path, rev="feature", branch="feature").commits == 1
+
+
+def test_all_branches(repo, tmp_path):
+    shas = build(repo)
+    repo.git("checkout", "-q", "-b", "feature", shas[1])
+    repo.write("feature.txt", "feature work\n")
+    feature = [repo.commit("feature work")]
+    repo.git("checkout", "-q", "main")
+    target = tmp_path / "all"
+    result = CliRunner().invoke(cli, ["import-git", str(repo.path), str(target), "--all", "--json"])
+    assert result.exit_code == 0, result.output
+    reports = json.loads(result.output)
+    assert [(r["branch"], r["commits"]) for r in reports] == [("main", len(shas)), ("feature", 1)]
+    with Pond.open(str(target)) as pond:
+        check_every_commit(pond, repo, shas)
+        with pond.on("feature") as branch:
+            check_every_commit(branch, repo, shas[:2] + feature)
+        again = pond.import_git(repo.path, all_branches=True)
+        assert [r.commits for r in again] == [0, 0]
+
+
+def test_cli_creates_the_pond(repo, tmp_path):
+    shas = build(repo)
+    target = tmp_path / "made"
+    result = CliRunner().invoke(cli, ["import-git", str(repo.path), str(target), "--rev", shas[1], "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["last_sha"] == shas[1]
+    result = CliRunner().invoke(cli, ["--pond", str(target), "import-git", str(repo.path)])
+    assert result.exit_code == 0, result.output
+    assert "imported 5 git commit(s)" in result.output and "submodule vendor/lib skipped" in result.output
+    with Pond.open(str(target)) as pond:
+        check_every_commit(pond, repo, shas)
+    failed = subprocess.run([sys.executable, "-m", "tinylogsql.cli", "import-git", str(repo.path), str(target),
+                             "--rev", "no-such-rev"], capture_output=True, text=True, timeout=120)
+    assert failed.returncode != 0 and "no commit named 'no-such-rev'" in failed.stderr

@@ -1,0 +1,411 @@
+"""The bulk write path: many creates built as Arrow columns and committed as one transaction.
+
+``Directory.create_files`` and ``Pond.ingest`` hand a batch of (path, kind, content, target) here.
+Content is hashed and stored first (large content as chunks, several files at once), once, outside
+the transaction; then, inside it, each distinct directory is resolved (and made, with
+``parents``) through the transaction like any op, and the file rows are built column-wise: split
+paths, parent ids, fresh node ids, names checked against each parent's listing with one
+``is_in``. The rows join the transaction's ops as one Arrow table (see ``Transaction.add_bulk``),
+so the commit protocol (re-check against foreign commits, the guard, the state fold, the branch)
+is the per-op one. Errors are the per-op API's, raised before anything is committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import (
+    InvalidArgumentError,
+    InvalidContentError,
+    InvalidNameError,
+    IsADirError,
+    NotADirError,
+    PathExistsError,
+    PathNotFoundError,
+    ReadOnlyError,
+)
+from .paths import MAX_NAME_BYTES, resolve, split_path
+from .state import repeats
+from .txn import INLINE_MAX, to_bytes
+
+if TYPE_CHECKING:
+    from .nodes import Directory
+    from .pond import Pond
+    from .query import NodeRow
+    from .txn import Transaction
+
+WORKERS = 4
+"""Large contents (over INLINE_MAX) stored at once (each is itself chunked by a few threads)."""
+OP_COLUMNS = ("op", "node_id", "kind", "parent_id", "name", "from_parent_id", "from_name", "size", "sha256",
+              "content", "content_ref", "target", "branch", "ref_version")
+"""The per-op columns of a bulk table, in the order ``store.stamp`` builds them."""
+KINDS = ("file", "dir", "symlink")
+LOOKUP_MAX = 2000
+"""Up to this many entries a batch looks each name up; more, it lists each parent directory once."""
+READERS = 4
+"""Threads reading local files (``os.PathLike`` contents)."""
+
+
+class Batch:
+    """What to create: paths with their kind, target, and stored content (size, sha256, inline or ref)."""
+
+    def __init__(self, path: pa.Array, kind: pa.Array, size: pa.Array, sha256: pa.Array, content: pa.Array,
+                 content_ref: pa.Array, target: pa.Array) -> None:
+        self.path, self.kind, self.size, self.sha256 = path, kind, size, sha256
+        self.content, self.content_ref, self.target = content, content_ref, target
+
+    def __len__(self) -> int:
+        return len(self.path)
+
+
+# -- content: hashed and stored before the transaction --------------------------------
+def _store_large(pond: Pond, value: Any) -> tuple[int, str, str]:
+    """(size, sha256, ref) of content over the limit: bytes, an open stream, or a local file."""
+    store = pond._store
+    if isinstance(value, bytes):
+        sha = hashlib.sha256(value).hexdigest()
+        return len(value), sha, store.write_blob(value, sha)
+    if isinstance(value, Path):
+        with open(value, "rb") as stream:
+            ref, size, sha = store.write_blob_stream(stream)
+        return size, sha, ref
+    ref, size, sha = store.write_blob_stream(value)
+    return size, sha, ref
+
+
+def _local(value: os.PathLike[str]) -> bytes | Path:
+    """A local file as its bytes (small: one open and read, no stat) or its path (large, streamed later)."""
+    path = os.fspath(value)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(INLINE_MAX + 1)
+    except IsADirectoryError as exc:
+        raise InvalidContentError(f"{path} is a local directory, not a file") from exc
+    except FileNotFoundError as exc:
+        raise PathNotFoundError(str(path), "local file") from exc
+    return Path(path) if len(data) > INLINE_MAX else data
+
+
+def writable(pond: Pond) -> None:
+    """ReadOnlyError before any content is stored, for a pond opened at a past revision."""
+    if pond._at is not None:
+        raise ReadOnlyError(pond.uri, f"pond.at({pond._at}) is read-only")
+
+
+def batch_from_mapping(pond: Pond, files: Mapping[str, Any],
+                       on_file: Callable[[str, int], None] | None = None) -> Batch:
+    """A batch of files from ``{path: bytes | str | binary stream | os.PathLike}``; ``on_file(path,
+    size)`` is called as each content is read (a large one: once stored)."""
+    writable(pond)
+    if not isinstance(files, Mapping):
+        raise InvalidArgumentError(f"files must be a mapping of path to content, not {type(files).__name__}")
+    paths = list(files)
+    values = list(files.values())
+    local = [index for index, value in enumerate(values) if isinstance(value, os.PathLike)]
+    if len(local) > READERS:  # local files are read by a few threads (open and read release the GIL)
+        with ThreadPoolExecutor(READERS) as pool:
+            for index, data in zip(local, pool.map(_local, [values[i] for i in local], chunksize=256), strict=True):
+                values[index] = data
+    else:
+        for index in local:
+            values[index] = _local(values[index])
+    contents: list[bytes | None] = []
+    large: dict[int, Any] = {}
+    for index, value in enumerate(values):
+        if type(value) is bytes or isinstance(value, Path):
+            data: Any = value
+        elif not isinstance(value, (str, bytearray, memoryview, bytes)) and hasattr(value, "read"):
+            data = value
+        else:
+            data = to_bytes(value)
+        if type(data) is bytes and len(data) <= INLINE_MAX:
+            contents.append(data)
+            if on_file is not None:
+                on_file(paths[index], len(data))
+        else:
+            contents.append(None)
+            large[index] = data
+    try:
+        path_array = pa.array(paths, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError) as exc:
+        raise InvalidNameError(f"every path must be a str of valid UTF-8: {exc}") from exc
+    return _batch(pond, path_array, None, pa.array(contents, pa.binary()), large, None,
+                  None if on_file is None else lambda index, size: on_file(paths[index], size))
+
+
+def batch_from_table(pond: Pond, table: pa.Table) -> Batch:
+    """A batch from an Arrow table: ``path`` (string) and optionally ``content`` (binary or string;
+    null: empty), ``kind`` (file | dir | symlink; default file) and ``target`` (symlinks)."""
+    writable(pond)
+    if not isinstance(table, (pa.Table, pa.RecordBatch)):
+        raise InvalidArgumentError(f"ingest takes a pyarrow Table, not {type(table).__name__}")
+    unknown = set(table.column_names) - {"path", "content", "kind", "target"}
+    if "path" not in table.column_names or unknown:
+        raise InvalidArgumentError(f"ingest needs a 'path' column and takes only content, kind and target besides"
+                                   f" (got {table.column_names})")
+
+    def column(name: str, kind: pa.DataType) -> pa.Array | None:
+        if name not in table.column_names:
+            return None
+        try:
+            return pc.cast(_flat(table.column(name)), kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InvalidArgumentError(f"column {name!r} must be {kind}: {exc}") from exc
+
+    path = column("path", pa.string())
+    assert path is not None
+    content = column("content", pa.large_binary())
+    large: dict[int, Any] = {}
+    if content is not None:
+        sizes = pc.fill_null(pc.binary_length(content), 0)
+        over = np.flatnonzero(pc.greater(sizes, INLINE_MAX).to_numpy(zero_copy_only=False))
+        for index in over.tolist():
+            large[index] = content[index].as_py()
+        if len(over):
+            content = pc.if_else(pc.greater(sizes, INLINE_MAX), pa.scalar(None, pa.large_binary()), content)
+        content = pc.cast(content, pa.binary())
+    return _batch(pond, path, column("kind", pa.string()), content, large, column("target", pa.string()))
+
+
+def _flat(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array | None, large: dict[int, Any],
+           target: pa.Array | None, stored: Callable[[int, int], None] | None = None) -> Batch:
+    """Hash the inline contents, store the large ones (a few at once), and check kinds and targets."""
+    count = len(path)
+    if path.null_count:
+        raise InvalidNameError("a path is null")
+    if kind is None:
+        kind = pa.repeat(pa.scalar("file"), count) if count else pa.array([], pa.string())
+    if kind.null_count or (count and not pc.all(pc.is_in(kind, pa.array(KINDS))).as_py()):
+        raise InvalidArgumentError(f"kind must be one of {', '.join(KINDS)}")
+    is_file = pc.equal(kind, "file")
+    is_link = pc.equal(kind, "symlink")
+    if target is None:
+        target = pa.nulls(count, pa.string())
+    bad_target = pc.and_kleene(is_link, pc.or_kleene(pc.is_null(target), pc.or_kleene(
+        pc.equal(target, ""), pc.match_substring(target, "\x00"))))
+    if count and pc.any(bad_target).as_py():
+        first = pc.index(bad_target, True).as_py()
+        raise InvalidNameError(f"invalid symlink target {target[first].as_py()!r} for {path[first].as_py()!r}")
+    target = pc.if_else(is_link, target, pa.scalar(None, pa.string()))
+    if content is None:
+        content = pa.nulls(count, pa.binary())
+    for index in list(large):
+        if kind[index].as_py() != "file":
+            large.pop(index)
+    inline = is_file
+    if large:
+        over = np.zeros(count, dtype=bool)
+        over[list(large)] = True
+        inline = pc.and_(is_file, pc.invert(pa.array(over)))
+    content = pc.if_else(inline, pc.fill_null(content, b""), pa.scalar(None, pa.binary()))
+    # sha256 of every inline content: one hashlib call each (no vectorised sha256 in Arrow)
+    sha = hashlib.sha256
+    digests = [None if data is None else sha(data).hexdigest() for data in content.to_pylist()]
+    sizes = pc.binary_length(content)
+    refs: list[str | None] = [None] * count
+    if large:
+        sizes = sizes.to_pylist()
+        with ThreadPoolExecutor(min(WORKERS, len(large))) as pool:
+            results = pool.map(lambda value: _store_large(pond, value), large.values())
+            for index, (size, digest, ref) in zip(large, results, strict=True):
+                sizes[index], digests[index], refs[index] = size, digest, ref
+                if stored is not None:
+                    stored(index, size)
+        sizes = pa.array(sizes, pa.int64())
+    return Batch(path, kind, pc.cast(sizes, pa.int64()), pa.array(digests, pa.string()), content,
+                 pa.array(refs, pa.string()), target)
+
+
+# -- the structure: resolved inside the transaction --------------------------------------
+def _split(path: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(directory part, final name) of every path, column-wise: "a/b/c" -> ("a/b", "c"),
+    "/c" -> ("/", "c"), "c" -> (".", "c"); trailing slashes ignored."""
+    trimmed = pc.utf8_rtrim(path, characters="/")
+    parts = pc.split_pattern(trimmed, "/", max_splits=1, reverse=True)
+    offsets = parts.offsets.to_numpy()
+    lengths = np.diff(offsets)
+    flat = parts.flatten()
+    names = flat.take(pa.array(offsets[1:] - 1))
+    heads = flat.take(pa.array(offsets[:-1]))
+    dirs = pc.if_else(pa.array(lengths == 2), heads, ".")
+    dirs = pc.if_else(pc.equal(dirs, ""), "/", dirs)  # "/c": the root
+    return dirs, names
+
+
+def _check_names(names: pa.Array, paths: pa.Array) -> None:
+    """Every final name a valid directory entry (validate_name's rules), else InvalidNameError."""
+    bad = pc.or_(pc.is_in(names, pa.array(["", ".", ".."])), pc.match_substring(names, "\x00"))
+    bad = pc.or_(bad, pc.greater(pc.binary_length(names), MAX_NAME_BYTES))
+    if len(names) and pc.any(bad).as_py():
+        first = pc.index(bad, True).as_py()
+        split_path(paths[first].as_py())  # the per-op message for "", NUL, long names
+        raise InvalidNameError(f"cannot create {paths[first].as_py()!r}: it ends in '.' or '..' or names nothing")
+
+
+def _directory(tx: Transaction, start: Directory, path: str, parents: bool) -> NodeRow:
+    """The directory at ``path`` (relative to ``start``), made with its missing ancestors if ``parents``."""
+    if path == ".":
+        return start._row(tx)
+    try:
+        found = resolve(tx, start.node_id, path, True)
+    except PathNotFoundError:
+        if not parents:
+            raise
+        return start._make_parents(tx, path, exist_ok=True)
+    if found.row is None:
+        if not parents:
+            raise PathNotFoundError(path)
+        return start._make_parents(tx, path, exist_ok=True)
+    if found.row.kind != "dir":
+        raise NotADirError(path)
+    return found.row
+
+
+def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_ok: bool) -> int:
+    """Add the batch's ops to ``tx``: directories through the per-op path (there are few), files and
+    symlinks as one Arrow table of creates; existing files are rewritten with ``exist_ok``.
+    Returns the number of ops added."""
+    if not len(batch):
+        return 0
+    before = tx.op_count()
+    dirs, names = _split(batch.path)
+    _check_names(names, batch.path)
+    is_dir = pc.equal(batch.kind, "dir")
+    # explicit directories first (in path order, so parents come before children)
+    explicit = batch.path.filter(is_dir).to_pylist()
+    for path in sorted(explicit):  # a parent sorts before its children
+        if parents:
+            start._make_parents(tx, path, exist_ok)
+        else:
+            _mkdir(tx, start, path, exist_ok)
+    keep = pc.invert(is_dir)
+    batch = Batch(*(column.filter(keep) for column in (batch.path, batch.kind, batch.size, batch.sha256,
+                                                       batch.content, batch.content_ref, batch.target)))
+    dirs, names = dirs.filter(keep), names.filter(keep)
+    if not len(batch):
+        return tx.op_count() - before
+    unique = pc.unique(dirs)
+    parent_rows = [_directory(tx, start, path, parents) for path in unique.to_pylist()]
+    parent_of = pc.take(pa.array([row.node_id for row in parent_rows], pa.string()), pc.index_in(dirs, unique))
+    keys = pc.binary_join_element_wise(parent_of, names, "/")
+    if repeats(keys):  # the same entry twice (e.g. "a/x" and "a//x")
+        seen: set[str] = set()
+        for index, key in enumerate(keys.to_pylist()):
+            if key in seen:
+                raise PathExistsError(batch.path[index].as_py())
+            seen.add(key)
+    # what the parents hold already, recorded as read for the commit's re-check: a small batch looks
+    # its names up (a few in a large directory), a large one lists each parent once
+    existing_keys: list[str] = []
+    existing: dict[str, NodeRow] = {}
+    if len(keys) <= LOOKUP_MAX:
+        for parent_id, name in zip(parent_of.to_pylist(), names.to_pylist(), strict=True):
+            found = tx.lookup(parent_id, name)
+            if found is not None:
+                existing_keys.append(f"{parent_id}/{name}")
+                existing[existing_keys[-1]] = found
+    else:
+        for row in parent_rows:
+            for child in tx.children(row.node_id):
+                key = f"{row.node_id}/{child.name}"
+                existing_keys.append(key)
+                existing[key] = child
+    taken = pc.is_in(keys, pa.array(existing_keys, pa.string()))
+    fresh = pc.invert(taken)
+    if pc.any(taken).as_py():
+        _rewrite(tx, batch, keys, taken, existing, exist_ok)
+        batch = Batch(*(column.filter(fresh) for column in (batch.path, batch.kind, batch.size, batch.sha256,
+                                                            batch.content, batch.content_ref, batch.target)))
+        parent_of, names = parent_of.filter(fresh), names.filter(fresh)
+    for row, path in zip(parent_rows, unique.to_pylist(), strict=True):
+        tx.claim_dir(path, row.node_id)
+    if len(batch):
+        tx.add_bulk(_creates(batch, parent_of, names), batch.path)
+    return tx.op_count() - before
+
+
+def _mkdir(tx: Transaction, start: Directory, path: str, exist_ok: bool) -> None:
+    """One explicit directory without ``parents``: its parent must exist (create_dir_path's rules)."""
+    try:
+        parent, name = start._new_slot(tx, path)
+    except PathExistsError:
+        if exist_ok and start._existing(tx, path, follow_last=True).kind == "dir":
+            return
+        raise
+    tx.create(parent, name, "dir", path)
+
+
+def _rewrite(tx: Transaction, batch: Batch, keys: pa.Array, taken: pa.Array, existing: dict[str, NodeRow],
+             exist_ok: bool) -> None:
+    """Entries that exist: with ``exist_ok`` a file gets the new content as a write op (a same
+    symlink is left alone); anything else is the per-op error."""
+    for index in np.flatnonzero(taken.to_numpy(zero_copy_only=False)).tolist():
+        path = batch.path[index].as_py()
+        row = existing[keys[index].as_py()]
+        kind = batch.kind[index].as_py()
+        if not exist_ok:
+            raise PathExistsError(path)
+        if row.kind == "dir":
+            raise IsADirError(path)
+        if kind != row.kind:
+            raise PathExistsError(path, f"a {row.kind} is there")
+        if kind == "symlink":
+            if row.target != batch.target[index].as_py():
+                raise PathExistsError(path, "a symlink with another target is there")
+            continue
+        tx.write_stored(row, path, batch.size[index].as_py(), batch.sha256[index].as_py(),
+                        batch.content[index].as_py(), batch.content_ref[index].as_py())
+
+
+def new_ids(count: int) -> pa.Array:
+    """``count`` fresh node ids (128 random bits as 32 hex digits, like uuid4), built in one go."""
+    raw = np.frombuffer(os.urandom(16 * count), dtype=np.uint8)
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    text = np.empty(32 * count, dtype=np.uint8)
+    text[0::2], text[1::2] = digits[raw >> 4], digits[raw & 15]
+    offsets = np.arange(0, 32 * (count + 1), 32, dtype=np.int32)
+    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(text.tobytes()))
+
+
+def _creates(batch: Batch, parent_of: pa.Array, names: pa.Array) -> pa.Table:
+    """The create rows of a batch, in the per-op columns (see OP_COLUMNS)."""
+    count = len(batch)
+    null = pa.nulls(count, pa.string())
+    return pa.table({
+        "op": pa.repeat(pa.scalar("create"), count).cast(pa.string()), "node_id": new_ids(count),
+        "kind": batch.kind, "parent_id": parent_of, "name": names, "from_parent_id": null, "from_name": null,
+        "size": batch.size, "sha256": batch.sha256, "content": batch.content, "content_ref": batch.content_ref,
+        "target": batch.target, "branch": null, "ref_version": pa.nulls(count, pa.int64()),
+    })
+
+
+def create(pond: Pond, start: Directory, batch: Batch, parents: bool, exist_ok: bool, message: str | None,
+           author: str | None) -> int | None:
+    """Stage the batch in the current transaction, or commit it as one of its own; returns the
+    version it committed (None inside an explicit transaction, which commits later)."""
+    if not isinstance(parents, bool) or not isinstance(exist_ok, bool):
+        raise InvalidArgumentError("parents and exist_ok must be True or False")
+    if pond._tx() is not None:
+        stage(pond._tx(), start, batch, parents, exist_ok)  # type: ignore[arg-type]
+        return None
+    pond._write(lambda tx: stage(tx, start, batch, parents, exist_ok), message or f"create {len(batch)} entries",
+                author=author)
+    return pond.last_committed_version
+
+
+def files_mapping(items: Iterable[tuple[str, Any]] | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A mapping from a mapping or (path, content) pairs."""
+    return items if isinstance(items, Mapping) else dict(items)

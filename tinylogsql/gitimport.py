@@ -1,0 +1,391 @@
+"""Import a git repository's history: each git commit becomes one pond commit (``Pond.import_git``,
+``tinylogsql import-git``).
+
+The repository is read with git itself: ``git log --first-parent --raw -z -M`` for each commit's
+metadata and changes (renames detected by git), ``git cat-file --batch`` for the blobs. A pond
+commit keeps the git message and author (``Name <email>``); its ``txn_id`` is
+``git:<sha>:<author epoch>:<author tz>``, which makes the import durable and incremental (the
+newest such row on the branch names the last imported commit) and the author time queryable
+(the ``git_commits`` view). Renames become moves, symlinks stay symlinks, submodules (gitlinks)
+are skipped with a note, directories left empty are removed (git has none), and a file replaced
+by a directory (or the reverse) is a remove then creates. Added files go through the bulk path.
+A git commit that changes no file makes no pond commit (the pond has no empty commits).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from .errors import GitError, InvalidArgumentError, InvalidNameError
+from .schema import ROOT_ID
+
+if TYPE_CHECKING:
+    from .pond import Pond
+
+SYMLINK, GITLINK = "120000", "160000"
+NULL_SHA = "0" * 40
+BATCH = 500
+"""Blob requests written to ``git cat-file --batch`` before reading the answers (~20 KB of ids)."""
+TXN_PREFIX = "git:"
+_FORMAT = "%x01%x02%H%x00%an%x00%ae%x00%ad%x00%B%x00"
+"""One commit's header in ``git log -z`` output: sha, author name, email, raw date, message."""
+
+
+@dataclass
+class Change:
+    """One entry of ``git log --raw``: status A/M/D/R/T, modes, blob ids and paths."""
+
+    status: str
+    old_mode: str
+    new_mode: str
+    old_sha: str
+    new_sha: str
+    path: str
+    old_path: str | None = None
+
+
+@dataclass
+class GitCommit:
+    sha: str
+    author: str
+    date: str  # "epoch tz", git's raw date
+    message: str
+    changes: list[Change] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    branch: str
+    commits: int = 0  # git commits imported (empty ones included)
+    empty: int = 0  # git commits that changed no file (no pond commit)
+    changes: int = 0  # file changes applied
+    versions: list[int] = field(default_factory=list)  # the pond versions made, in order
+    last_sha: str | None = None  # the newest git commit imported now or before
+    notes: list[str] = field(default_factory=list)  # e.g. submodules skipped
+    forked_at: int | None = None  # the pond version a new branch started from
+
+    def summary(self) -> str:
+        return (f"imported {self.commits} git commit(s) ({self.changes} changes, {self.empty} empty) into branch "
+                f"{self.branch!r}" + (f", now at version {self.versions[-1]}" if self.versions else ""))
+
+
+def _git(repo: str, *args: str) -> bytes:
+    try:
+        done = subprocess.run(["git", "-C", repo, *args], capture_output=True, check=False)
+    except FileNotFoundError as exc:
+        raise GitError("git is not installed (import-git reads repositories with git itself)") from exc
+    if done.returncode != 0:
+        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"git {' '.join(args[:2])} failed in {repo}: {detail[-1] if detail else done.returncode}")
+    return done.stdout
+
+
+def _text(raw: bytes, what: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidNameError(f"{what} is not valid UTF-8: {raw!r}") from exc
+
+
+def rev_sha(repo: str, rev: str) -> str:
+    """The commit id of ``rev`` in ``repo`` (GitError if there is none)."""
+    if not isinstance(rev, str) or not rev or rev.startswith("-"):
+        raise InvalidArgumentError(f"invalid git revision {rev!r}")
+    try:
+        return _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+    except GitError:
+        raise GitError(f"no commit named {rev!r} in {repo}") from None
+
+
+def read_commits(repo: str, since: str | None, until: str) -> Iterator[GitCommit]:
+    """The first-parent commits after ``since`` up to ``until``, oldest first, with their changes."""
+    span = f"{since}..{until}" if since else until
+    out = _git(repo, "log", "--first-parent", "--reverse", "--raw", "-z", "-M", "--no-abbrev",
+               "--diff-merges=first-parent", "--date=raw", f"--format={_FORMAT}", span, "--")
+    for block in out.split(b"\x01\x02")[1:]:
+        sha, name, email, date, rest = block.split(b"\x00", 4)
+        message, _, raw = rest.partition(b"\x00")
+        commit = GitCommit(sha.decode(), f"{_text(name, 'an author name')} <{_text(email, 'an author email')}>",
+                           date.decode(), message.decode("utf-8", "replace").rstrip("\n"))
+        tokens = raw.lstrip(b"\x00\n").split(b"\x00")
+        index = 0
+        while index < len(tokens):
+            token = tokens[index]
+            if not token.startswith(b":"):
+                index += 1
+                continue
+            old_mode, new_mode, old_sha, new_sha, status = token[1:].decode().split(" ")
+            if status[0] in "RC":
+                old, new = tokens[index + 1], tokens[index + 2]
+                index += 3
+                commit.changes.append(Change(status[0], old_mode, new_mode, old_sha, new_sha, _text(new, "a path"),
+                                             _text(old, "a path")))
+            else:
+                index += 2
+                commit.changes.append(Change(status[0], old_mode, new_mode, old_sha, new_sha,
+                                             _text(tokens[index - 1], "a path")))
+        yield commit
+
+
+class Blobs:
+    """``git cat-file --batch``: blob contents by id, one long-lived process."""
+
+    def __init__(self, repo: str) -> None:
+        self._process = subprocess.Popen(["git", "-C", repo, "cat-file", "--batch"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE)
+
+    def read(self, sha: str) -> bytes:
+        return self.read_many([sha])[0]
+
+    def read_many(self, shas: list[str]) -> list[bytes]:
+        """Blobs in order: requests go BATCH at a time (well under a pipe's buffer, so writing them
+        never waits for git, which may be blocked writing a large answer), then the answers are read."""
+        stdin: IO[bytes] = self._process.stdin  # type: ignore[assignment]
+        out: list[bytes] = []
+        for start in range(0, len(shas), BATCH):
+            part = shas[start:start + BATCH]
+            stdin.write(b"".join(sha.encode() + b"\n" for sha in part))
+            stdin.flush()
+            out += [self._answer(sha) for sha in part]
+        return out
+
+    def _answer(self, sha: str) -> bytes:
+        stdout: IO[bytes] = self._process.stdout  # type: ignore[assignment]
+        header = stdout.readline().split()
+        if len(header) != 3 or header[1] != b"blob":
+            raise GitError(f"git cat-file cannot read blob {sha}: {b' '.join(header).decode(errors='replace')}")
+        data = stdout.read(int(header[2]))
+        stdout.read(1)  # the newline after the content
+        return data
+
+    def close(self) -> None:
+        if self._process.stdin:
+            self._process.stdin.close()
+        self._process.wait()
+
+
+def imported(pond: Pond) -> dict[str, int]:
+    """git commit id -> pond version, for the git commits imported on this pond's line of history."""
+    rows = pond._fixed_sql("SELECT txn_id, version FROM commits WHERE starts_with(txn_id, ?) ORDER BY version",
+                           [TXN_PREFIX])
+    return {txn.split(":")[1]: version for txn, version in rows}
+
+
+def _last(pond: Pond) -> str | None:
+    rows = pond._fixed_sql("SELECT txn_id FROM commits WHERE starts_with(txn_id, ?) ORDER BY version DESC LIMIT 1",
+                           [TXN_PREFIX])
+    return rows[0][0].split(":")[1] if rows else None
+
+
+def _ancestor(repo: str, old: str, new: str) -> bool:
+    return subprocess.run(["git", "-C", repo, "merge-base", "--is-ancestor", old, new],
+                          capture_output=True, check=False).returncode == 0
+
+
+def import_git(pond: Pond, repo: str | os.PathLike[str], rev: str = "HEAD", branch: str | None = None,
+               author: str | None = None) -> ImportReport:
+    """Import the first-parent history of ``rev`` into ``branch`` (default: the pond's branch), one
+    pond commit per git commit; only commits not imported yet. A missing branch is forked at the
+    pond version of the newest commit it shares with what is imported on the pond's branch."""
+    repo = os.fspath(repo)
+    if not os.path.isdir(repo):
+        raise GitError(f"no git repository at {repo}")
+    target = rev_sha(repo, rev) if rev else ""
+    if not target:
+        raise GitError(f"{rev!r} names no commit in {repo}")
+    report = ImportReport(branch or pond.branch)
+    on = pond
+    if branch is not None and branch != pond.branch:
+        if any(b.name == branch for b in pond.branches()):
+            on = pond.on(branch)
+        else:
+            on = _fork(pond, repo, target, branch, report)
+    try:
+        _run(on, repo, target, report)
+    finally:
+        if on is not pond:
+            on.close()
+    return report
+
+
+def import_all(pond: Pond, repo: str | os.PathLike[str]) -> list[ImportReport]:
+    """Every local branch once: the one HEAD names into the pond's branch (first), each other into
+    the pond branch of the same name, forked where its history meets what is imported already."""
+    repo = os.fspath(repo)
+    if not os.path.isdir(repo):
+        raise GitError(f"no git repository at {repo}")
+    names = _git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads").decode().split()
+    head = subprocess.run(["git", "-C", repo, "symbolic-ref", "--quiet", "--short", "HEAD"], capture_output=True,
+                          text=True, check=False).stdout.strip()
+    reports = []
+    if head in names:
+        reports.append(import_git(pond, repo, head))
+    for name in names:
+        if name == head:
+            continue
+        if name == pond.branch:
+            reports.append(ImportReport(name, notes=[f"git branch {name} skipped: the pond's {name} holds {head}"]))
+            continue
+        reports.append(import_git(pond, repo, name, branch=name))
+    return reports
+
+
+def _fork(pond: Pond, repo: str, target: str, branch: str, report: ImportReport) -> Pond:
+    """A new pond branch starting at the pond version of the newest commit of ``target``'s first-parent
+    line that the pond's branch has imported (version 0 if none)."""
+    known = imported(pond)
+    fork = 0
+    if known:
+        for sha in _git(repo, "rev-list", "--first-parent", target).decode().split():
+            if sha in known:
+                fork = known[sha]
+                break
+    report.forked_at = fork
+    return pond.create_branch(branch, at=fork)
+
+
+def _run(pond: Pond, repo: str, target: str, report: ImportReport) -> None:
+    since = _last(pond)
+    if since == target:
+        report.last_sha = since
+        return
+    if since is not None and not _ancestor(repo, since, target):
+        raise GitError(f"the pond's last imported commit {since[:12]} is not an ancestor of {target[:12]}: "
+                       "history was rewritten; import into a new branch")
+    blobs = Blobs(repo)
+    try:
+        for commit in read_commits(repo, since, target):
+            _apply(pond, commit, blobs, report)
+            report.last_sha = commit.sha
+    finally:
+        blobs.close()
+
+
+def _parent(path: str) -> str:
+    return posixpath.dirname(path)
+
+
+def _apply(pond: Pond, commit: GitCommit, blobs: Blobs, report: ImportReport) -> None:
+    """One git commit as one pond transaction: removes, moves, empty-directory pruning, writes, then
+    every added file and symlink in bulk."""
+    epoch, _, tz = commit.date.partition(" ")
+    root = pond.root
+    report.commits += 1
+    changes = []
+    for change in commit.changes:
+        if GITLINK in (change.old_mode, change.new_mode):
+            report.notes.append(f"{commit.sha[:12]}: submodule {change.path} skipped")
+            continue
+        changes.append(change)
+    if not changes:
+        report.empty += 1
+        return
+    with pond.transaction(message=commit.message, author=commit.author) as tx:
+        tx.txn_id = f"{TXN_PREFIX}{commit.sha}:{int(epoch)}:{tz}"
+        emptied: set[str] = set()
+        adds: list[Change] = []
+        for change in changes:
+            if change.status == "D" or (change.status == "T"):
+                root.remove("/" + change.path)
+                emptied.add(_parent(change.path))
+                if change.status == "T":
+                    adds.append(change)
+        pending = [c for c in changes if c.status == "R"]
+        while pending:  # a destination still held by another rename's source goes after it
+            sources = {c.old_path for c in pending}
+            ready = [c for c in pending if c.path not in sources]
+            if not ready:  # renames in a cycle: the first becomes a remove and an add
+                stuck = pending.pop(0)
+                root.remove("/" + str(stuck.old_path))
+                emptied.add(_parent(str(stuck.old_path)))
+                adds.append(stuck)
+                continue
+            for change in ready:
+                _rename(pond, change, blobs, adds)
+                emptied.add(_parent(str(change.old_path)))
+            pending = [c for c in pending if c not in ready]
+        _prune(pond, emptied)
+        for change in changes:
+            if change.status == "M":
+                _modify(pond, change, blobs)
+            elif change.status in "AC":
+                adds.append(change)
+        _add(pond, adds, blobs)
+    report.changes += len(changes)
+    if tx.ops:
+        report.versions.append(tx.committed_version)  # type: ignore[arg-type]
+
+
+def _rename(pond: Pond, change: Change, blobs: Blobs, adds: list[Change]) -> None:
+    """A git rename as a move (plus a write if the content changed); file <-> symlink: remove, add."""
+    root = pond.root
+    if (change.old_mode == SYMLINK) != (change.new_mode == SYMLINK):
+        root.remove("/" + str(change.old_path))
+        adds.append(change)
+        return
+    if _parent(change.path):
+        root.create_dir_path("/" + _parent(change.path), parents=True, exist_ok=True)
+    root.rename("/" + str(change.old_path), "/" + change.path)
+    if change.old_sha != change.new_sha:
+        _modify(pond, change, blobs)
+
+
+def _modify(pond: Pond, change: Change, blobs: Blobs) -> None:
+    data = blobs.read(change.new_sha)
+    path = "/" + change.path
+    if change.new_mode == SYMLINK or change.old_mode == SYMLINK:
+        pond.root.remove(path)
+        if change.new_mode == SYMLINK:
+            pond.root.create_symlink_path(path, _text(data, "a symlink target"))
+        else:
+            pond.root.create_file_path(path, data)
+        return
+    pond.root.write_file_path(path, data)
+
+
+def _prune(pond: Pond, folders: set[str]) -> None:
+    """Remove directories the commit left empty, and their ancestors that it left empty too."""
+    root = pond.root
+    for folder in sorted(folders, key=len, reverse=True):
+        while folder:
+            node = root.get("/" + folder)
+            if node is None or node.kind != "dir" or node.node_id == ROOT_ID or len(node) > 0:  # type: ignore[arg-type]
+                break
+            root.remove("/" + folder)
+            folder = _parent(folder)
+
+
+def _add(pond: Pond, adds: list[Change], blobs: Blobs) -> None:
+    """Added files and symlinks, in one bulk create (missing directories made)."""
+    if not adds:
+        return
+    paths, kinds, contents, targets = [], [], [], []
+    for change, data in zip(adds, blobs.read_many([change.new_sha for change in adds]), strict=True):
+        paths.append("/" + change.path)
+        if change.new_mode == SYMLINK:
+            kinds.append("symlink")
+            contents.append(None)
+            targets.append(_text(data, "a symlink target"))
+        else:
+            kinds.append("file")
+            contents.append(data)
+            targets.append(None)
+    table = pa.table({"path": pa.array(paths, pa.string()), "kind": pa.array(kinds, pa.string()),
+                      "content": pa.array(contents, pa.large_binary()), "target": pa.array(targets, pa.string())})
+    pond.ingest(table)
+
+
+def describe(report: ImportReport) -> dict[str, Any]:
+    """The report as plain data (for --json)."""
+    from dataclasses import asdict
+
+    return asdict(report)
