@@ -421,26 +421,25 @@ class Pond(Branching, ChangeFeed, Retaining):
     def _read_content(self, row: NodeRow) -> bytes:
         content, ref = self._engine.content(row)
         if ref is not None:
-            try:
-                return self._store.read_blob(ref, row.sha256)
-            except CorruptPondError as exc:
-                expired = self._expired_since(row)
-                if expired is None:
-                    raise
-                raise expired from exc
+            return self._fetch(row, lambda: self._store.read_blob(ref, row.sha256))
         return content or b""
 
     def _open_content(self, row: NodeRow) -> BinaryIO:
         content, ref = self._engine.content(row)
         if ref is not None:
-            try:
-                return self._store.open_blob(ref, row.sha256)
-            except CorruptPondError as exc:
-                expired = self._expired_since(row)
-                if expired is None:
-                    raise
-                raise expired from exc
+            return self._fetch(row, lambda: self._store.open_blob(ref, row.sha256))
         return io.BytesIO(content or b"")
+
+    def _fetch(self, row: NodeRow, fetch: Callable[[], Any]) -> Any:
+        """Content stored beside the table; missing because a retention policy expired it is a
+        ContentExpiredError, anything else stays a CorruptPondError."""
+        try:
+            return fetch()
+        except CorruptPondError as exc:
+            expired = self._expired_since(row)
+            if expired is None:
+                raise
+            raise expired from exc
 
     def _expired_since(self, row: NodeRow) -> Exception | None:
         """ContentExpiredError if a maintain this (read-only) pond has not seen yet expired the content."""
