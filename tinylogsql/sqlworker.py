@@ -114,13 +114,13 @@ class WorkerClient:
         timeout = float(request.get("budget", request["timeout"]))
         wait = max(0.1, timeout * KILL_AFTER + 0.5 - float(request.get("spent", 0.0)))
         try:
-            pickle.dumps(request)
+            payload = pickle.dumps(request)  # sent as these bytes: Connection.recv unpickles them
         except Exception as exc:  # noqa: BLE001 - whatever pickle raises for an odd parameter
             raise errors.InvalidArgumentError(f"query parameters cannot be passed to the SQL worker: {exc}") from None
         with self._lock:
             conn = self._start()
             try:
-                conn.send(request)
+                conn.send_bytes(payload)
                 ready = conn.recv() if conn.poll(START_TIMEOUT) else None
                 if ready is not None and ready[0] == "ready":  # pond open, rows loaded: the query's clock starts
                     answer = self._await(conn, wait, ready[1] + memory_bytes() if ready[1] else None)
