@@ -17,6 +17,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from . import objects
+from . import commitbranch, objects
 from .chunks import ChunkStore, is_manifest_ref
 from .errors import CorruptPondError, PondExistsError, PondNotFoundError, StorageError
 from .guard import unique_ops
@@ -397,6 +398,17 @@ class Store:
         files = self._added_files(version)
         return None if files is None else self._read_files(files, version, only_version=version)
 
+    def read_commit_unless(self, version: int, skip: Callable[[str], bool]) -> tuple[pa.Table | None, str | None]:
+        """``read_commit``, except for a commit whose log entry names a branch (see commitbranch.py)
+        that ``skip`` accepts: then only the entry is read, and this returns (no rows, that branch)."""
+        entry = self._entry(version)
+        if entry is None:
+            return None, None
+        files, branch = entry
+        if branch is not None and skip(branch):
+            return OPLOG_SCHEMA.empty_table(), branch
+        return self._read_files(files, version, only_version=version), None
+
     def read_commits(self, first: int, last: int) -> pa.Table | None:
         """Op rows of commits ``first``..``last``, their data files read in one go (a state
         snapshot's tail); None if any of their log entries is gone."""
@@ -419,6 +431,12 @@ class Store:
     def _added_files(self, version: int, data: bytes | None = None) -> list[str] | None:
         """Data files that commit ``version`` added with new ops (None: its log entry is gone);
         ``data``: the entry, if already read."""
+        entry = self._entry(version, data)
+        return None if entry is None else entry[0]
+
+    def _entry(self, version: int, data: bytes | None = None) -> tuple[list[str], str | None] | None:
+        """The data files commit ``version`` added with new ops and the branch its commitInfo
+        names (commitbranch.py), or None if its log entry is gone."""
         path = self._log_entry(version)
         try:
             text = (self._read_whole(path) if data is None else data).decode("utf-8")
@@ -428,6 +446,7 @@ class Store:
             raise CorruptPondError(f"damaged log entry {path}: {exc}") from exc
         files = []
         known = False
+        branch = None
         for line in text.splitlines():
             if not line.strip():
                 continue
@@ -438,13 +457,15 @@ class Store:
             if not isinstance(action, dict) or not set(action) & _DELTA_ACTIONS:
                 raise CorruptPondError(f"damaged log entry {path}: {line[:80]!r} is not a Delta action")
             known = True
+            if "commitInfo" in action:
+                branch = commitbranch.branch_of(action["commitInfo"])
             if "add" in action and action["add"].get("dataChange", True):
                 files.append(self.location.path(LOG_DIR, unquote(action["add"]["path"])))
             elif "remove" in action and action["remove"].get("dataChange", True):
                 raise CorruptPondError(f"{path} removes op rows; a pond's log is append-only")
         if not known:
             raise CorruptPondError(f"damaged log entry {path}: it holds no Delta actions")
-        return files
+        return files, branch
 
     def _read_whole(self, path: str) -> bytes:
         """A whole small file: on object storage one GET (pyarrow would HEAD first)."""
@@ -517,7 +538,7 @@ class Store:
                 **evolve,  # type: ignore[arg-type]
                 commit_properties=CommitProperties(
                     max_commit_retries=0,
-                    custom_metadata={"message": message, "author": author},
+                    custom_metadata={"message": message, "author": author, **commitbranch.marker(rows)},
                 ),
                 post_commithook_properties=_HOOKS,
             )
