@@ -60,6 +60,7 @@ def test_another_branchs_commit_is_followed_from_its_log_entry_alone(pond, pond_
     feature.root.create_file_path("/f.txt", "f")
     before = {branch.name: branch.head for branch in feature.branches()}  # its refs are loaded: they must follow
     assert before == {"feature": feature.version, "main": fork}
+    assert [branch.head for branch in pond.branches()] == [feature.version, fork]  # main's refs loaded too
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:
         from branch_helpers import create_on_branch, merge_on_branch
@@ -82,6 +83,7 @@ def test_another_branchs_commit_is_followed_from_its_log_entry_alone(pond, pond_
             assert files(fresh) == files(feature)
             assert fresh.branches() == feature.branches()
         assert files(feature.at("main")) == {"/docs/a.txt": b"a1", "/m.txt": b"m"}
+        assert files(feature.at("main~1")) == {"/docs/a.txt": b"a1"}  # main's commits, counted from the entry
         assert files(feature.at("feature~1")) == {"/docs/a.txt": b"a1", "/f.txt": b"f"}
         # main's rows reach the branch through a merge made in another process (a ref row: read whole)
         merged = pool.apply(merge_on_branch, (pond_path, "feature", "main"))
