@@ -8,7 +8,6 @@ import multiprocessing
 import os
 from pathlib import Path
 
-import pytest
 from deltalake import DeltaTable
 from test_branches import files
 
@@ -30,7 +29,6 @@ def data_file(pond_path: str, version: int) -> Path:
     return Path(pond_path, "log", added[0])
 
 
-@pytest.mark.backends("local", "s3")
 def test_node_commits_name_their_branch_and_ref_commits_do_not(pond, pond_path):
     pond.root.create_file_path("/a.txt", "a")
     on_main = pond.last_committed_version
