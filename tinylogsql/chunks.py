@@ -180,7 +180,7 @@ class ChunkStore:
         try:
             os.utime(path)
             return True
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # (the write that follows says what is wrong)
             return False
 
     def put_chunk(self, data: bytes) -> tuple[str, int]:
