@@ -176,8 +176,10 @@ def test_damaged_chunk_or_forged_manifest_is_corruption_and_touches_nothing_outs
     assert outside.read_bytes() == b"secret"
 
 
-def test_streamed_write_never_holds_the_content_whole(tmp_path):
-    """Local only: moto's S3 server runs in this process and would count what it stores."""
+@pytest.mark.parametrize("source", ["pipe", "file"])
+def test_streamed_write_never_holds_the_content_whole(tmp_path, source):
+    """Local only: moto's S3 server runs in this process and would count what it stores. A pipe is
+    cut into the small chunks, a 24 MiB file (its size known) into the big ones."""
     size = 24 << 20
 
     class Source:  # only read(): no buffer to hand over whole; block i is Random(i)'s MiB
@@ -190,14 +192,24 @@ def test_streamed_write_never_holds_the_content_whole(tmp_path):
             self.pos += n
             return random.Random(block).randbytes(1 << 20)[skip: skip + n]
 
+    on_disk = tmp_path / "source.bin"
+    if source == "file":
+        with open(on_disk, "wb") as out:
+            out.writelines(random.Random(block).randbytes(1 << 20) for block in range(size >> 20))
     pond = Pond.create(tmp_path / "pond")
     tracemalloc.start()
     try:
-        f = pond.root.create_file_path("stream.bin", Source())
+        if source == "file":
+            with open(on_disk, "rb") as stream:
+                f = pond.root.create_file_path("stream.bin", stream)
+        else:
+            f = pond.root.create_file_path("stream.bin", Source())
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert f.size == size and peak < size // 3
+    largest = max(size for _, size in manifest(str(tmp_path / "pond"), f.sha256))
+    assert (largest > 256 << 10) == (source == "file")
     expected = Source()
     digest = hashlib.sha256()
     with f.open() as stream:

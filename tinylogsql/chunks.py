@@ -67,7 +67,8 @@ LOCAL_WORKERS = 1
 (bench_chunks' ingest, 8 trials each, 2 cores): 1 thread 322 MiB/s median, 2: 274, 4: 244 (the GIL,
 not the disk, is what more threads contend for)."""
 IN_FLIGHT = 16
-"""Chunks handed to the threads and not yet stored: bounds a write's memory (16 x 256 KiB)."""
+"""Chunks handed to the threads and not yet stored: bounds a write's memory (16 x 256 KiB); half
+as many of the big chunks (8 x 1 MiB at most, ~2.5 MiB on average)."""
 PREFETCH = 8
 """Chunks fetched ahead of a sequential read on object storage."""
 SAMPLE = 4096
@@ -203,13 +204,14 @@ class ChunkStore:
         with ThreadPoolExecutor(WORKERS if self.location.remote else LOCAL_WORKERS) as pool:
             try:
                 known = _size_ahead(stream)
-                cutter = _BIG_CDC if known is not None and known >= BIG_CONTENT else _CDC
+                big = known is not None and known >= BIG_CONTENT
+                cutter, in_flight = (_BIG_CDC, IN_FLIGHT // 2) if big else (_CDC, IN_FLIGHT)
                 for piece in cutter.cut_stream(_Reader(stream)):
                     data = bytes(piece.data)  # the view is only valid until the next chunk is cut
                     digest.update(data)
                     size += len(data)
                     pending.append(pool.submit(self.put_chunk, data))
-                    while len(pending) >= IN_FLIGHT:
+                    while len(pending) >= in_flight:
                         chunks.append(pending.popleft().result())
                 while pending:
                     chunks.append(pending.popleft().result())
