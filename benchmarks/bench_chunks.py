@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ingest-mb", type=int, default=64)
     parser.add_argument("--trials", type=int, default=6, help="ingest and read trials (the median is reported)")
     parser.add_argument("--big-csv-mb", type=float, default=32, help="size of the big CSV edited in its middle")
-    parser.add_argument("--big-edits", type=int, default=10)
+    parser.add_argument("--big-edits", type=int, default=30)
     parser.add_argument("--only", default="stored,throughput,maintain,s3",
                         help="comma-separated sections to run (e.g. --only throughput for the ingest figures alone)")
     parser.add_argument("--gc-chunks", type=int, default=100_000, help="chunks in the maintain figure")
