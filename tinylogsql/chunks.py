@@ -52,9 +52,9 @@ BIG_CONTENT = 16 << 20
 """Content at least this large, when its size is known before it is read (bytes, a local file, a
 BytesIO), is cut into chunks four times bigger (64 KiB-1 MiB, ~320 KiB on average). A local chunk
 write costs a file creation (~0.1-0.2 ms here, mostly in the kernel), so 64 MiB in ~830 small
-chunks stayed under 300 MiB/s; in ~210 it does not. An edit still adds only the chunks around
+chunks stayed under 300 MiB/s, in ~210 big ones it clears that. An edit still adds only the chunks around
 it: 30 mid-file edits of a 33 MB CSV stored 0.33x the final file (0.30x with 64 KiB chunks), and
-from 16 MiB up a chunk is at most ~2% of the file, as a 64 KiB one is of the 3.3 MB CSV of the
+from 16 MiB up an average chunk is ~2% of the file or less, as a 64 KiB one is of the 3.3 MB CSV of the
 goals. Content of unknown size (a pipe) is cut as small content. The tiers share no chunks: a
 file growing past 16 MiB is stored once more in big chunks, then dedups again."""
 BIG_AVG_CHUNK = AVG_CHUNK * 4
