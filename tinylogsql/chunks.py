@@ -298,16 +298,18 @@ class ChunkStore:
 
 
 def _size_ahead(stream: Any) -> int | None:
-    """The bytes left in a stream, where that is cheap to know without reading it: a BytesIO, or a
-    regular file with a descriptor; None otherwise (never a seek to the end, which some streams,
-    e.g. bz2, pay for by decompressing everything)."""
+    """The bytes left in a stream, where that is cheap and sure to know without reading it: a
+    BytesIO, or a file opened on a regular local file; None otherwise (never a seek to the end,
+    which some streams, e.g. bz2, pay for by decompressing everything, and never the descriptor
+    of a stream that transforms what it reads, as gzip's)."""
     try:
         if isinstance(stream, io.BytesIO):
             return stream.getbuffer().nbytes - stream.tell()
-        info = os.fstat(stream.fileno())
-        if stat.S_ISREG(info.st_mode):
-            return max(0, info.st_size - stream.tell())
-    except (AttributeError, OSError, ValueError):  # no descriptor (io.UnsupportedOperation is both)
+        if isinstance(stream, (io.FileIO, io.BufferedReader, io.BufferedRandom)):
+            info = os.fstat(stream.fileno())  # (a BufferedReader over another raw stream has none)
+            if stat.S_ISREG(info.st_mode):
+                return max(0, info.st_size - stream.tell())
+    except (OSError, ValueError):  # closed, or no descriptor (io.UnsupportedOperation is both)
         pass
     return None
 
