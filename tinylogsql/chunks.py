@@ -52,11 +52,12 @@ BIG_CONTENT = 16 << 20
 """Content at least this large, when its size is known before it is read (bytes, a local file, a
 BytesIO), is cut into chunks four times bigger (64 KiB-1 MiB, ~320 KiB on average). A local chunk
 write costs a file creation (~0.1-0.2 ms here, mostly in the kernel), so 64 MiB in ~830 small
-chunks stayed under 300 MiB/s, in ~210 big ones it clears that. An edit still adds only the chunks around
-it: 30 mid-file edits of a 33 MB CSV stored 0.33x the final file (0.30x with 64 KiB chunks), and
-from 16 MiB up an average chunk is ~2% of the file or less, as a 64 KiB one is of the 3.3 MB CSV of the
-goals. Content of unknown size (a pipe) is cut as small content. The tiers share no chunks: a
-file growing past 16 MiB is stored once more in big chunks, then dedups again."""
+chunks stayed under 300 MiB/s; in ~210 big ones it takes a quarter of the files. An edit still
+adds only the chunks around it: 30 mid-file edits of a 33 MB CSV stored 0.33x the final file
+(0.30x with 64 KiB chunks); from 16 MiB up an average chunk is ~2% of the file or less, as a 64
+KiB one is of the 3.3 MB CSV of the goals. Content of unknown size (a pipe) is cut as small
+content. The tiers share no chunks: a file growing past 16 MiB is stored once more in big chunks,
+then dedups again."""
 BIG_AVG_CHUNK = AVG_CHUNK * 4
 BIG_MAX_CHUNK = BIG_AVG_CHUNK * 4
 """The largest chunk a manifest may list (manifests written before the tiers list <= MAX_CHUNK)."""
@@ -112,7 +113,7 @@ def _encoded(data: bytes) -> tuple[bytes, bytes]:
 def _write_local(path: str, header: bytes, body: bytes) -> None:
     """Write a local object atomically: a temp file beside it (created exclusively, written by one
     ``writev``), then renamed over the name. Plain ``os`` calls, no Python file object: a chunk
-    write is a few system calls, and a 64 MiB ingest makes ~800 of them. Errors name the file."""
+    write is four system calls, and a write makes one per new chunk. Errors name the file."""
     folder = os.path.dirname(path)
     tmp = f"{folder}/.tmp-{_TMP_TOKEN}-{os.getpid()}-{next(_TMP_COUNTER)}"
     try:
