@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from .location import LOG_DIR, Location
+from .maintenance import put_if_absent as _put_if_absent  # (bound here: the commit's own, not a compaction's)
 
 WRITER_FEATURES = frozenset({"timestampNtz"})
 """Writer features whose rules an append written here follows (timestampNtz: values as they are)."""
@@ -68,8 +69,6 @@ def entry(name: str, size: int, rows: int, version: int, read_version: int, mess
 def append(location: Location, rows: pa.Table, version: int, message: str, author: str) -> bool:
     """Write ``rows`` (all of ``version``) as a new data file and create the log entry of ``version``;
     False if that entry exists already (another writer's: the data file written is then deleted)."""
-    from .maintenance import put_if_absent
-
     name = f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
     path = location.path(LOG_DIR, name)
     sink = pa.BufferOutputStream()
@@ -79,7 +78,7 @@ def append(location: Location, rows: pa.Table, version: int, message: str, autho
         out.write(data)
     log = location.path(LOG_DIR, "_delta_log", f"{version:020d}.json")
     try:
-        landed = put_if_absent(location, log, entry(name, data.size, rows.num_rows, version, version - 1,
+        landed = _put_if_absent(location, log, entry(name, data.size, rows.num_rows, version, version - 1,
                                                     message, author), durable=False)
     except BaseException:
         _drop(location, path)
