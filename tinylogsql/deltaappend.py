@@ -19,6 +19,7 @@ does not implement, or that are being evolved, keep ``write_deltalake`` (``suppo
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -88,13 +89,9 @@ def append(location: Location, rows: pa.Table, version: int, message: str, autho
     return landed
 
 
-class _Skip(Exception):
-    """No checkpoint asked for."""
-
-
 _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-checkpoint")
 """Checkpoints and log trims of direct appends: off the committing thread (~20 ms per checkpoint at
-interval 10, ~2 ms per commit), in commit order. Its threads are joined at interpreter exit."""
+interval 10, ~2 ms per commit). Its threads are joined at interpreter exit."""
 
 
 def due(version: int, every: int) -> bool:
@@ -103,45 +100,69 @@ def due(version: int, every: int) -> bool:
 
 
 class Checkpointer:
-    """One pond's checkpoints, written in the background from a DeltaTable handle of its own."""
+    """One pond's checkpoints, written in the background from a DeltaTable handle of its own.
 
-    def __init__(self, open_table: Callable[[int], DeltaTable]) -> None:
-        self._open = open_table
+    Requests that pile up while one is written (a busy machine) collapse into the newest, so the
+    newest checkpoint never trails the commits by more than about one checkpoint's time; the log
+    trim asked with a request runs after that checkpoint, counting back from it (not from the
+    newest entry), so every entry after the newest checkpoint stays for readers opening from it."""
+
+    def __init__(self, open_table: Callable[[int], DeltaTable], trim: Callable[[int], Any]) -> None:
+        self._open, self._trim = open_table, trim
         self._dt: DeltaTable | None = None
         self._uses = 0
+        self._lock = threading.Lock()
+        self._wanted: int | None = None  # the newest version asked for and not started yet
+        self._trim_wanted = False
         self._pending: Future[Any] | None = None
 
-    def soon(self, version: int | None, then: Callable[[], Any] | None = None) -> None:
-        """Checkpoint ``version`` (None: none), then run ``then``."""
-        self._pending = _worker.submit(self._run, version, then)
+    def soon(self, version: int, trim: bool = False) -> None:
+        """Checkpoint ``version`` (or a newer one asked for meanwhile), then trim the log if asked."""
+        with self._lock:
+            idle = self._wanted is None
+            self._wanted = version if idle else max(version, self._wanted)  # type: ignore[type-var]
+            self._trim_wanted = self._trim_wanted or trim
+            if idle:
+                self._pending = _worker.submit(self._run)
 
     def settle(self) -> None:
         """Wait until every checkpoint asked for is written (or failed: best effort, as delta-rs's)."""
-        pending = self._pending
-        if pending is not None:
+        while True:
+            with self._lock:
+                pending = self._pending
+            if pending is None:
+                return
             pending.exception()
+            with self._lock:
+                if self._pending is pending:
+                    return
 
-    def _run(self, version: int | None, then: Callable[[], Any] | None) -> None:
+    def _run(self) -> None:
+        with self._lock:
+            version, trim = self._wanted, self._trim_wanted
+            self._wanted, self._trim_wanted = None, False
+        if version is None:
+            return
+        if self._checkpoint(version) and trim:
+            try:
+                self._trim(version)
+            except OSError:
+                pass
+
+    def _checkpoint(self, version: int) -> bool:
         from deltalake.exceptions import DeltaError
 
         try:
-            if version is None:
-                raise _Skip
             if self._dt is None or self._uses >= 50 or self._dt.version() > version:
                 self._dt, self._uses = self._open(version), 0  # (a long-lived handle slows down)
             elif self._dt.version() < version:
                 self._dt.load_as_version(version)  # forward: reads only the entries since
             self._uses += 1
             self._dt.create_checkpoint()
-        except _Skip:
-            pass
+            return True
         except (DeltaError, OSError):
             self._dt = None  # best effort: the next interval writes one
-        if then is not None:
-            try:
-                then()
-            except OSError:
-                pass
+            return False
 
 
 def _drop(location: Location, path: str) -> None:

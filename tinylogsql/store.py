@@ -200,7 +200,7 @@ class Store:
         self._legacy = False  # a table without the branch columns: the next commit adds them
         self._at = dt.version()  # the table's version as far as this store knows (its own commits included)
         self._direct, self._checkpoint_every = deltaappend.supported(dt)
-        self._checkpointer = deltaappend.Checkpointer(self._table_at)
+        self._checkpointer = deltaappend.Checkpointer(self._table_at, lambda upto: self.trim_log(upto=upto))
 
     # -- opening -----------------------------------------------------------------
     @classmethod
@@ -305,8 +305,10 @@ class Store:
 
     def prepare(self, version: int) -> bool:
         """Bring the store to ``version`` for a commit; False if the table is already past it.
-        A direct append (deltaappend) needs no handle at that version, only the knowledge of it."""
-        if self._at == version and (self._direct and not self._legacy):
+        A direct append (deltaappend) needs no handle at all: the version the caller read is the one
+        it claims (had another writer taken the next one, the append finds its entry and fails)."""
+        if self._direct and not self._legacy:
+            self._at = version
             return True
         self._catch_up(version)
         return self._at == version
@@ -321,7 +323,13 @@ class Store:
             if self._dt.version() < version:  # e.g. the entries it missed were cleaned up
                 self._commits_since_open = REOPEN_EVERY
         if self._commits_since_open >= REOPEN_EVERY:
-            self._dt = self._fresh_table()
+            for attempt in range(RELOADS + 1):
+                try:
+                    self._dt = self._fresh_table()
+                    break
+                except DeltaError:  # an entry it listed was trimmed meanwhile: list again
+                    if attempt == RELOADS:
+                        raise
             self._commits_since_open = 0
         self._at = self._dt.version()
 
@@ -540,10 +548,8 @@ class Store:
             raise CommitConflict(base_version)
         self._at = base_version + 1
         self._commits_since_open += 1
-        if deltaappend.due(self._at, self._checkpoint_every):
-            self._checkpointer.soon(self._at, self.trim_log if trim else None)
-        elif trim:
-            self._checkpointer.soon(None, self.trim_log)
+        if deltaappend.due(self._at, self._checkpoint_every) or trim:
+            self._checkpointer.soon(self._at, trim)
 
     def settle(self) -> None:
         """Wait for the checkpoints and log trims this store's commits started in the background."""
@@ -583,12 +589,13 @@ class Store:
             )
         self._at = base_version + 1
 
-    def trim_log(self, keep_versions: int = KEEP_VERSIONS) -> int:
+    def trim_log(self, keep_versions: int = KEEP_VERSIONS, upto: int | None = None) -> int:
         """Delete log entries (and checkpoints) older than the newest checkpoint that is at least
         ``keep_versions`` versions old; return how many files went. Oldest first and best
         effort: a failure leaves the rest (a contiguous log) for the next trim.
 
-        What stays is a complete Delta log from that checkpoint on (see KEEP_VERSIONS).
+        What stays is a complete Delta log from that checkpoint on (see KEEP_VERSIONS). ``upto``:
+        count back from this version (the newest checkpoint) rather than from the newest entry.
         One listing of ``_delta_log`` (one LIST on object storage) per call.
         """
         log_dir = self.location.path(LOG_DIR, "_delta_log")
@@ -600,7 +607,7 @@ class Store:
                  if (m := _LOG_FILE.match(info.base_name))]
         if not files:
             return 0
-        newest = max(version for version, _, _ in files)
+        newest = max(version for version, _, _ in files) if upto is None else upto
         old_enough = [version for version, kind, _ in files
                       if kind.startswith("checkpoint") and version <= newest - keep_versions]
         if not old_enough:
