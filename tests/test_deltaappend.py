@@ -72,3 +72,20 @@ def test_a_table_with_a_feature_it_does_not_write_keeps_delta_rs_appends(tmp_pat
     assert info["version"] == version and info["engineInfo"].startswith("delta-rs")
     with Pond.open(path) as pond:
         assert pond.root.read_file_path("a.txt") == b"one"
+
+
+def test_the_resident_log_after_a_load_bigger_than_it_queues_holds_every_row_once(tmp_path, monkeypatch):
+    import tinylogsql.query as query
+
+    monkeypatch.setattr(query, "PENDING_ROWS", 500)  # (100k in use: a load that big is dropped, not written)
+    with Pond.create(tmp_path / "pond") as pond:
+        pond.root.create_file_path("a.txt", b"one")
+        assert pond._fixed_sql("SELECT count(*) FROM log") == [(2,)]  # the resident log is loaded now
+        names = [f"d/f{i:04d}" for i in range(800)]
+        pond.ingest(pa.table({"path": names, "content": [b"x"] * len(names)}))
+        loaded = pond.version
+        pond.root.create_file_path("b.txt", b"two")
+        _, rows = pond._store.read_snapshot()
+        assert pond._fixed_sql("SELECT count(*) FROM log") == [(rows.num_rows,)]
+        assert sorted(pond.at(loaded).root) == ["a.txt", "d"] and len(pond.at(loaded).root.open_dir_path("d")) == 800
+        assert not pond.at(loaded - 1).root.exists("d")
