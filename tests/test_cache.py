@@ -246,7 +246,7 @@ def test_opens_start_from_the_persisted_state_and_read_the_tail(pond_path, monke
         writer.root.create_file_path("/brief", b"here and gone")
         writer.root.remove("/brief")
     writer.maintain(retention_hours=0, unsafe=True)
-    assert _snapshot_files(pond_path) == [f"v{writer.version:020d}.parquet"]
+    assert _snapshot_files(pond_path) == [f"v{writer.version:020d}.arrow"]
     for step in range(30, 45):  # the tail after the snapshot
         random_op(writer, rng, step)
     with Pond.open(pond_path) as fresh:
@@ -275,8 +275,8 @@ def test_an_unusable_snapshot_is_passed_over(pond_path):
     pond.maintain(retention_hours=0, unsafe=True)
     expected = tree(pond)
     state_dir = Path(pond_path) / "state"
-    (state_dir / _snapshot_files(pond_path)[0]).write_bytes(b"PAR1 truncated")  # damaged
-    shutil.copy(foreign, state_dir / f"v{pond.version - 1:020d}.parquet")  # another table's
+    (state_dir / _snapshot_files(pond_path)[0]).write_bytes(b"ARROW1 truncated")  # damaged
+    shutil.copy(foreign, state_dir / f"v{pond.version - 1:020d}.arrow")  # another table's
     with Pond.open(pond_path) as fresh:
         assert tree(fresh) == expected
         state_matches_views(fresh)
@@ -300,10 +300,10 @@ def test_committers_persist_the_state_for_later_opens(pond_path, monkeypatch):
     with writer.transaction():  # a big load: persisted at once
         for i in range(60):
             writer.root.create_file_path(f"bulk{i}", str(i))
-    assert _snapshot_files(pond_path) == [f"v{writer.version:020d}.parquet"]
+    assert _snapshot_files(pond_path) == [f"v{writer.version:020d}.arrow"]
     for i in range(15):  # then every 7 commits, the newest two kept
         writer.root.create_file_path(f"one{i}", str(i))
-    assert _snapshot_files(pond_path) == [f"v{v:020d}.parquet" for v in (8, 15)]
+    assert _snapshot_files(pond_path) == [f"v{v:020d}.arrow" for v in (8, 15)]
     with Pond.open(pond_path) as fresh:  # from v15 plus a tail of one commit
         assert fresh._engine._db is None
         assert tree(fresh) == tree(writer)
@@ -321,7 +321,7 @@ def test_pruning_drops_old_snapshots_and_crash_leftovers_only(pond_path):
         fresh.write_bytes(b"being written")
         os.utime(leftover, (0, 0))  # an hour old or more: nobody is writing it
         pond.maintain(retention_hours=0, unsafe=True)
-        assert sorted(p.name for p in state_dir.iterdir()) == [".tmp-in-flight", f"v{pond.version:020d}.parquet"]
+        assert sorted(p.name for p in state_dir.iterdir()) == [".tmp-in-flight", f"v{pond.version:020d}.arrow"]
 
 
 def test_the_state_answers_right_while_layers_wait_for_their_background_merge(pond_path, monkeypatch):

@@ -66,7 +66,7 @@ def _write_snapshot(store: Store, future: Future[Base], version: int, table_id: 
     """A background persist: wait for the merge that makes the base at ``version``, write it."""
     try:
         base = future.result()
-        store.write_state(base.table().append_column("node_order", base.node_order), version, table_id)
+        store.write_state(base.persisted(), version, table_id)
         store.prune_states(keep=keep)
     except (OSError, pa.ArrowException) as exc:
         _persist_failed(store, exc)
@@ -510,7 +510,7 @@ class Engine:
                 return ""  # snapshots hold main's state only (branches start from main's, see _load_snapshot)
             self.state.rebase()
             base = self.state.base
-            path = self.store.write_state(base.table().append_column("node_order", base.node_order), self.version)
+            path = self.store.write_state(base.persisted(), self.version)
             self._persisted, self._since_persisted = self.version, 0
             return path
 

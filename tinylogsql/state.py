@@ -126,10 +126,10 @@ class Base:
     """
 
     def __init__(self, table: pa.Table, node_order: pa.Array | None = None) -> None:
-        table = table.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)
-        self.columns = {name: _one_array(table.column(name)) for name in STATE_SCHEMA.names}
+        self.columns = {field.name: _column(table.column(field.name), field.type) for field in STATE_SCHEMA}
         for name in ENCODED:  # few distinct values: an index per row instead of the string
-            self.columns[name] = pc.dictionary_encode(self.columns[name])
+            if not pa.types.is_dictionary(self.columns[name].type):  # (a snapshot holds them encoded)
+                self.columns[name] = pc.dictionary_encode(self.columns[name])
         self.rows = table.num_rows
         self._row_columns = [self.columns[name] for name in NodeRow._fields]
         self._names = _Column(self.columns["name"])
@@ -156,10 +156,10 @@ class Base:
     def checked(cls, table: pa.Table) -> Base:
         """A base from rows that should already be in order, with their node order (a persisted
         snapshot): both verified in vectorised passes over neighbouring rows, and rebuilt if wrong."""
-        if not _ascending(table.column("parent_id"), table.column("name")):
+        if not _key_ordered(_one_array(table.column("parent_id")), table.column("name")):
             return cls.sorted(table)
         order = _one_array(table.column("node_order")) if "node_order" in table.column_names else None
-        if order is not None and (order.null_count or not _ascending(pc.take(table.column("node_id"), order))):
+        if order is not None and not _order_plausible(order, table.column("node_id")):
             order = None
         return cls(table, order)
 
@@ -167,6 +167,8 @@ class Base:
     def sorted(cls, table: pa.Table) -> Base:
         """A base from rows in any order (the entry a name resolves to sorts first: newest, then node_id)."""
         if table.num_rows:
+            table = pa.table([table.column(field.name).cast(field.type) for field in STATE_SCHEMA],
+                             schema=STATE_SCHEMA)  # (a snapshot's encoded columns decoded to sort)
             table = table.sort_by([("parent_id", "ascending"), ("name", "ascending"),
                                    ("version", "descending"), ("node_id", "ascending")])
         return cls(table)
@@ -226,6 +228,11 @@ class Base:
                              for name in ("name", "kind", "node_id"))
         return list(zip(names, kinds, ids))  # noqa: B905 (equal lengths: slices of one table)
 
+    def persisted(self) -> pa.Table:
+        """The rows as a snapshot stores them: encoded columns as held, plus ``node_order``."""
+        return pa.table([*(self.columns[name] for name in STATE_SCHEMA.names), self.node_order],
+                        names=[*STATE_SCHEMA.names, "node_order"])
+
     def table(self) -> pa.Table:
         """The rows with STATE_SCHEMA's plain columns (encoded ones decoded: for merges and snapshots)."""
         columns = [self.columns[name].cast(STATE_SCHEMA.field(name).type) if name in ENCODED else self.columns[name]
@@ -235,6 +242,43 @@ class Base:
 
 def _one_array(column: pa.ChunkedArray) -> pa.Array:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _column(column: pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
+    """One contiguous array of type ``kind``; a dictionary of ``kind`` values is kept as it is."""
+    array = _one_array(column)
+    if pa.types.is_dictionary(array.type) and array.type.value_type == kind:
+        return array
+    return array if array.type == kind else array.cast(kind)
+
+
+def _key_ordered(parents: pa.Array, names: pa.ChunkedArray | pa.Array) -> bool:
+    """Are rows in (parent_id, name) order? A dictionary-encoded parent_id whose dictionary is in
+    ascending order (as encoding sorted rows makes it) is compared by its indices: integers."""
+    if pa.types.is_dictionary(parents.type):
+        if not _ascending(parents.dictionary):  # (strictly: no value twice)
+            return False
+        parents = parents.indices
+    return _ascending(parents, names)
+
+
+SAMPLED = 4096
+"""Node-order positions a snapshot's check compares (all of them below this many rows)."""
+
+
+def _order_plausible(order: pa.Array, node_ids: pa.ChunkedArray) -> bool:
+    """Does ``order`` list row positions by ascending node_id? Checked at SAMPLED evenly spaced
+    positions: a full check gathers every node id in random order (0.2 s and every page of the
+    column at 1M entries); the snapshot's label already vouches for where it came from."""
+    rows = len(order)
+    if order.null_count or rows != len(node_ids):
+        return False
+    if rows == 0:
+        return True
+    if pc.max(order).as_py() >= rows:
+        return False
+    picks = order.take(pa.array(sorted({i * (rows - 1) // max(1, SAMPLED - 1) for i in range(min(rows, SAMPLED))})))
+    return _ascending(node_ids.take(picks))
 
 
 def _ascending(first: pa.ChunkedArray | pa.Array, then: pa.ChunkedArray | pa.Array | None = None) -> bool:

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from . import objects
+from . import objects, statefile
 from .chunks import ChunkStore, is_manifest_ref
 from .errors import CorruptPondError, PondExistsError, PondNotFoundError, StorageError
 from .guard import unique_ops
@@ -40,9 +40,9 @@ BLOB_REF = re.compile(r"blobs/[0-9a-f]{64}")
 """The only form a content_ref may take (and it must name the row's own sha256)."""
 STATE_DIR = "state"
 """Persisted state snapshots (a cache of the `nodes` view at a version), beside the table."""
-STATE_FORMAT = 1
+STATE_FORMAT = 2
+"""2: an Arrow IPC file, memory-mapped (statefile.py); 1 was Parquet (passed over: rebuilt once)."""
 STATE_LABEL = "tinylogsql.state"
-STATE_ROW_GROUP = 1 << 20
 FEW_FILES = 4
 """Up to this many data files are read one by one (a new commit's), more as one dataset."""
 _DELTA_ACTIONS = {"add", "remove", "commitInfo", "metaData", "protocol", "txn", "cdc", "domainMetadata",
@@ -625,11 +625,11 @@ class Store:
         return str(self._dt.metadata().id)
 
     def state_path(self, version: int) -> str:
-        return self.location.path(STATE_DIR, f"v{version:020d}.parquet")
+        return self.location.path(STATE_DIR, f"v{version:020d}{statefile.SUFFIX}")
 
     def write_state(self, table: pa.Table, version: int, table_id: str | None = None) -> str:
         """Persist the state at ``version`` (rows in key order, plus ``node_order``: row positions
-        in node_id order) as ``state/v<version>.parquet``.
+        in node_id order) as ``state/v<version>.arrow`` (see statefile.py).
 
         It is a cache derived from the log, written whole in one step (temp file + rename, or
         one PUT), and labelled with the table id, the version and its row count, so a reader
@@ -637,19 +637,17 @@ class Store:
         """
         table_id = self.table_id if table_id is None else table_id  # (given by a background writer)
         label = {"format": STATE_FORMAT, "table_id": table_id, "version": version, "rows": table.num_rows}
-        table = table.replace_schema_metadata({STATE_LABEL: json.dumps(label)})
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, row_group_size=STATE_ROW_GROUP)
+        data = statefile.encode(table, {STATE_LABEL: json.dumps(label)})
         path = self.state_path(version)
         self.location.fs.create_dir(self.location.path(STATE_DIR), recursive=True)
-        self.location.write_atomic(path, sink.getvalue().to_pybytes())
+        self.location.write_atomic(path, data)
         return path
 
     def state_versions(self) -> list[int]:
         """Versions of the persisted state snapshots, oldest first."""
         selector = pafs.FileSelector(self.location.path(STATE_DIR), allow_not_found=True)
         infos = self.location.fs.get_file_info(selector)
-        found = (re.fullmatch(r"v(\d{20})\.parquet", info.base_name) for info in infos)
+        found = (re.fullmatch(rf"v(\d{{20}}){re.escape(statefile.SUFFIX)}", info.base_name) for info in infos)
         return sorted(int(match.group(1)) for match in found if match)
 
     def read_state(self, upto: int) -> tuple[int, pa.Table] | None:
@@ -659,11 +657,9 @@ class Store:
             if version > upto:
                 continue
             try:
-                if self.location.remote:  # one GET (pyarrow: a HEAD, then a GET per range)
-                    table = pq.ParquetFile(pa.BufferReader(objects.get(self.location, self.state_path(version)))).read()
-                else:
-                    with self.location.fs.open_input_file(self.state_path(version)) as source:
-                        table = pq.ParquetFile(source).read()
+                path = self.state_path(version)  # remote: one GET (pyarrow's reader: a HEAD, then ranges)
+                data = objects.get(self.location, path) if self.location.remote else None
+                table = statefile.read(self.location.fs, path, data)
                 label = json.loads((table.schema.metadata or {}).get(STATE_LABEL.encode(), b"{}"))
             except (OSError, pa.ArrowInvalid, ValueError):
                 continue
@@ -679,7 +675,8 @@ class Store:
         selector = pafs.FileSelector(self.location.path(STATE_DIR), allow_not_found=True)
         stale = time.time() - 3600  # a temp file an hour old is no write in progress
         doomed += [info.path for info in self.location.fs.get_file_info(selector)
-                   if info.base_name.startswith(".tmp-") and info.mtime is not None and info.mtime.timestamp() < stale]
+                   if (info.base_name.startswith(".tmp-") and info.mtime is not None and info.mtime.timestamp() < stale)
+                   or re.fullmatch(r"v\d{20}\.parquet", info.base_name)]  # format 1's, never read again
         for path in doomed:
             try:
                 self.location.fs.delete_file(path)
