@@ -394,3 +394,33 @@ def test_an_open_after_a_bulk_load_keeps_the_new_nodes_in_their_own_sorted_segme
         assert fresh._engine.state.created == []
         state_matches_views(fresh)
     pond.close()
+
+
+def test_contents_come_from_the_mapped_snapshot_even_after_it_is_replaced_and_pruned(pond_path):
+    """Issue 18: a snapshot is mapped, not copied, so file contents are read from it on demand. A
+    restart reads every content back; an open pond still does after another writer's maintains
+    replaced its snapshot and deleted the file."""
+    contents = {f"/d{i % 3}/f{i:02d}": os.urandom(i % 50 + 1) for i in range(60)}
+    writer = Pond.create(pond_path)
+    with writer.transaction():
+        for folder in ("/d0", "/d1", "/d2"):
+            writer.root.create_dir_path(folder)
+        for path, data in contents.items():
+            writer.root.create_file_path(path, data)
+    writer.maintain(retention_hours=0, unsafe=True)
+    first = _snapshot_files(pond_path)
+    reader = Pond.open(pond_path)
+    assert reader._engine._db is None and reader._engine.state.base.rows == 64  # from the snapshot
+    assert {path: reader.root.read_file_path(path) for path in contents} == contents
+    for round_ in range(pond_module.STATES_KEPT + 1):  # each maintain writes a snapshot; old ones go
+        path = f"/d{round_}/f{round_:02d}"
+        contents[path] = f"rewritten {round_}".encode()
+        writer.root.write_file_path(path, contents[path])
+        writer.maintain(retention_hours=0, unsafe=True)
+    assert not set(first) & set(_snapshot_files(pond_path))
+    assert {path: reader.root.read_file_path(path) for path in contents} == contents
+    state_matches_views(reader)
+    reader.close()
+    with Pond.open(pond_path) as fresh:
+        assert {path: fresh.root.read_file_path(path) for path in contents} == contents
+    writer.close()
