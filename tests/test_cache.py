@@ -424,3 +424,43 @@ def test_contents_come_from_the_mapped_snapshot_even_after_it_is_replaced_and_pr
     with Pond.open(pond_path) as fresh:
         assert {path: fresh.root.read_file_path(path) for path in contents} == contents
     writer.close()
+
+
+def test_bulk_loads_stay_sorted_segments_and_are_persisted_as_they_are(pond_path, monkeypatch):
+    """Issue 18: a big creates-only commit becomes a sorted segment beside the base, merged with
+    nothing; a persist writes the segments as they are and a reopen reads them back as segments.
+    Reads, later changes and the views agree throughout; past MAX_SEGMENTS they are merged."""
+    monkeypatch.setattr(state_module, "REBASE_AT", 8)
+    monkeypatch.setattr(state_module, "BACKGROUND_ROWS", 10)  # persists as a big state's: in the background
+    monkeypatch.setattr(query_module, "PERSIST_MIN_OPS", 10**9)  # persisted below when asked only
+    rng = random.Random(5)
+    pond = Pond.create(pond_path)
+    for step in range(10):
+        random_op(pond, rng, step)
+    pond.root.create_dir_path("/bulk")
+    pond.maintain(retention_hours=0, unsafe=True)
+    for load in range(3):
+        pond.root.create_files({f"bulk/l{load}-{i:02d}": f"{load}/{i}" for i in range(20 + 10 * load)})
+    state = pond._engine.state
+    assert [segment.rows for segment in state.created] == [20, 30, 40] and state.frozen == []
+    pond._engine.persist_soon(keep=pond_module.STATES_KEPT)
+    state_module.in_background(lambda: None).result()  # the persist has run
+    assert len(state.created) == 3  # nothing merged to write it
+    version, table = pond._store.read_state(pond.version)
+    assert version == pond.version and pond._store.state_segments(table)[1:] == [20, 30, 40]
+    with Pond.open(pond_path) as fresh:
+        assert [segment.rows for segment in fresh._engine.state.created] == [20, 30, 40]
+        assert tree(fresh) == tree(pond)
+        state_matches_views(fresh)
+        fresh.root.rename("/bulk/l1-03", "/moved")
+        fresh.root.write_file_path("/bulk/l2-07", b"rewritten")
+        for step in range(10, 25):
+            random_op(fresh, rng, step)
+        for load in range(3, 6):  # the fifth segment is one too many: all are merged
+            fresh.root.create_files({f"bulk/l{load}-{i:02d}": f"{load}/{i}" for i in range(60)})
+        assert tree(fresh) == tree(pond)
+        state_matches_views(fresh)
+        fresh._engine.state.rebase()
+        assert fresh._engine.state.created == []
+        state_matches_views(fresh)
+    pond.close()

@@ -233,6 +233,40 @@ class Base:
         return pa.table([*(self.columns[name] for name in STATE_SCHEMA.names), self.node_order],
                         names=[*STATE_SCHEMA.names, "node_order"])
 
+    @staticmethod
+    def persisted_all(bases: list[Base]) -> tuple[pa.Table, list[int]]:
+        """Sorted segments (disjoint node sets) as one snapshot table, one after the other, and
+        their row counts: nothing re-sorted. Encoded columns share one sorted dictionary, so each
+        segment's slice checks and reads as its own base; ``node_order`` is per segment."""
+        bases = [base for base in bases if base.rows] or bases[:1]
+        if len(bases) == 1:
+            return bases[0].persisted(), [bases[0].rows]
+        columns = []
+        for name in STATE_SCHEMA.names:
+            arrays = [base.columns[name] for base in bases]
+            if name in ENCODED:
+                shared = pc.unique(pa.concat_arrays([array.dictionary for array in arrays]))
+                shared = shared.take(pc.sort_indices(shared))
+                indices = [pc.index_in(array.dictionary, value_set=shared).cast(pa.int32()).take(array.indices)
+                           for array in arrays]
+                columns.append(pa.DictionaryArray.from_arrays(pa.concat_arrays(indices), shared))
+            else:
+                columns.append(pa.concat_arrays(arrays))
+        columns.append(pa.concat_arrays([base.node_order for base in bases]))
+        return pa.table(columns, names=[*STATE_SCHEMA.names, "node_order"]), [base.rows for base in bases]
+
+    @classmethod
+    def split_checked(cls, table: pa.Table, sizes: list[int] | None) -> list[Base]:
+        """The bases of a snapshot table of sorted segments with ``sizes`` rows (None: one),
+        each checked (see ``checked``)."""
+        if sizes is None or len(sizes) < 2 or sum(sizes) != table.num_rows:
+            return [cls.checked(table)]
+        bases, start = [], 0
+        for size in sizes:
+            bases.append(cls.checked(table.slice(start, size)))
+            start += size
+        return bases
+
     def table(self) -> pa.Table:
         """The rows with STATE_SCHEMA's plain columns (encoded ones decoded: for merges and snapshots)."""
         columns = [self.columns[name].cast(STATE_SCHEMA.field(name).type) if name in ENCODED else self.columns[name]

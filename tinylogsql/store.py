@@ -43,6 +43,7 @@ STATE_DIR = "state"
 STATE_FORMAT = 2
 """2: an Arrow IPC file, memory-mapped (statefile.py); 1 was Parquet (passed over: rebuilt once)."""
 STATE_LABEL = "tinylogsql.state"
+STATE_SEGMENTS = "tinylogsql.segments"
 FEW_FILES = 4
 """Up to this many data files are read one by one (a new commit's), more as one dataset."""
 _DELTA_ACTIONS = {"add", "remove", "commitInfo", "metaData", "protocol", "txn", "cdc", "domainMetadata",
@@ -627,17 +628,22 @@ class Store:
     def state_path(self, version: int) -> str:
         return self.location.path(STATE_DIR, f"v{version:020d}{statefile.SUFFIX}")
 
-    def write_state(self, table: pa.Table, version: int, table_id: str | None = None) -> str:
+    def write_state(self, table: pa.Table, version: int, table_id: str | None = None,
+                    segments: list[int] | None = None) -> str:
         """Persist the state at ``version`` (rows in key order, plus ``node_order``: row positions
         in node_id order) as ``state/v<version>.arrow`` (see statefile.py).
 
         It is a cache derived from the log, written whole in one step (temp file + rename, or
         one PUT), and labelled with the table id, the version and its row count, so a reader
-        can tell a snapshot that does not belong to this table or is incomplete.
+        can tell a snapshot that does not belong to this table or is incomplete. ``segments``: the
+        row counts of the sorted runs the rows are, one after the other (default: one).
         """
         table_id = self.table_id if table_id is None else table_id  # (given by a background writer)
         label = {"format": STATE_FORMAT, "table_id": table_id, "version": version, "rows": table.num_rows}
-        data = statefile.encode(table, {STATE_LABEL: json.dumps(label)})
+        metadata = {STATE_LABEL: json.dumps(label)}
+        if segments is not None and len(segments) > 1:
+            metadata[STATE_SEGMENTS] = json.dumps(segments)
+        data = statefile.encode(table, metadata)
         path = self.state_path(version)
         self.location.fs.create_dir(self.location.path(STATE_DIR), recursive=True)
         self.location.write_atomic(path, data)
@@ -667,6 +673,16 @@ class Store:
             if label == expected:
                 return version, table
         return None
+
+    @staticmethod
+    def state_segments(table: pa.Table) -> list[int] | None:
+        """Row counts of a snapshot's sorted segments (None: it is one)."""
+        found = (table.schema.metadata or {}).get(STATE_SEGMENTS.encode())
+        try:
+            sizes = json.loads(found) if found else None
+        except ValueError:
+            return None
+        return sizes if isinstance(sizes, list) and all(isinstance(size, int) for size in sizes) else None
 
     def prune_states(self, keep: int) -> list[str]:
         """Delete all but the ``keep`` newest state snapshots (and temp files a crash left)."""
