@@ -643,7 +643,7 @@ class Store:
         metadata = {STATE_LABEL: json.dumps(label)}
         if segments is not None and len(segments) > 1:
             metadata[STATE_SEGMENTS] = json.dumps(segments)
-        data = statefile.encode(table, metadata)
+        data = statefile.encode(table, metadata, compress=self.location.remote)
         path = self.state_path(version)
         self.location.fs.create_dir(self.location.path(STATE_DIR), recursive=True)
         self.location.write_atomic(path, data)
