@@ -336,7 +336,7 @@ class State:
         if created.num_rows < max(REBASE_AT, self.size // 8):
             return False
         self.settle()
-        segment = Base.sorted(created.select(STATE_SCHEMA.names))
+        segment = Base.sorted(created)
         if not self.active.nodes and not self.frozen and len(self.created) < MAX_SEGMENTS:
             # nothing above the bases: the segment joins them as it is, no merge (no sort or copy of the base)
             self.created.append(segment)

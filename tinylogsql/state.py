@@ -17,6 +17,7 @@ import bisect
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -67,26 +68,33 @@ Entry = tuple[str, str, str]
 """(name, kind, node_id): a directory entry, as listings that build no rows give it."""
 
 
-def repeats(values: pa.Array | pa.ChunkedArray) -> bool:
-    """Does any value occur twice? Sorted neighbours compared: count_distinct (hashing every
-    value) measured 4-5x slower on 300k strings."""
+def repeats(values: pa.Array | pa.ChunkedArray, order: pa.Array | None = None) -> bool:
+    """Does any value occur twice? Sorted neighbours compared (``order``: the sort indices, if
+    already known): count_distinct (hashing every value) measured 4-5x slower on 300k strings."""
     if len(values) < 2:
         return False
-    ordered = values.take(pc.sort_indices(values))
+    ordered = values.take(pc.sort_indices(values) if order is None else order)
     return bool(pc.any(pc.equal(ordered.slice(1), ordered.slice(0, len(values) - 1))).as_py())
 
 
 def created_rows(ops: pa.Table) -> pa.Table | None:
     """State rows for op rows that only create distinct nodes (each op is its node's state as
-    it stands, as `nodes` computes it), built column-wise; None if any op does more."""
-    if ops.num_rows and (not pc.all(pc.equal(ops["op"], "create")).as_py() or repeats(ops["node_id"])):
+    it stands, as `nodes` computes it), built column-wise; None if any op does more. Their
+    ``node_order`` comes along: the sort that proves the node ids distinct is the one a segment
+    of them needs for lookups by node (``Base.sorted`` carries it over its own reordering)."""
+    if not ops.num_rows:
+        return STATE_SCHEMA.empty_table()
+    if not pc.all(pc.equal(ops["op"], "create")).as_py():
+        return None
+    order = pc.sort_indices(ops["node_id"])
+    if repeats(ops["node_id"], order):
         return None
     return pa.table({
         **{name: ops[name] for name in ("node_id", "kind", "parent_id", "name", "size", "sha256", "target")},
         "created": ops["ts"], "created_version": ops["version"], "modified": ops["ts"], "version": ops["version"],
         "content_version": ops["version"], "content_seq": ops["seq"],
         "content": ops["content"], "content_ref": ops["content_ref"],
-    }, schema=STATE_SCHEMA)
+    }, schema=STATE_SCHEMA).append_column("node_order", order)
 
 
 class _Column:
@@ -157,7 +165,7 @@ class Base:
         """A base from rows that should already be in order, with their node order (a persisted
         snapshot): both verified in vectorised passes over neighbouring rows, and rebuilt if wrong."""
         if not _key_ordered(_one_array(table.column("parent_id")), table.column("name")):
-            return cls.sorted(table)
+            return cls.sorted(table.select(STATE_SCHEMA.names))  # (its node order is not trusted either)
         order = _one_array(table.column("node_order")) if "node_order" in table.column_names else None
         if order is not None and not _order_plausible(order, table.column("node_id")):
             order = None
@@ -165,13 +173,22 @@ class Base:
 
     @classmethod
     def sorted(cls, table: pa.Table) -> Base:
-        """A base from rows in any order (the entry a name resolves to sorts first: newest, then node_id)."""
-        if table.num_rows:
-            table = pa.table([table.column(field.name).cast(field.type) for field in STATE_SCHEMA],
-                             schema=STATE_SCHEMA)  # (a snapshot's encoded columns decoded to sort)
-            table = table.sort_by([("parent_id", "ascending"), ("name", "ascending"),
-                                   ("version", "descending"), ("node_id", "ascending")])
-        return cls(table)
+        """A base from rows in any order (the entry a name resolves to sorts first: newest, then
+        node_id). A ``node_order`` column (positions in node_id order, as the rows come) is kept,
+        moved to the new positions (a permutation inverted, no second sort)."""
+        if not table.num_rows:
+            return cls(table)
+        given = _one_array(table.column("node_order")) if "node_order" in table.column_names else None
+        table = pa.table([table.column(field.name).cast(field.type) for field in STATE_SCHEMA],
+                         schema=STATE_SCHEMA)  # (a snapshot's encoded columns decoded to sort)
+        moved = pc.sort_indices(table, sort_keys=[("parent_id", "ascending"), ("name", "ascending"),
+                                                  ("version", "descending"), ("node_id", "ascending")])
+        table = table.take(moved)
+        if given is None or len(given) != table.num_rows:
+            return cls(table)
+        position = np.empty(table.num_rows, dtype=np.uint64)
+        position[moved.to_numpy()] = np.arange(table.num_rows, dtype=np.uint64)  # old position -> new
+        return cls(table, pa.array(position[given.to_numpy()]))
 
     def find(self, parent_id: str, name: str) -> int | None:
         span = self.ranges.get(parent_id)
