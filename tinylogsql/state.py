@@ -220,8 +220,11 @@ class Base:
         return NodeRow(*(column[index].as_py() for column in self._row_columns))
 
     def rows_of_kind(self, kind: str) -> list[NodeRow]:
-        chosen = pc.indices_nonzero(pc.equal(self.columns["kind"], kind)).to_pylist()
-        return [self.row(index) for index in chosen]
+        """Every row of ``kind``, gathered column by column (a row at a time cost 1.2 s for the
+        9k directories of a 9M-entry mapped snapshot: a Python scalar and a page fault per cell)."""
+        chosen = pc.indices_nonzero(pc.equal(self.columns["kind"], kind))
+        columns = [column_values(column.take(chosen)) for column in self._row_columns]
+        return list(map(NodeRow._make, zip(*columns, strict=True)))
 
     def node_id(self, index: int) -> str:
         return self._node_ids[index].as_py()
