@@ -65,11 +65,12 @@ def _persist_failed(store: Store, exc: BaseException) -> None:
                   stacklevel=4)
 
 
-def _write_snapshot(store: Store, future: Future[Base], version: int, table_id: str, keep: int) -> None:
-    """A background persist: wait for the merge that makes the base at ``version``, write it."""
+def _write_snapshot(store: Store, future: Future[Base] | list[Base], version: int, table_id: str, keep: int) -> None:
+    """A background persist: wait for the merge that makes the base at ``version`` (or take the
+    sorted segments given), write it."""
     try:
-        base = future.result()
-        store.write_state(base.table().append_column("node_order", base.node_order), version, table_id)
+        table, sizes = Base.persisted_all([future.result()] if isinstance(future, Future) else future)
+        store.write_state(table, version, table_id, sizes)
         store.prune_states(keep=keep)
     except (OSError, pa.ArrowException) as exc:
         _persist_failed(store, exc)
@@ -253,12 +254,13 @@ class Engine:
         done = False
         try:
             created = created_rows(rows)
+            bases = Base.split_checked(table, self.store.state_segments(table))
             if created is not None and created.num_rows:  # a bulk load since: the snapshot as it is, the
-                # new nodes as a second sorted segment (sorted alone, no Python row each; see segments.py)
-                self.state = State(Base.checked(table), latest, [Base.sorted(created)])
+                # new nodes as one more sorted segment (sorted alone, no Python row each; see segments.py)
+                self.state = State(bases[0], latest, [*bases[1:], Base.sorted(created)])
                 self._load_dirs()
             else:
-                self.state = State(Base.checked(table), version)
+                self.state = State(bases[0], version, bases[1:])
                 self._load_dirs()
                 if rows.num_rows:
                     self._fold(rows)
@@ -520,7 +522,7 @@ class Engine:
                 return ""  # snapshots hold main's state only (branches start from main's, see _load_snapshot)
             self.state.rebase()
             base = self.state.base
-            path = self.store.write_state(base.table().append_column("node_order", base.node_order), self.version)
+            path = self.store.write_state(base.persisted(), self.version)
             self._persisted, self._since_persisted = self.version, 0
             return path
 
