@@ -85,16 +85,29 @@ def _store_large(pond: Pond, value: Any) -> tuple[int, str, str]:
 
 
 def _local(value: os.PathLike[str]) -> bytes | Path:
-    """A local file as its bytes (small: one open and read, no stat) or its path (large, streamed later)."""
+    """A local file as its bytes (small: one open and read, no stat) or its path (large, streamed later).
+    os.open/os.read: no buffered file object per file (~1.5 us each, a sync reads 100k small files)."""
     path = os.fspath(value)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(INLINE_MAX + 1)
-    except IsADirectoryError as exc:
-        raise InvalidContentError(f"{path} is a local directory, not a file") from exc
+        handle = os.open(path, os.O_RDONLY)
     except FileNotFoundError as exc:
         raise PathNotFoundError(str(path), "local file") from exc
+    try:
+        data = os.read(handle, INLINE_MAX + 1)
+        while data and len(data) <= INLINE_MAX:  # (a short read: read on to the end or past the limit)
+            more = os.read(handle, INLINE_MAX + 1 - len(data))
+            if not more:
+                break
+            data += more
+    except IsADirectoryError as exc:
+        raise InvalidContentError(f"{path} is a local directory, not a file") from exc
+    finally:
+        os.close(handle)
     return Path(path) if len(data) > INLINE_MAX else data
+
+
+def _read_all(values: list[os.PathLike[str]]) -> list[bytes | Path]:
+    return [_local(value) for value in values]
 
 
 def writable(pond: Pond) -> None:
@@ -113,10 +126,13 @@ def batch_from_mapping(pond: Pond, files: Mapping[str, Any],
     paths = list(files)
     values = list(files.values())
     local = [index for index, value in enumerate(values) if isinstance(value, os.PathLike)]
-    if len(local) > READERS:  # local files are read by a few threads (open and read release the GIL)
+    if len(local) > READERS:  # local files are read by a few threads (open and read release the GIL),
+        step = -(-len(local) // (READERS * 4))  # a list each (a future per file cost more than its read)
+        parts = [[values[i] for i in local[start:start + step]] for start in range(0, len(local), step)]
         with ThreadPoolExecutor(READERS) as pool:
-            for index, data in zip(local, pool.map(_local, [values[i] for i in local], chunksize=256), strict=True):
-                values[index] = data
+            read = [data for part in pool.map(_read_all, parts) for data in part]
+        for index, data in zip(local, read, strict=True):
+            values[index] = data
     else:
         for index in local:
             values[index] = _local(values[index])
