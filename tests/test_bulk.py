@@ -252,3 +252,14 @@ def test_a_large_unsorted_batch_equals_one_by_one(tmp_path, hashed_by):
         for path in ("n/medium", "n/empty", "n/d05/deep/er/f0005"):
             assert pond.root.get(path).sha256 == hashlib.sha256(files[path]).hexdigest()
         assert pond.check().ok
+
+
+@pytest.mark.parametrize("kind", [pa.binary(), pa.large_binary(), pa.string(), pa.large_string()])
+def test_ingest_content_columns_of_every_type(pond, kind):
+    contents = ["small", "", None, "x" * 70_000]  # the last is over the inline limit
+    first = pa.table({"path": ["t/a", "t/b"], "content": pa.array(contents[:2], kind)})
+    second = pa.table({"path": ["t/c", "t/d"], "content": pa.array(contents[2:], kind)})
+    pond.ingest(pa.concat_tables([first, second]))  # two chunks per column
+    assert [pond.root.read_file_path(f"t/{name}") for name in "abcd"] == [b"small", b"", b"", b"x" * 70_000]
+    assert pond.root.get("t/d").size == 70_000
+    assert pond.check().ok

@@ -181,7 +181,11 @@ def batch_from_table(pond: Pond, table: pa.Table) -> Batch:
 
     path = column("path", pa.string())
     assert path is not None
-    content = column("content", pa.large_binary())
+    content = None
+    if "content" in table.column_names:  # binary as it is (a cast to large_binary and back copied it twice)
+        content = _flat(table.column("content"))
+        if content.type != pa.binary():
+            content = column("content", pa.large_binary())
     large: dict[int, Any] = {}
     if content is not None:
         sizes = pc.fill_null(pc.binary_length(content), 0)
@@ -189,13 +193,16 @@ def batch_from_table(pond: Pond, table: pa.Table) -> Batch:
         for index in over.tolist():
             large[index] = content[index].as_py()
         if len(over):
-            content = pc.if_else(pc.greater(sizes, INLINE_MAX), pa.scalar(None, pa.large_binary()), content)
-        content = pc.cast(content, pa.binary())
+            content = pc.if_else(pc.greater(sizes, INLINE_MAX), pa.scalar(None, content.type), content)
+        if content.type != pa.binary():
+            content = pc.cast(content, pa.binary())
     return _batch(pond, path, column("kind", pa.string()), content, large, column("target", pa.string()))
 
 
 def _flat(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if isinstance(column, pa.ChunkedArray):  # (combine_chunks copies even a single chunk)
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
 
 
 def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array | None, large: dict[int, Any],

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
@@ -179,7 +180,7 @@ def stamp(ops: list[Any], version: int, txn_id: str, message: str, author: str,
     same = {"version": version, "txn_id": txn_id, "ts": _now(), "message": message, "author": author}
     for name, value in same.items():
         columns[name] = pa.repeat(pa.scalar(value, OPLOG_SCHEMA.field(name).type), count)
-    columns["seq"] = pa.array(range(count), pa.int32())
+    columns["seq"] = pa.array(np.arange(count, dtype=np.int32))  # (from a range: ~0.18 s per 1M ops)
     columns["branch"] = pc.fill_null(columns["branch"], branch)  # ref rows name their own branch
     return pa.table([columns[name] for name in OPLOG_SCHEMA.names], schema=OPLOG_SCHEMA)
 

@@ -83,6 +83,11 @@ _NODE_ROW = tuple.__new__
 """NodeRow from a tuple of its fields without NodeRow's own __new__ (a keyword-argument call)."""
 
 
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    """A column as one array (combine_chunks copies even a single chunk)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def as_row(fields: Fields | None) -> NodeRow | None:
     """A kept pending row (or None: removed) as the NodeRow readers expect."""
     return None if fields is None else _NODE_ROW(NodeRow, fields)
@@ -142,8 +147,7 @@ class Transaction:
         checked the names free); re-checked as one claim when foreign commits touch those directories."""
         self.ops.append(creates)
         self.unsettled.append(creates)
-        self.bulk_checks.append((creates.column("parent_id").combine_chunks(),
-                                 creates.column("name").combine_chunks(), paths))
+        self.bulk_checks.append((_one_chunk(creates.column("parent_id")), _one_chunk(creates.column("name")), paths))
         self.claims.append(("bulk", "", "", "", str(len(self.bulk_checks) - 1)))
 
     def _settle(self) -> None:
