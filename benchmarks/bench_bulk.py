@@ -126,8 +126,8 @@ def bench_creates(tmp: Path, args: argparse.Namespace) -> list[Figure]:
                {"per-op API": per_op_rows / one_by_one, "deltalake write": rows / delta,
                 "deltalake write, pond's parquet settings": rows / tuned}, target=1_000_000,
                higher_is_better=True,
-               note=f"deltalake write: the same op rows written by write_deltalake alone (no checks, no state), with its "
-                    f"default parquet settings and with the pond's (store.WRITER_PROPERTIES); "
+               note=f"deltalake write: the same op rows written by write_deltalake alone (no checks, no state), with "
+                    f"its default parquet settings and with the pond's (store.WRITER_PROPERTIES); "
                     f"of the bulk's {bulk:.2f} s: its Delta write {spent['delta']:.2f} s, the state fold after it "
                     f"{spent['fold']:.2f} s, reading the table, hashing and building the rows "
                     f"{bulk - spent['delta'] - spent['fold']:.2f} s"),
