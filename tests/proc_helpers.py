@@ -39,3 +39,9 @@ def many_creates(path: str, prefix: str, count: int) -> list[str]:
 def exists_in_fresh_process(path: str, name: str) -> bool:
     with Pond.open(path) as pond:
         return pond.root.exists(name)
+
+
+def read_in_fresh_process(path: str, name: str) -> bytes:
+    """Read a file in a pool worker; its errors must reach the parent as themselves."""
+    with Pond.open(path) as pond:
+        return pond.root.read_file_path(name)

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import bisect
 import gc
-import re
-import string
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
-from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import CorruptPondError, InvalidArgumentError, VersionNotFoundError
+from .globs import compile_glob, mask, match
 from .refs import visible
 from .schema import OPLOG_SCHEMA, ROOT_ID
 from .store import MissingDataFile
@@ -80,79 +78,16 @@ def check_globs(paths: object) -> Globs:
     for glob in items:
         if not isinstance(glob, str) or not glob.startswith("/"):
             raise InvalidArgumentError(f"a path glob is a str starting with '/' (absolute in the pond), not {glob!r}")
-        _compile(glob)
+        compile_glob(glob)
     return tuple(items)
-
-
-def _escape(char: str) -> str:
-    """One literal character in a pattern both Python's re and Arrow's RE2 read the same way."""
-    if char.isalnum() or not char.isascii():
-        return char
-    if char in string.punctuation:
-        return "\\" + char
-    return f"[{char}]"  # whitespace, control characters
-
-
-@cache
-def _pattern(glob: str) -> str:
-    """A glob over absolute pond paths as a regular expression (no anchors): ``*`` and ``?`` stay
-    within one name, ``**`` crosses folders (``/a/**/b`` matches ``/a/b`` too), ``[...]`` is a
-    character class (``[!...]`` negated)."""
-    out, i = [], 0
-    while i < len(glob):
-        if glob.startswith("/**/", i):
-            out.append("(?:/.*)?/")
-            i += 4
-        elif glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif glob[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif glob[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif glob[i] == "[" and glob.find("]", i + 2) > 0:
-            end = glob.find("]", i + 2)  # a "]" right after "[" (or "[!") belongs to the class
-            body = glob[i + 1:end]
-            negate = body.startswith("!")
-            out.append("[" + ("^" if negate else "") + "".join(map(_escape, body[negate:])) + "]")
-            i = end + 1
-        else:
-            out.append(_escape(glob[i]))
-            i += 1
-    return "".join(out)
-
-
-@cache
-def _compile(glob: str) -> re.Pattern[str]:
-    try:
-        return re.compile(_pattern(glob) + r"\Z", re.DOTALL)
-    except re.error as exc:
-        raise InvalidArgumentError(f"invalid path glob {glob!r}: {exc}") from None
 
 
 def matches(globs: Globs, change: Change) -> bool:
     """Does the change touch a path the globs select? A move matches by its old or new path."""
     if globs is None:
         return True
-    for glob in globs:
-        pattern = _compile(glob)
-        if pattern.match(change.path) or (change.from_path is not None and pattern.match(change.from_path)):
-            return True
-    return False
-
-
-def _mask(globs: tuple[str, ...], path: pa.ChunkedArray, from_path: pa.ChunkedArray) -> pa.ChunkedArray:
-    """``matches`` over whole columns (Arrow's RE2 reads the same patterns)."""
-    mask = None
-    for glob in globs:
-        regex = "(?s)^" + _pattern(glob) + "$"
-        for column in (path, from_path):
-            hit = pc.fill_null(pc.match_substring_regex(column, regex), False)
-            mask = hit if mask is None else pc.or_(mask, hit)
-    assert mask is not None
-    return mask
+    return any(match(glob, change.path) or (change.from_path is not None and match(glob, change.from_path))
+               for glob in globs)
 
 
 # -- reading the rows after a version ---------------------------------------------------
@@ -232,7 +167,7 @@ def _batches(rows: pa.Table, live_dirs: dict[str, tuple[str, str]], globs: Globs
     if skip:
         keep = pc.and_(keep, pc.invert(pc.is_in(rows["version"], pa.array(sorted(skip), pa.int64()))))
     if globs is not None:
-        keep = pc.and_(keep, _mask(globs, rows["path"], rows["from_path"]))
+        keep = pc.and_(keep, mask(globs, rows["path"], rows["from_path"]))
     rows = rows.filter(keep)
     if not rows.num_rows:
         return []

@@ -43,13 +43,14 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from .chunks import CHUNK_DIR, MANIFEST_DIR, ChunkStore, is_manifest_ref
+from .content import BLOB_DIR, BLOB_REF
 from .errors import CorruptPondError
 from .guard import duplicates, unique_ops
 from .location import LOG_DIR, Location, locate
 from .refs import MAIN_CHAIN, visible
 from .retention import expired_pairs, held_refs
 from .schema import OPLOG_SCHEMA, ROOT_ID
-from .store import _DELTA_ACTIONS, BLOB_DIR, BLOB_REF
+from .store import _DELTA_ACTIONS
 
 if TYPE_CHECKING:
     from .pond import Pond

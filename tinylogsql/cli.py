@@ -5,231 +5,51 @@ then ``./pond``) and ``--debug``; read commands take ``--at VERSION`` (a version
 time). Every writing command makes one commit and takes ``-m/--message`` and ``--author``. Pond
 paths in ls/cat/rm/get/stat accept globs, matched inside the pond. The work is done by the
 library (``Pond``/``Directory``, ``tinylogsql.export``, ``tinylogsql.sync``, ``tinylogsql.history``,
-``tinylogsql.patch``); this module parses arguments and prints. Errors are one line on stderr
+``tinylogsql.patch``); this module parses arguments and prints. It holds the group, the commands
+that browse and change files, ``check`` and ``maintain``; the other commands live in one module per
+concern (``cli_history``, ``cli_branches``, ``cli_retention``, ``cli_watch``, ``cli_git``), and
+what they all share in ``cli_common``. Errors are one line on stderr
 and exit 1 (``--debug`` shows the traceback); an error after the command's commit landed is a
 warning naming the version, and exit 0.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-import posixpath
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import duckdb
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-from rich.tree import Tree
 
-from . import __version__, sqlworker
+from . import __version__, cli_branches, cli_git, cli_history, cli_retention, cli_watch, sqlworker
 from . import export as transfer
-from . import history as past
+from .cli_common import (
+    COMMITTED,
+    GLOB_CHARS,
+    at_option,
+    console,
+    emit_json,
+    err_console,
+    expand,
+    json_option,
+    location,
+    one_commit,
+    open_pond,
+    plain,
+    pond_option,
+    progress_bar,
+    relation_table,
+    show_progress,
+    tree_of,
+    write_options,
+)
 from .display import human_size, plural, when
 from .errors import NotADirError, PathNotFoundError, PondError, PondExistsError
 from .pond import Pond
-
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-"""Tables keep one line per row when piped (rich would wrap them at 80 columns)."""
-err_console = Console(stderr=True, highlight=False)
-F = TypeVar("F", bound=Callable[..., Any])
-
-PROGRESS_FILES = 20
-PROGRESS_BYTES = 16 << 20
-"""``put`` shows a progress bar from this many files or bytes on (or with ``--progress``)."""
-
-
-# -- shared options ---------------------------------------------------------------------
-def _branch_after(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    """-b/--branch given after the subcommand wins over the one before it (as --pond does)."""
-    if value is not None:
-        root = ctx.find_root()
-        root.obj = {**(root.obj or {}), "branch": value}
-
-
-def pond_option(fn: F) -> F:
-    """--pond, -b/--branch and --debug after the subcommand (also accepted before it, on the group)."""
-    fn = click.option("--debug", is_flag=True, hidden=True, help="Show full tracebacks on errors.")(fn)
-    fn = click.option("-b", "--branch", "branch_after", default=None, metavar="NAME", expose_value=False,
-                      callback=_branch_after,
-                      help="The branch to read and write (default: $TINYLOGSQL_BRANCH, then main); "
-                           "also accepted before the command.")(fn)
-    return click.option(
-        "--pond", "pond_path", default=None, metavar="PATH",
-        help="The pond to use (default: $TINYLOGSQL_POND, then ./pond); also accepted before the command.",
-    )(fn)
-
-
-def at_option(fn: F) -> F:
-    return click.option("--at", "at", default=None, metavar="REV",
-                        help="Read the pond as of a revision: a version number, ISO time (UTC), branch, tag "
-                             "or NAME~N.")(fn)
-
-
-def write_options(fn: F) -> F:
-    """-m/--message and --author, on every command that commits."""
-    fn = click.option("--author", default=None, metavar="NAME",
-                      help="Author of the commit (default: $TINYLOGSQL_AUTHOR, then the OS user).")(fn)
-    return click.option("-m", "--message", default=None, metavar="TEXT", help="Commit message.")(fn)
-
-
-def json_option(fn: F) -> F:
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print one JSON document (field names as in the Python API).")(fn)
-
-
-def location(pond_path: str | None) -> str:
-    """The pond named after the subcommand, else before it (which defaults to $TINYLOGSQL_POND, ./pond)."""
-    if pond_path is not None:
-        return pond_path
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root() if ctx is not None else None
-    return (root.obj or {}).get("pond", "./pond") if root is not None else "./pond"
-
-
-def current_branch() -> str:
-    """The branch given by the global --branch/-b (default: $TINYLOGSQL_BRANCH, then main)."""
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root() if ctx is not None else None
-    return (root.obj or {}).get("branch", "main") if root is not None else "main"
-
-
-def revision(text: str) -> Any:
-    """A revision for ``pond.at``: a version number, an ISO time, else a branch, tag or ``name~N``."""
-    try:
-        return past.parse_version(text)
-    except ValueError:
-        return text
-
-
-def open_pond(pond_path: str | None, at: str | None = None, author: str | None = None) -> Pond:
-    """The pond on the current branch, live or read-only at revision ``at``."""
-    pond = Pond.open(location(pond_path), branch=current_branch(), author=author)
-    if at is None:
-        return pond
-    return pond.at(revision(at))
-
-
-COMMITTED: list[int] = []
-"""Versions this process committed: an error after a commit must say that the commit landed."""
-
-
-@contextmanager
-def one_commit(pond: Pond, message: str, author: str | None) -> Iterator[Any]:
-    """All the command's ops in one commit; the version is noted for ``main`` when one was made."""
-    with pond.transaction(message=message, author=author) as tx:
-        yield tx
-    if tx.ops and tx.committed_version is not None:
-        COMMITTED.append(tx.committed_version)
-
-
-GLOB_CHARS = frozenset("*?[")
-
-
-def expand(pond: Pond, paths: tuple[str, ...] | list[str]) -> list[str]:
-    """Pond paths with globs (``*``, ``?``, ``[..]``, ``**``) expanded inside the pond to full paths,
-    sorted, as a shell would; a glob matching nothing is an error (bash's failglob)."""
-    out: list[str] = []
-    for path in paths:
-        if GLOB_CHARS & set(path):
-            found = pond.root.glob(path if path.startswith("/") else "/" + path)
-            if not found:
-                raise PathNotFoundError(path, "no match")
-            out.extend(found)
-        else:
-            out.append(path)
-    return out
-
-
-def _plain(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return when(value)
-    return str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "_asdict"):
-        return {k: _jsonable(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
-def emit_json(value: Any) -> None:
-    """One JSON document on stdout."""
-    click.echo(json.dumps(_jsonable(value), indent=2, default=str))
-
-
-def _rich_table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> Table:
-    table = Table(title=title, show_edge=False, header_style="bold")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(escape(_plain(value)) for value in row))
-    return table
-
-
-def _table(relation) -> Table:  # type: ignore[no-untyped-def]
-    return _rich_table(list(relation.columns), [list(r) for r in relation.fetchall()])
-
-
-def _tree(pond: Pond, top: str = "/") -> Tree:
-    start = pond.root.open_dir_path(top)
-    if start.path == "/":
-        tree = Tree(f"[bold]{escape(pond.uri)}[/] (version {pond.version})")
-    else:
-        tree = Tree(f"[bold blue]{escape(start.path)}/[/]")
-
-    def add(branch: Tree, directory: Any) -> None:
-        for info in directory.listing():
-            name = escape(info.name)
-            if info.kind == "symlink":
-                branch.add(f"[cyan]{name}[/] -> {escape(info.target or '')}")
-            elif info.kind == "dir":
-                add(branch.add(f"[bold blue]{name}/[/]"), pond.root.open_dir_path(info.path))
-            else:
-                branch.add(f"{name} ({human_size(info.size)})")
-
-    add(tree, start)
-    return tree
-
-
-@contextmanager
-def progress_bar(show: bool, verb: str, files: int, total: int) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (when ``show``); yields ``advance(nbytes)``."""
-    if not show:
-        yield lambda size: None
-        return
-    columns = (TextColumn(f"[bold]{verb}[/] {{task.description}}"), BarColumn(), DownloadColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=False) as bar:
-        task = bar.add_task(plural(files, "file"), total=total)
-        yield lambda size: bar.advance(task, size)
-        bar.update(task, completed=total, description=f"{plural(files, 'file')}, done")  # unchanged ones too
-
-
-def _show_progress(flag: bool | None, files: int, total: int) -> bool:
-    if flag is not None:
-        return flag
-    return err_console.is_terminal and (files >= PROGRESS_FILES or total >= PROGRESS_BYTES)
 
 
 # -- the group ------------------------------------------------------------------------
@@ -306,13 +126,13 @@ def demo(path: str) -> None:
         if root.get("/latest") is not None:
             root.remove("/latest")
         root.create_symlink_path("/latest", f"/data/run-{run}")
-        console.print(_tree(pond))
+        console.print(tree_of(pond))
         history = pond.sql(
             "SELECT o.version, o.ts, o.op, p.path, o.author, o.message "
             "FROM oplog o LEFT JOIN paths p USING (node_id) "
             "WHERE o.version > 0 ORDER BY o.version DESC, o.seq DESC LIMIT 12"
         )
-        console.print(_table(history))
+        console.print(relation_table(history))
 
 
 # -- creating and browsing -----------------------------------------------------------------
@@ -381,7 +201,7 @@ def tree(path: str, pond_path: str | None, at: str | None, debug: bool) -> None:
     Example: tinylogsql tree /data
     """
     with open_pond(pond_path, at) as pond:
-        console.print(_tree(pond, path))
+        console.print(tree_of(pond, path))
 
 
 @cli.command()
@@ -429,7 +249,7 @@ def stat(paths: tuple[str, ...], as_json: bool, pond_path: str | None, at: str |
                 click.echo()
             for key, value in info._asdict().items():
                 if value is not None:
-                    click.echo(f"{key + ':':<10} {_plain(value)}")
+                    click.echo(f"{key + ':':<10} {plain(value)}")
 
 
 # -- changing -------------------------------------------------------------------------
@@ -533,7 +353,7 @@ def put(sources: tuple[str, ...], dest: str, message: str | None, author: str | 
         message = message or f"put {names} -> {dest}"
         before = pond.version
         unchanged: list[str] = []
-        with progress_bar(_show_progress(progress, len(files), total), "put", len(files), total) as advance:
+        with progress_bar(show_progress(progress, len(files), total), "put", len(files), total) as advance:
             version = transfer.put(pond, items, message, on_file=lambda item: advance(item.size), author=author,
                                    unchanged=unchanged)
         if version != before:
@@ -570,7 +390,7 @@ def sync(local_dir: Path, pond_dir: str, message: str | None, author: str | None
     with open_pond(pond_path) as pond:
         wanted = not dry_run and progress is not False and (progress or err_console.is_terminal)
         files, total = plan_size(local_dir) if wanted else (0, 0)  # one extra walk, only for a bar
-        show = wanted and _show_progress(progress, files, total)
+        show = wanted and show_progress(progress, files, total)
         with progress_bar(show, "sync", files, total) as advance:
             report = pond.sync(local_dir, pond_dir, delete=delete, dry_run=dry_run, message=message, author=author,
                                on_file=lambda path, size: advance(size))
@@ -619,228 +439,6 @@ def export_cmd(local_dir: Path, pond_path: str | None, at: str | None, debug: bo
     with open_pond(pond_path, at) as pond:
         written = transfer.export(pond, local_dir)
         click.echo(f"exported version {pond.version}: {plural(len(written), 'path')} into {local_dir}")
-
-
-# -- history ----------------------------------------------------------------------------
-def reverse_option(fn: F) -> F:
-    return click.option("--reverse", is_flag=True, help="Oldest first (the default is newest first).")(fn)
-
-
-@cli.command()
-@click.argument("path", required=False)
-@click.option("-n", "--limit", type=int, default=None, help="Show only the last N commits.")
-@reverse_option
-@json_option
-@pond_option
-@at_option
-def log(path: str | None, limit: int | None, reverse: bool, as_json: bool, pond_path: str | None, at: str | None,
-        debug: bool) -> None:
-    """List commits, newest first: version, time, author, message and op counts. With PATH, only the
-    commits that touched PATH or anything below it (following nodes through moves).
-
-    Example: tinylogsql log /data -n 10 --json
-    """
-    with open_pond(pond_path, at) as pond:
-        if path is None:
-            found = past.commits(pond, limit)
-        else:
-            touched = {op.version for op in past.path_history(pond, path, recursive=True)}
-            if not touched:
-                raise PathNotFoundError(path, "no commit touched it")
-            found = [c for c in past.commits(pond) if c.version in touched][:limit]
-        if reverse:
-            found.reverse()
-        if as_json:
-            emit_json(found)
-            return
-        merged = {version: f" (merged {source}@{upto})" for target, source, upto, version in pond._refs().merges
-                  if target == pond.branch}
-        rows = [[c.version, c.branch, c.time, c.author, c.message + merged.get(c.version, ""), c.creates, c.writes,
-                 c.moves, c.removes, human_size(c.bytes_written)] for c in found]
-        if path is None and limit is None:  # where branches forked off this one (or it off its parent)
-            shown = [c.version for c in found]
-            for ref in pond._refs().branches.values():
-                if pond.branch in (ref.name, ref.parent) and (not shown or ref.created_version >= min(shown)):
-                    rows.append([ref.created_version, ref.name, ref.created, "", f"branch {ref.name} from "
-                                 f"{ref.parent}@{ref.fork}", "", "", "", "", ""])
-            rows.sort(key=lambda row: row[0], reverse=not reverse)
-        console.print(_rich_table(["version", "branch", "time (UTC)", "author", "message", "create", "write",
-                                   "move", "remove", "bytes"], rows))
-
-
-@cli.command()
-@click.argument("path")
-@click.option("-r", "--recursive", is_flag=True, help="Also ops on everything below PATH.")
-@reverse_option
-@json_option
-@pond_option
-@at_option
-def history(path: str, recursive: bool, reverse: bool, as_json: bool, pond_path: str | None, at: str | None,
-            debug: bool) -> None:
-    """Every op on PATH, newest first, following the node through moves.
-
-    Example: tinylogsql history /data/readings.csv --reverse
-    """
-    with open_pond(pond_path, at) as pond:
-        ops = past.path_history(pond, path, recursive=recursive)
-        if not ops:
-            raise PathNotFoundError(path, "no op in its history")
-        if not reverse:
-            ops.reverse()
-        if as_json:
-            emit_json(ops)
-            return
-        rows = [[o.version, o.time, o.op, o.kind,
-                 f"{o.from_path} -> {o.path}" if o.from_path else o.path,
-                 o.size, o.author, o.message] for o in ops]
-        console.print(_rich_table(["version", "time (UTC)", "op", "kind", "path", "size", "author", "message"], rows))
-
-
-def _under(path: str | None, top: str) -> bool:
-    return path is not None and (top == "/" or path == top or path.startswith(top + "/"))
-
-
-@cli.command()
-@click.argument("args", nargs=-1, required=True, metavar="V1 [V2] [PATH]")
-@click.option("-p", "--patch", is_flag=True, help="Show a unified diff of each text file (binary files: named).")
-@click.option("--stat", "show_stat", is_flag=True, help="Show lines added/removed per file and a total.")
-@click.option("--exit-code", is_flag=True, help="Exit 1 when anything differs (as git diff --exit-code).")
-@json_option
-@pond_option
-def diff(args: tuple[str, ...], patch: bool, show_stat: bool, exit_code: bool, as_json: bool,
-         pond_path: str | None, debug: bool) -> None:
-    """What changed from version V1 to V2 (default: the newest), below PATH if given: added, removed,
-    modified, moved, type-changed.
-
-    Example: tinylogsql diff 3 7 /data -p
-    """
-    from .patch import patches
-
-    if len(args) > 3:
-        raise click.UsageError("diff takes V1 [V2] [PATH]")
-    v1, rest = args[0], list(args[1:])
-    v2 = None
-    marks = {"added": "+", "removed": "-", "modified": "M", "moved": "R", "type-changed": "T"}
-    with open_pond(pond_path) as pond:
-        if rest and not rest[0].startswith("/") and (len(rest) == 2 or _is_version(rest[0], pond)):
-            v2 = rest.pop(0)
-        path = posixpath.normpath("/" + rest[0].lstrip("/")) if rest else "/"
-        old = pond.at(revision(v1))
-        new = pond.at(revision(v2)) if v2 is not None else pond.at(pond.version)
-        changes = [c for c in past.diff(old, new) if _under(c.path, path) or _under(c.old_path, path)]
-        file_patches = patches(old, new, changes) if patch or show_stat else []
-        if as_json:
-            emit_json(changes)
-        elif show_stat:
-            for fp in file_patches:
-                counts = (f"Bin {fp.old_size} -> {fp.new_size} bytes" if fp.binary
-                          else f"{fp.added + fp.removed:>4} {'+' * min(fp.added, 40)}{'-' * min(fp.removed, 40)}")
-                click.echo(f" {fp.path} | {counts}")
-            added = sum(fp.added for fp in file_patches)
-            removed = sum(fp.removed for fp in file_patches)
-            click.echo(f" {plural(len(file_patches), 'file')} changed, {plural(added, 'insertion')}(+), "
-                       f"{plural(removed, 'deletion')}(-)")
-        else:
-            by_path: dict[str, list[str]] = {}
-            for fp in file_patches:
-                by_path.setdefault(fp.path, []).append(fp.text)
-            for change in changes:
-                if change.change == "moved":
-                    line = f"{change.old_path} -> {change.path}"
-                elif change.change == "type-changed":
-                    line = f"{change.path} ({change.old_kind} -> {change.kind})"
-                else:
-                    line = change.path + ("/" if change.kind == "dir" else "")
-                click.echo(f"{marks[change.change]} {change.change:<12} {line}")
-                for text in by_path.pop(change.path, []) if change.change != "moved" else []:
-                    click.echo(text, nl=False)
-    if exit_code and changes:
-        sys.exit(1)
-
-
-def _is_version(text: str, pond: Pond) -> bool:
-    """Is ``text`` a revision (version, time, branch, tag, NAME~N) rather than a path?"""
-    try:
-        past.parse_version(text)
-        return True
-    except ValueError:
-        refs = pond._refs()
-        name = text.split("~", 1)[0]
-        return refs.exists(name) or name in refs.tags
-
-
-@cli.command()
-@click.argument("query", required=False)
-@click.option("-f", "--file", "query_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Read the query from FILE.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
-              show_default=True, help="Output format (parquet needs --output).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to FILE instead of stdout.")
-@pond_option
-@at_option
-def sql(query: str | None, query_file: Path | None, fmt: str, output: Path | None, pond_path: str | None,
-        at: str | None, debug: bool) -> None:
-    """Run one read-only SQL query over the pond's views (oplog, nodes, entries, paths, ...).
-
-    QUERY "-" reads it from stdin; --file reads it from a file.
-
-    Example: tinylogsql sql "select path from paths order by path" --format csv
-    """
-    if (query is None) == (query_file is None):
-        raise click.UsageError("give exactly one of QUERY, - (stdin) or --file FILE")
-    if query_file is not None:
-        query = query_file.read_text(encoding="utf-8")
-    elif query == "-":
-        query = sys.stdin.read()
-    assert query is not None
-    if fmt == "parquet" and output is None:
-        raise click.UsageError("--format parquet needs --output FILE")
-    with open_pond(pond_path, at) as pond:
-        relation = pond.sql(query)
-        if fmt == "table":
-            if output is not None:
-                with output.open("w", encoding="utf-8") as handle:
-                    Console(file=handle, width=200).print(_table(relation))
-            else:
-                console.print(_table(relation))
-            return
-        table = relation.to_arrow_table()
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            pq.write_table(table, output)
-            return
-        columns = table.column_names
-        rows = table.to_pylist()
-        text = io.StringIO()
-        if fmt == "csv":
-            writer = csv.writer(text, lineterminator="\n")
-            writer.writerow(columns)
-            writer.writerows([[_csv_value(row[c]) for c in columns] for row in rows])
-        else:
-            json.dump(rows, text, default=_json_value, indent=None)
-            text.write("\n")
-        if output is not None:
-            output.write_text(text.getvalue(), encoding="utf-8")
-        else:
-            click.echo(text.getvalue(), nl=False)
-
-
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    return "" if value is None else value
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
 
 
 # -- checking ----------------------------------------------------------------------------
@@ -953,17 +551,8 @@ def main() -> None:
         sys.exit(1)
 
 
-from . import cli_branches, cli_retention  # noqa: E402  (register branch, tag, merge, revert, restore, retention)
-
-cli_branches.register(cli, sys.modules[__name__])
-cli_retention.register(cli, sys.modules[__name__])
-
-from . import cli_watch  # noqa: E402  (registers watch on `cli`)
-
-cli_watch.register(cli, sys.modules[__name__])
-from . import cli_git  # noqa: E402  (registers import-git on `cli`)
-
-cli_git.register(cli, sys.modules[__name__])
+for module in (cli_branches, cli_history, cli_retention, cli_watch, cli_git):
+    module.register(cli)  # branch, tag, merge, revert, restore; log, history, diff, sql; retention; watch; import-git
 
 if __name__ == "__main__":
     main()

@@ -12,9 +12,7 @@ from typing import Any
 
 import click
 
-base: Any = None
-"""The cli module (its helpers and shared options), set by ``register``; not imported here, so
-``python -m tinylogsql.cli`` (where cli is ``__main__``) has no import cycle."""
+from . import cli_common as base
 
 
 def _rows(items: list[Any]) -> list[dict[str, Any]]:
@@ -27,18 +25,16 @@ def show_merge(changes: list[Any], conflicts: list[Any], as_json: bool, version:
         base.emit_json({"version": version, "changes": _rows(changes), "conflicts": _rows(conflicts)})
         return
     if changes:
-        base.console.print(base._rich_table(["change", "path", "kind", "from"],
+        base.console.print(base.rich_table(["change", "path", "kind", "from"],
                                             [[c.change, c.path, c.kind, c.old_path] for c in changes]))
     if conflicts:
-        base.console.print(base._rich_table(["conflict", "path", "ours", "theirs"],
+        base.console.print(base.rich_table(["conflict", "path", "ours", "theirs"],
                                             [[c.reason, c.path, c.ours, c.theirs] for c in conflicts],
                                             title="conflicts"))
 
 
-def register(cli: click.Group, module: Any) -> None:
-    """Add the branch commands to the command group (``module``: the cli module, for its helpers)."""
-    global base
-    base = module
+def register(cli: click.Group) -> None:
+    """Add the branch commands to the command group."""
 
     @cli.command()
     @click.argument("name", required=False)
@@ -67,7 +63,7 @@ def register(cli: click.Group, module: Any) -> None:
                 base.emit_json(_rows(found))
                 return
             rows = [["*" if b.name == pond.branch else "", b.name, b.head, b.base, b.created] for b in found]
-            base.console.print(base._rich_table(["", "branch", "head", "base", "created (UTC)"], rows))
+            base.console.print(base.rich_table(["", "branch", "head", "base", "created (UTC)"], rows))
 
     @cli.command()
     @click.argument("name", required=False)
@@ -88,7 +84,7 @@ def register(cli: click.Group, module: Any) -> None:
             if as_json:
                 base.emit_json(_rows(found))
                 return
-            base.console.print(base._rich_table(["tag", "branch", "version", "created (UTC)"],
+            base.console.print(base.rich_table(["tag", "branch", "version", "created (UTC)"],
                                                 [[t.name, t.branch, t.version, t.created] for t in found]))
 
     @cli.command()

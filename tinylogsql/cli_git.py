@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-base: Any = None
-"""The cli module (its helpers and shared options), set by ``register`` (see cli_branches.py)."""
+from . import cli_common as base
 
 
-def register(cli: click.Group, module: Any) -> None:
-    """Add ``import-git`` to the command group (``module``: the cli module, for its helpers)."""
-    global base
-    base = module
+def register(cli: click.Group) -> None:
+    """Add ``import-git`` to the command group."""
 
     @cli.command(name="import-git")
     @click.argument("repo", type=click.Path(exists=True, file_okay=False))

@@ -6,13 +6,14 @@ It parses and prints; the work is Pond's (``retention.py``). ``maintain`` applie
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import click
 
+from . import cli_common as base
 
-def register(cli: click.Group, base: Any) -> None:
-    """Add ``retention`` (with ``set`` and ``clear``) to the command group (``base``: the cli module)."""
+
+def register(cli: click.Group) -> None:
+    """Add ``retention`` (with ``set`` and ``clear``) to the command group."""
 
     @cli.group(invoke_without_command=True)
     @base.json_option
@@ -33,7 +34,7 @@ def register(cli: click.Group, base: Any) -> None:
         if not found:
             click.echo("no retention policies: every version is kept")
             return
-        base.console.print(base._rich_table(
+        base.console.print(base.rich_table(
             ["glob", "keep versions", "keep days", "set at version", "set (UTC)"],
             [[p.glob, p.keep_versions, p.keep_days, p.version, p.created] for p in found]))
 

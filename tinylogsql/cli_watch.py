@@ -11,14 +11,11 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any
 
 import click
 
+from . import cli_common as base
 from .changes import ChangeBatch, as_dict
-
-base: Any = None
-"""The cli module (its helpers and shared options), set by ``register`` (see cli_branches)."""
 
 
 def batch_json(batch: ChangeBatch) -> str:
@@ -44,10 +41,8 @@ def run(command: str, batch: ChangeBatch) -> int:
     return subprocess.run(command, shell=True, input=batch_json(batch).encode(), env=env, check=False).returncode
 
 
-def register(cli: click.Group, module: Any) -> None:
-    """Add ``watch`` to the command group (``module``: the cli module, for its helpers)."""
-    global base
-    base = module
+def register(cli: click.Group) -> None:
+    """Add ``watch`` to the command group."""
 
     @cli.command()
     @click.argument("globs", nargs=-1, metavar="[GLOB]...")

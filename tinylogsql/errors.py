@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import Any
 
 
 class PondError(Exception):
@@ -24,6 +25,12 @@ class _PathOSError(PondError, OSError):
         if detail:
             message = f"{message} ({detail})"
         super().__init__(self.errno_code, message, path)
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as (path, detail), so it crosses a process pool as itself (OSError's own
+        reduce would pass (errno, message, path) to this __init__)."""
+        return type(self), (self.filename, self.detail), self.__dict__
 
 
 class PathNotFoundError(_PathOSError, FileNotFoundError):
@@ -112,6 +119,9 @@ class MergeConflictError(ConflictError):
     def __init__(self, message: str, conflicts: list) -> None:  # type: ignore[type-arg]
         super().__init__(message)
         self.conflicts = conflicts
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (str(self), self.conflicts), self.__dict__
 
 
 class InvalidMergeError(PondError, ValueError):

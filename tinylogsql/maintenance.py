@@ -28,6 +28,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake.exceptions import DeltaError
 
+from .content import BLOB_DIR
 from .errors import CorruptPondError, InvalidArgumentError, UnsafeRetentionError
 from .guard import unique_ops
 from .location import LOG_DIR, Location
@@ -53,7 +54,6 @@ COMMIT_TEMP = re.compile(r"^_commit_[0-9a-f-]+\.json\.tmp$")
 """A temporary commit file (delta-rs' and put_if_absent's), before it is linked to its version."""
 BLOB_NAME = re.compile(r"^[0-9a-f]{64}$")
 """What GC may delete under blobs/, manifests/ and chunks/: content names (plus old ``.tmp-`` leftovers)."""
-BLOB_DIR = "blobs"
 DELETE_THREADS = 8
 """Local objects GC deletes (and chunk lists it reads) at once: each waits on storage, not the CPU."""
 GC_PREFIX = ".gc-"

@@ -19,13 +19,13 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InvalidArgumentError, InvalidRetentionError, RetentionNotFoundError
+from .globs import compile_glob, match
 from .refs import MAIN, Refs, visible
 from .schema import ROOT_ID
 
@@ -79,20 +79,18 @@ def check_glob(glob: object) -> str:
     parts = [part for part in glob.strip().split("/") if part and part != "."]
     if not parts or "\x00" in glob or ".." in parts:
         raise InvalidRetentionError(f"invalid retention glob {glob!r} (e.g. '/scratch/**' or '/logs/*.csv')")
-    return "/" + "/".join(parts)
+    normal = "/" + "/".join(parts)
+    try:
+        compile_glob(normal)
+    except InvalidArgumentError as exc:
+        raise InvalidRetentionError(str(exc)) from None
+    return normal
 
 
 def matches(glob: str, path: str) -> bool:
-    """Does the absolute ``path`` match ``glob`` ("*", "?", "[...]" within a name; "**" any depth)?"""
-    return _match(glob.strip("/").split("/"), path.strip("/").split("/"))
-
-
-def _match(pattern: list[str], parts: list[str]) -> bool:
-    if not pattern:
-        return not parts
-    if pattern[0] == "**":
-        return any(_match(pattern[1:], parts[skip:]) for skip in range(len(parts) + 1))
-    return bool(parts) and fnmatchcase(parts[0], pattern[0]) and _match(pattern[1:], parts[1:])
+    """Does the absolute ``path`` match ``glob``? The change feed's rules (globs.py): "*", "?" and
+    "[...]" within a name, "**" any depth, "/a/**" below /a and not /a itself."""
+    return match(glob, path)
 
 
 def policy_op(glob: object, keep_versions: object, keep_days: object) -> dict[str, Any]:
