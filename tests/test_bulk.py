@@ -218,11 +218,13 @@ def test_concurrent_writer(pond, pond_path, check_by):
 def hashed_by(request, monkeypatch):
     """Both ways a batch hashes its contents: hashlib (small batches) or DuckDB for the small
     contents and hashlib threads for the larger ones (see hashing.py)."""
+    import tinylogsql.bulk
     import tinylogsql.hashing
 
-    if request.param == "duckdb":
+    if request.param == "duckdb":  # (and on the background thread)
         monkeypatch.setattr(tinylogsql.hashing, "DUCKDB_MIN", 0)
         monkeypatch.setattr(tinylogsql.hashing, "THREADED_BYTES", 0)
+        monkeypatch.setattr(tinylogsql.bulk, "BACKGROUND_HASH", 0)
     return request.param
 
 

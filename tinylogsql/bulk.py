@@ -16,7 +16,7 @@ import binascii
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,13 +57,31 @@ READERS = 4
 """Threads reading local files (``os.PathLike`` contents)."""
 
 
+BACKGROUND_HASH = 10_000
+"""A batch of at least this many entries is hashed on a thread while its rows are built."""
+_hashing: list[ThreadPoolExecutor] = []
+
+
+def _hasher() -> ThreadPoolExecutor:
+    if not _hashing:
+        _hashing.append(ThreadPoolExecutor(1, thread_name_prefix="tinylogsql-hash"))
+    return _hashing[0]
+
+
 class Batch:
     """What to create: paths with their kind, target, and stored content (size, sha256, inline or ref)."""
 
-    def __init__(self, path: pa.Array, kind: pa.Array, size: pa.Array, sha256: pa.Array, content: pa.Array,
-                 content_ref: pa.Array, target: pa.Array) -> None:
-        self.path, self.kind, self.size, self.sha256 = path, kind, size, sha256
+    def __init__(self, path: pa.Array, kind: pa.Array, size: pa.Array, sha256: pa.Array | Future[pa.Array],
+                 content: pa.Array, content_ref: pa.Array, target: pa.Array) -> None:
+        self.path, self.kind, self.size, self._sha256 = path, kind, size, sha256
         self.content, self.content_ref, self.target = content, content_ref, target
+
+    @property
+    def sha256(self) -> pa.Array:
+        """The contents' hex sha256 (a large batch hashes on a thread while its rows are built: wait for it)."""
+        if isinstance(self._sha256, Future):
+            self._sha256 = self._sha256.result()
+        return self._sha256
 
     def __len__(self) -> int:
         return len(self.path)
@@ -238,10 +256,15 @@ def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array 
         inline = pc.and_(is_file, pc.invert(pa.array(over)))
     if large or content.null_count or not pc.all(inline).as_py():  # (a plain batch of files needs no copy)
         content = pc.if_else(inline, pc.fill_null(content, b""), pa.scalar(None, pa.binary()))
-    digests = sha256_hex(content)  # null where content is (large ones, dirs, symlinks)
+    # null where content is (large ones, dirs, symlinks); a large batch hashes on a thread (DuckDB and
+    # hashlib release the GIL) while the transaction resolves its directories and builds its rows
+    digests: pa.Array | Future[pa.Array] = _hasher().submit(sha256_hex, content) if count >= BACKGROUND_HASH \
+        else sha256_hex(content)
     sizes = pc.cast(pc.binary_length(content), pa.int64())
     refs = pa.nulls(count, pa.string())
     if large:
+        if isinstance(digests, Future):
+            digests = digests.result()
         size_list, digest_list, ref_list = sizes.to_pylist(), digests.to_pylist(), refs.to_pylist()
         with ThreadPoolExecutor(min(WORKERS, len(large))) as pool:
             results = pool.map(lambda value: _store_large(pond, value), large.values())
