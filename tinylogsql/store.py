@@ -34,7 +34,7 @@ from deltalake import (
 )
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from . import objects
+from . import deltaappend, objects
 from .content import BLOB_DIR, ContentStore
 from .errors import CorruptPondError, PondExistsError, PondNotFoundError, StorageError
 from .guard import unique_ops
@@ -219,6 +219,9 @@ class Store:
         self._commits_since_open = 0
         self._checkpoint_seen: tuple[tuple[int | None, int] | None, int] = (None, -1)
         self._legacy = False  # a table without the branch columns: the next commit adds them
+        self._at = dt.version()  # the table's version as far as this store knows (its own commits included)
+        self._direct, self._checkpoint_every = deltaappend.supported(dt)
+        self._checkpointer = deltaappend.Checkpointer(self._table_at, lambda upto: self.trim_log(upto=upto))
 
     # -- opening -----------------------------------------------------------------
     @classmethod
@@ -322,7 +325,17 @@ class Store:
         return version
 
     def prepare(self, version: int) -> bool:
-        """Bring the DeltaTable handle to ``version`` for a commit; False if the table is already past it."""
+        """Bring the store to ``version`` for a commit; False if the table is already past it.
+        A direct append (deltaappend) needs no handle at all: the version the caller read is the one
+        it claims (had another writer taken the next one, the append finds its entry and fails)."""
+        if self._direct and not self._legacy:
+            self._at = version
+            return True
+        self._catch_up(version)
+        return self._at == version
+
+    def _catch_up(self, version: int) -> None:
+        """Bring the DeltaTable handle to at least ``version`` (fewer if the table has fewer)."""
         if self._commits_since_open < REOPEN_EVERY and self._dt.version() < version:
             try:
                 self._dt.update_incremental()
@@ -331,14 +344,20 @@ class Store:
             if self._dt.version() < version:  # e.g. the entries it missed were cleaned up
                 self._commits_since_open = REOPEN_EVERY
         if self._commits_since_open >= REOPEN_EVERY:
-            self._dt = self._fresh_table()
+            for attempt in range(RELOADS + 1):
+                try:
+                    self._dt = self._fresh_table()
+                    break
+                except DeltaError:  # an entry it listed was trimmed meanwhile: list again
+                    if attempt == RELOADS:
+                        raise
             self._commits_since_open = 0
-        return self._dt.version() == version
+        self._at = self._dt.version()
 
     # -- reading -----------------------------------------------------------------
     def handle_version(self) -> int:
-        """The version of the DeltaTable handle (as of its last load or commit)."""
-        return self._dt.version()
+        """The table's version as of the handle's last load or this store's last commit."""
+        return self._at
 
     def newest_version(self) -> int:
         """The table's newest version, from a fresh load of its log (checkpoint plus entries)."""
@@ -522,10 +541,47 @@ class Store:
     def commit(self, rows: pa.Table, base_version: int, message: str, author: str) -> None:
         """Append ``rows`` as version base_version+1, or raise CommitConflict.
 
-        The DeltaTable handle must be at ``base_version`` (see ``prepare``).
+        The store must be at ``base_version`` (see ``prepare``). Appends are written by deltaappend
+        (a pyarrow data file and a create-only log entry) unless the table needs write_deltalake.
         """
-        if self._dt.version() != base_version:
+        if self._at != base_version:
             raise CommitConflict(base_version)
+        trim = (base_version + 2) % TRIM_EVERY == 0
+        if self._direct and not self._legacy:
+            self._append(rows, base_version, message, author, trim)
+            return
+        self._write(rows, base_version, message, author)
+        if trim:
+            self.trim_log()
+
+    def _append(self, rows: pa.Table, base_version: int, message: str, author: str, trim: bool) -> None:
+        """The commit as a direct append; the checkpoint delta-rs's hook would have written and the
+        log trim follow in the background (deltaappend.Checkpointer)."""
+        try:
+            landed = deltaappend.append(self.location, rows, base_version + 1, message, author)
+        except StorageError:
+            raise
+        except OSError as exc:  # the storage refused the write: name the table and the errno
+            number = exc.errno or errno.EIO
+            raise StorageError(number, f"cannot commit to {self.location.table_uri}: {os.strerror(number)} ({exc})",
+                               exc.filename or self.location.table_uri) from exc
+        if not landed:
+            raise CommitConflict(base_version)
+        self._at = base_version + 1
+        self._commits_since_open += 1
+        if deltaappend.due(self._at, self._checkpoint_every) or trim:
+            self._checkpointer.soon(self._at, trim)
+
+    def settle(self) -> None:
+        """Wait for the checkpoints and log trims this store's commits started in the background."""
+        self._checkpointer.settle()
+
+    def _write(self, rows: pa.Table, base_version: int, message: str, author: str) -> None:
+        """The commit through write_deltalake (the handle brought to ``base_version`` first)."""
+        if self._dt.version() != base_version:
+            self._catch_up(base_version)
+            if self._dt.version() != base_version:
+                raise CommitConflict(base_version)
         evolve = {"schema_mode": "merge"} if self._legacy else {}
         try:
             write_deltalake(
@@ -545,21 +601,23 @@ class Store:
         except DeltaError as exc:  # the storage refused the write: a clear OSError, not deltalake's
             raise storage_error(self.location.table_uri, exc) from exc
         self._commits_since_open += 1
-        self._legacy = False
+        if self._legacy:
+            self._legacy = False
+            self._direct, self._checkpoint_every = deltaappend.supported(self._dt)
         if self._dt.version() != base_version + 1:
             landed = self._dt.version()
             raise CorruptPondError(
                 f"commit landed at version {landed}, expected {base_version + 1} in {self.location.table_uri}"
             )
-        if (base_version + 2) % TRIM_EVERY == 0:
-            self.trim_log()
+        self._at = base_version + 1
 
-    def trim_log(self, keep_versions: int = KEEP_VERSIONS) -> int:
+    def trim_log(self, keep_versions: int = KEEP_VERSIONS, upto: int | None = None) -> int:
         """Delete log entries (and checkpoints) older than the newest checkpoint that is at least
         ``keep_versions`` versions old; return how many files went. Oldest first and best
         effort: a failure leaves the rest (a contiguous log) for the next trim.
 
-        What stays is a complete Delta log from that checkpoint on (see KEEP_VERSIONS).
+        What stays is a complete Delta log from that checkpoint on (see KEEP_VERSIONS). ``upto``:
+        count back from this version (the newest checkpoint) rather than from the newest entry.
         One listing of ``_delta_log`` (one LIST on object storage) per call.
         """
         log_dir = self.location.path(LOG_DIR, "_delta_log")
@@ -571,7 +629,7 @@ class Store:
                  if (m := _LOG_FILE.match(info.base_name))]
         if not files:
             return 0
-        newest = max(version for version, _, _ in files)
+        newest = max(version for version, _, _ in files) if upto is None else upto
         old_enough = [version for version, kind, _ in files
                       if kind.startswith("checkpoint") and version <= newest - keep_versions]
         if not old_enough:
@@ -594,6 +652,9 @@ class Store:
     def _fresh_table(self) -> DeltaTable:
         return DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
 
+    def _table_at(self, version: int) -> DeltaTable:
+        return DeltaTable(self.location.table_uri, version=version, storage_options=self.location.storage_options)
+
     def compact(self, zorder: bool = False, attempts: int | None = None) -> dict[str, Any]:
         """Rewrite small data files into few large ones (all of them sorted by parent_id if asked),
         committed at exactly the version read (see maintenance.compact).
@@ -606,6 +667,7 @@ class Store:
         metrics = compact(self, zorder, COMPACT_ATTEMPTS if attempts is None else attempts)
         self._dt = self._fresh_table()
         self._commits_since_open = 0
+        self._at = self._dt.version()
         if metrics.get("numFilesAdded") and (self._dt.version() + 1) % TRIM_EVERY == 0:  # it took a trim's turn
             self.trim_log()
         return metrics

@@ -221,7 +221,21 @@ class Transaction:
         return [rows[name] for name in sorted(rows)]
 
     def child_names(self, parent_id: str) -> list[str]:
-        return [row.name for row in self.children(parent_id)]
+        """Names only: the committed ones without building their rows (the state's name listing)."""
+        if self.unsettled:
+            self._settle()
+        names: set[str] = set()
+        if parent_id not in self.created:
+            with self.pond._engine.lock:
+                self._current()
+                self.read_dirs.add(parent_id)
+                names = set(self.pond._engine.child_names(parent_id))
+        for name in self.touched.get(parent_id, ()):
+            if as_row(self.keys[(parent_id, name)]) is None:
+                names.discard(name)
+            else:
+                names.add(name)
+        return sorted(names)
 
     def child_kinds(self, parent_id: str) -> list[Entry]:
         return [(row.name, row.kind, row.node_id) for row in self.children(parent_id)]
