@@ -90,8 +90,11 @@ def append(location: Location, rows: pa.Table, version: int, message: str, autho
 
 
 _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-checkpoint")
-"""Checkpoints and log trims of direct appends: off the committing thread (~20 ms per checkpoint at
-interval 10, ~2 ms per commit). Its threads are joined at interpreter exit."""
+"""The thread that writes checkpoints and trims the log. Store waits for it before a commit returns
+(Store._append): in the background it saved ~2 ms per commit (~20 ms per checkpoint
+at interval 10), but a starved checkpointer trails the log, and a process whose checkpoint trails
+another's trim can leave ``_last_checkpoint`` naming a version whose later entries are gone. Inline,
+the window is the one delta-rs's own post-commit hook has."""
 
 
 def due(version: int, every: int) -> bool:
@@ -100,7 +103,7 @@ def due(version: int, every: int) -> bool:
 
 
 class Checkpointer:
-    """One pond's checkpoints, written in the background from a DeltaTable handle of its own.
+    """One pond's checkpoints, written on the checkpoint thread from a DeltaTable handle of its own.
 
     Requests that pile up while one is written (a busy machine) collapse into the newest, so the
     newest checkpoint never trails the commits by more than about one checkpoint's time; the log

@@ -557,8 +557,8 @@ class Store:
             self.trim_log()
 
     def _append(self, rows: pa.Table, base_version: int, message: str, author: str, trim: bool) -> None:
-        """The commit as a direct append; the checkpoint delta-rs's hook would have written and the
-        log trim follow in the background (deltaappend.Checkpointer)."""
+        """The commit as a direct append, then the checkpoint delta-rs's hook would have written and
+        the log trim, before the commit returns, as delta-rs's own hook does (why: deltaappend._worker)."""
         try:
             landed = deltaappend.append(self.location, rows, base_version + 1, message, author)
         except StorageError:
@@ -573,9 +573,11 @@ class Store:
         self._commits_since_open += 1
         if deltaappend.due(self._at, self._checkpoint_every) or trim:
             self._checkpointer.soon(self._at, trim)
+            self._checkpointer.settle()  # inline, as delta-rs's hook (why: deltaappend._worker)
 
     def settle(self) -> None:
-        """Wait for the checkpoints and log trims this store's commits started in the background."""
+        """Wait for the checkpoints and log trims this store's commits started (none is left pending
+        while checkpoints run inline: kept for a pond closing mid-commit on another thread)."""
         self._checkpointer.settle()
 
     def _write(self, rows: pa.Table, base_version: int, message: str, author: str) -> None:
