@@ -5,7 +5,11 @@
   repository (a commit per version, loose objects, then after ``git gc``) and a plain folder
   (which keeps only the last version: 1x);
 - 10 identical copies of one file: stored bytes as a multiple of one copy;
-- ingest of a 64 MiB file (random bytes: no compression help) from disk, beside ``cp``;
+- stored bytes after mid-file edits of a 32 MB CSV (cut into the big chunks), beside the same
+  written as a pipe (64 KiB chunks);
+- ingest of a 64 MiB file (random bytes: no compression help) from disk through the pond, through
+  ``ChunkStore.write_stream`` alone and as a pipe (64 KiB chunks), each beside ``cp`` (median of
+  ``--trials``); ``--only throughput`` runs these (and the read) alone;
 - streaming read of it through ``File.open()``, beside reading the plain file;
 - ``maintain`` on a pond with many chunks (half of them unreferenced), beside listing them;
 - on S3 (moto on 127.0.0.1): 64 MiB as 64 KiB objects vs packed into 4 MiB objects.
@@ -18,6 +22,7 @@ import io
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -41,12 +46,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--versions", type=int, default=30, help="appends / edits")
     parser.add_argument("--copy-mb", type=int, default=100, help="size of the file copied 10 times")
     parser.add_argument("--ingest-mb", type=int, default=64)
+    parser.add_argument("--trials", type=int, default=6, help="ingest and read trials (the median is reported)")
+    parser.add_argument("--big-csv-mb", type=float, default=32, help="size of the big CSV edited in its middle")
+    parser.add_argument("--big-edits", type=int, default=30)
+    parser.add_argument("--only", default="stored,throughput,maintain,s3",
+                        help="comma-separated sections to run (e.g. --only throughput for the ingest figures alone)")
     parser.add_argument("--gc-chunks", type=int, default=100_000, help="chunks in the maintain figure")
     parser.add_argument("--quick", action="store_true", help="tiny sizes for CI")
     parser.add_argument("--out", type=Path, help="write bench_chunks.json here")
     args = parser.parse_args(argv)
     if args.quick:
         args.csv_mb, args.versions, args.copy_mb, args.ingest_mb, args.gc_chunks = 0.5, 3, 2, 4, 200
+        args.trials, args.big_csv_mb, args.big_edits = 2, 1, 2
     return args
 
 
@@ -126,40 +137,107 @@ def copies_figure(tmp: Path, args: argparse.Namespace) -> Figure:
                   target=1.05)
 
 
+class Pipe:
+    """A stream whose size is unknown before it is read (a pipe): cut into the small chunks."""
+
+    def __init__(self, stream: io.BufferedIOBase) -> None:
+        self.read, self.readinto = stream.read, stream.readinto
+
+
 def ingest_and_read(tmp: Path, args: argparse.Namespace) -> list[Figure]:
+    """Ingest a file of random bytes through the pond, through ChunkStore.write_stream alone and as
+    a pipe (64 KiB chunks, as before the size tiers), then stream it back; each trial beside cp
+    and a plain read of the same file. Medians of ``--trials``."""
+    from tinylogsql.chunks import ChunkStore
+    from tinylogsql.location import locate
+
     source = tmp / "ingest.bin"
     with open(source, "wb") as out:
         for _ in range(args.ingest_mb):
             out.write(os.urandom(MIB))
     size_mib = source.stat().st_size / MIB
-    ours, cps, reads, plain_reads = [], [], [], []
-    for trial in range(3):
+    timings: dict[str, list[float]] = {key: [] for key in ("pond", "write_stream", "pipe", "cp", "read", "plain")}
+    with Pond.create(tmp / "pond-warm") as pond:  # the SQL worker starts with the first pond: not in a trial
+        pond.root.create_file_path("warm.bin", b"warm" * 30_000)
+    time.sleep(1)
+
+    def rate(key: str, start: float) -> None:
+        timings[key].append(size_mib / (now() - start))
+
+    for trial in range(args.trials):
         pond_path = tmp / f"pond-ingest{trial}"
         with Pond.create(pond_path) as pond:
             os.sync()
             start = now()
             with open(source, "rb") as stream:
                 f = pond.root.create_file_path("big.bin", stream)
-            ours.append(size_mib / (now() - start))
+            rate("pond", start)
+            os.sync()
             start = now()
-            subprocess.run(["cp", str(source), str(tmp / f"cp{trial}.bin")], check=True)
-            cps.append(size_mib / (now() - start))
+            subprocess.run(["cp", str(source), str(tmp / "cp.bin")], check=True)
+            rate("cp", start)
             start = now()
             with f.open() as stream:
                 while stream.read(MIB):
                     pass
-            reads.append(size_mib / (now() - start))
+            rate("read", start)
             start = now()
-            with open(tmp / f"cp{trial}.bin", "rb") as stream:
+            with open(tmp / "cp.bin", "rb") as stream:
                 while stream.read(MIB):
                     pass
-            plain_reads.append(size_mib / (now() - start))
+            rate("plain", start)
+        for key in ("write_stream", "pipe"):
+            folder = tmp / f"{key}{trial}"
+            folder.mkdir()
+            store = ChunkStore(locate(str(folder)))
+            os.sync()
+            start = now()
+            with open(source, "rb") as stream:
+                store.write_stream(stream if key == "write_stream" else Pipe(stream))
+            rate(key, start)
+            shutil.rmtree(folder)
+        shutil.rmtree(pond_path)
+        (tmp / "cp.bin").unlink()
+    mid = {key: statistics.median(values) for key, values in timings.items()}
     size = f"{size_mib:.0f} MiB"
-    return [Figure("ingest (chunk, hash, compress, store)", max(ours), "MiB/s", size, {"cp": max(cps)}, target=300,
-                   higher_is_better=True, note="best of 3; random bytes, so zstd never pays and every chunk is new"),
-            Figure("streaming read via File.open()", max(reads), "MiB/s", size, {"plain file": max(plain_reads)},
+    trials = f"median of {args.trials}; random bytes, so zstd never pays and every chunk is new"
+    return [Figure("ingest (chunk, hash, compress, store)", mid["pond"], "MiB/s", size, {"cp": mid["cp"]}, target=300,
+                   higher_is_better=True, note=f"Pond create_file_path from an open file; {trials}"),
+            Figure("ingest, ChunkStore.write_stream alone", mid["write_stream"], "MiB/s", size, {"cp": mid["cp"]},
+                   higher_is_better=True, note="the same without the commit"),
+            Figure("ingest as a pipe (size unknown: 64 KiB chunks)", mid["pipe"], "MiB/s", size, {"cp": mid["cp"]},
+                   higher_is_better=True, note="write_stream alone; the chunking every write had before the tiers"),
+            Figure("streaming read via File.open()", mid["read"], "MiB/s", size, {"plain file": mid["plain"]},
                    target=500, higher_is_better=True,
-                   note="best of 3; checks every chunk's blake3 (read_file_path also the sha256)")]
+                   note=f"{trials.split(';')[0]}; checks every chunk's blake3 (read_file_path also the sha256)")]
+
+
+def big_edits_figure(tmp: Path, args: argparse.Namespace) -> Figure:
+    """Mid-file edits of a CSV big enough for the big chunks, beside the same written as a pipe
+    (64 KiB chunks): what the bigger chunks cost in stored bytes."""
+    content = b"id,sensor,value,ts\n"
+    while len(content) < args.big_csv_mb * 1e6:
+        content += csv_rows(len(content), 20_000)
+    rng = random.Random(9)
+    versions = [content]
+    for step in range(args.big_edits):
+        at = content.index(b"\n", len(content) // 2 + rng.randrange(-len(content) // 10, len(content) // 10)) + 1
+        content = content[:at] + csv_rows(20_000_000 + 20 * step, 20) + content[at:]
+        versions.append(content)
+    stored = {}
+    for label in ("tiered", "pipe"):
+        pond_path = tmp / f"pond-big-{label}"
+        with Pond.create(pond_path) as pond:
+            for version in versions:
+                pond.root.write_file_path("data.csv", version if label == "tiered" else Pipe(io.BytesIO(version)))
+        stored[label] = tree_bytes(pond_path / "chunks") + tree_bytes(pond_path / "manifests")
+        shutil.rmtree(pond_path)
+    final = len(content)
+    return Figure(f"stored bytes, {args.big_edits} mid-file edits of 1 KB, big file", stored["tiered"] / final,
+                  "x final", f"{final / 1e6:.1f} MB",
+                  {"64 KiB chunks": stored["pipe"] / final, "whole-file": sum(len(v) for v in versions) / final},
+                  note="content of 16 MiB and more is cut into 256 KiB chunks; 64 KiB chunks = the same written "
+                       "as a pipe")
 
 
 def maintain_figure(tmp: Path, args: argparse.Namespace) -> list[Figure]:
@@ -243,24 +321,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     info = header("bench_chunks: chunked content vs a plain folder and git")
     started = now()
-    figures: list[Figure] = []
+    only = set(args.only.split(","))
+    stored: list[Figure] = []
+    throughput: list[Figure] = []
+    maintenance_figures: list[Figure] = []
     with temp_dir("bench-chunks-") as tmp:
-        figures.append(versions_figures(tmp, args, "append"))
-        figures.append(versions_figures(tmp, args, "edit"))
-        figures.append(copies_figure(tmp, args))
-        figures += ingest_and_read(tmp, args)
-        figures += maintain_figure(tmp, args)
-    packing = packing_figure(args)
+        if "stored" in only:
+            stored += [versions_figures(tmp, args, "append"), versions_figures(tmp, args, "edit"),
+                       copies_figure(tmp, args), big_edits_figure(tmp, args)]
+        if "throughput" in only:
+            throughput += ingest_and_read(tmp, args)
+        if "maintain" in only:
+            maintenance_figures += maintain_figure(tmp, args)
+    packing = packing_figure(args) if "s3" in only else None
+    if packing:
+        maintenance_figures.append(packing)
     elapsed = now() - started
-    print()
-    print_table(figures[:3], ["git loose", "git gc", "whole-file", "folder"], title="Stored bytes")
-    print()
-    print_table(figures[3:5], ["cp", "plain file"], title="Throughput")
-    print()
-    print_table(figures[5:] + ([packing] if packing else []), ["listing", "4 MiB packs"], title="Maintenance, packing")
+    for figures, columns, title in ((stored, ["git loose", "git gc", "whole-file", "64 KiB chunks", "folder"],
+                                     "Stored bytes"),
+                                    (throughput, ["cp", "plain file"], "Throughput"),
+                                    (maintenance_figures, ["listing", "4 MiB packs"], "Maintenance, packing")):
+        if figures:
+            print()
+            print_table(figures, columns, title=title)
     print(f"\nload average at end: {load_average()}")
     print(f"total time: {elapsed:.1f} s")
-    write_json(args.out, "bench_chunks.json", info, figures + ([packing] if packing else []), seconds=elapsed)
+    write_json(args.out, "bench_chunks.json", info, stored + throughput + maintenance_figures, seconds=elapsed)
     return 0
 
 

@@ -115,6 +115,7 @@ def test_errors_leave_the_store_unchanged(pond, check_by):
         ({"f/y": b"under a file"}, {}, NotADirError),
         ({"new/y": b"no parent"}, {"parents": False}, PathNotFoundError),
         ({"d/ok": b"1", "d//ok": b"2"}, {}, PathExistsError),  # the same entry twice
+        ({"./dup": b"1", "dup": b"2"}, {}, PathExistsError),  # ... spelled in ascending order
         ({"d/..": b"dots"}, {}, InvalidNameError),
         ({"d/" + "n" * 256: b"long"}, {}, InvalidNameError),
         ({"d/q": 12}, {}, InvalidContentError),
@@ -210,4 +211,57 @@ def test_concurrent_writer(pond, pond_path, check_by):
         _spawn(create_file, pond_path, "other", b"o")
     assert tx.committed_version == pond.version
     assert sorted(pond.root.glob("**/*")) == ["/d", "/d/a", "/d/b", "/d/c", "/e", "/e/f", "/other"]
+    assert pond.check().ok
+
+
+@pytest.fixture(params=["hashlib", "duckdb"])
+def hashed_by(request, monkeypatch):
+    """Both ways a batch hashes its contents: hashlib (small batches) or DuckDB for the small
+    contents and hashlib threads for the larger ones (see hashing.py)."""
+    import tinylogsql.bulk
+    import tinylogsql.hashing
+
+    if request.param == "duckdb":  # (and on the background thread)
+        monkeypatch.setattr(tinylogsql.hashing, "DUCKDB_MIN", 0)
+        monkeypatch.setattr(tinylogsql.hashing, "THREADED_BYTES", 0)
+        monkeypatch.setattr(tinylogsql.bulk, "BACKGROUND_HASH", 0)
+    return request.param
+
+
+def test_a_large_unsorted_batch_equals_one_by_one(tmp_path, hashed_by):
+    """Over LOOKUP_MAX entries: names checked by listing each parent; contents of every size
+    (empty, small, over the DuckDB limit, near the inline limit) hashed as hashlib does; new
+    directories nested deeper than any file's, a symlinked directory and "./" spellings on the way."""
+    import hashlib
+
+    files = {f"n/d{i % 37:02d}/deep/er/f{i:04d}": b"%d" % i * (i % 700) for i in range(2100)}
+    files.update({"n/medium": bytes(range(256)) * 100, "n/empty": b"", "./n/dot": b"dot", "n/./dot2": b"dot2"})
+    files["via/link/x"] = b"through a symlinked directory"
+    files = dict(reversed(list(files.items())))  # not in path order
+    with Pond.create(str(tmp_path / "ref"), author="tester") as reference:
+        reference.root.create_dir_path("target")
+        reference.root.create_dir_path("via")
+        reference.root.create_symlink_path("via/link", "../target")
+        one_by_one(reference, files, "load")
+        expected = views(reference)
+    with Pond.create(str(tmp_path / "bulk"), author="tester") as pond:
+        pond.root.create_dir_path("target")
+        pond.root.create_dir_path("via")
+        pond.root.create_symlink_path("via/link", "../target")
+        pond.root.create_files(files, message="load")
+        assert views(pond) == expected
+        assert pond.root.read_file_path("target/x") == b"through a symlinked directory"
+        for path in ("n/medium", "n/empty", "n/d05/deep/er/f0005"):
+            assert pond.root.get(path).sha256 == hashlib.sha256(files[path]).hexdigest()
+        assert pond.check().ok
+
+
+@pytest.mark.parametrize("kind", [pa.binary(), pa.large_binary(), pa.string(), pa.large_string()])
+def test_ingest_content_columns_of_every_type(pond, kind):
+    contents = ["small", "", None, "x" * 70_000]  # the last is over the inline limit
+    first = pa.table({"path": ["t/a", "t/b"], "content": pa.array(contents[:2], kind)})
+    second = pa.table({"path": ["t/c", "t/d"], "content": pa.array(contents[2:], kind)})
+    pond.ingest(pa.concat_tables([first, second]))  # two chunks per column
+    assert [pond.root.read_file_path(f"t/{name}") for name in "abcd"] == [b"small", b"", b"", b"x" * 70_000]
+    assert pond.root.get("t/d").size == 70_000
     assert pond.check().ok

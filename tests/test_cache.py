@@ -246,7 +246,7 @@ def test_opens_start_from_the_persisted_state_and_read_the_tail(pond_path, monke
         writer.root.create_file_path("/brief", b"here and gone")
         writer.root.remove("/brief")
     writer.maintain(retention_hours=0, unsafe=True)
-    assert _snapshot_files(pond_path) == [f"v{writer.version:020d}.parquet"]
+    assert _snapshot_files(pond_path) == [f"v{writer.version:020d}.arrow"]
     for step in range(30, 45):  # the tail after the snapshot
         random_op(writer, rng, step)
     with Pond.open(pond_path) as fresh:
@@ -275,8 +275,8 @@ def test_an_unusable_snapshot_is_passed_over(pond_path):
     pond.maintain(retention_hours=0, unsafe=True)
     expected = tree(pond)
     state_dir = Path(pond_path) / "state"
-    (state_dir / _snapshot_files(pond_path)[0]).write_bytes(b"PAR1 truncated")  # damaged
-    shutil.copy(foreign, state_dir / f"v{pond.version - 1:020d}.parquet")  # another table's
+    (state_dir / _snapshot_files(pond_path)[0]).write_bytes(b"ARROW1 truncated")  # damaged
+    shutil.copy(foreign, state_dir / f"v{pond.version - 1:020d}.arrow")  # another table's
     with Pond.open(pond_path) as fresh:
         assert tree(fresh) == expected
         state_matches_views(fresh)
@@ -300,10 +300,10 @@ def test_committers_persist_the_state_for_later_opens(pond_path, monkeypatch):
     with writer.transaction():  # a big load: persisted at once
         for i in range(60):
             writer.root.create_file_path(f"bulk{i}", str(i))
-    assert _snapshot_files(pond_path) == [f"v{writer.version:020d}.parquet"]
+    assert _snapshot_files(pond_path) == [f"v{writer.version:020d}.arrow"]
     for i in range(15):  # then every 7 commits, the newest two kept
         writer.root.create_file_path(f"one{i}", str(i))
-    assert _snapshot_files(pond_path) == [f"v{v:020d}.parquet" for v in (8, 15)]
+    assert _snapshot_files(pond_path) == [f"v{v:020d}.arrow" for v in (8, 15)]
     with Pond.open(pond_path) as fresh:  # from v15 plus a tail of one commit
         assert fresh._engine._db is None
         assert tree(fresh) == tree(writer)
@@ -321,7 +321,7 @@ def test_pruning_drops_old_snapshots_and_crash_leftovers_only(pond_path):
         fresh.write_bytes(b"being written")
         os.utime(leftover, (0, 0))  # an hour old or more: nobody is writing it
         pond.maintain(retention_hours=0, unsafe=True)
-        assert sorted(p.name for p in state_dir.iterdir()) == [".tmp-in-flight", f"v{pond.version:020d}.parquet"]
+        assert sorted(p.name for p in state_dir.iterdir()) == [".tmp-in-flight", f"v{pond.version:020d}.arrow"]
 
 
 def test_the_state_answers_right_while_layers_wait_for_their_background_merge(pond_path, monkeypatch):
@@ -388,6 +388,76 @@ def test_an_open_after_a_bulk_load_keeps_the_new_nodes_in_their_own_sorted_segme
         fresh.root.remove("/bulk/sub", recursive=True)
         for step in range(12, 30):
             random_op(fresh, rng, step)
+        assert tree(fresh) == tree(pond)
+        state_matches_views(fresh)
+        fresh._engine.state.rebase()
+        assert fresh._engine.state.created == []
+        state_matches_views(fresh)
+    pond.close()
+
+
+def test_contents_come_from_the_mapped_snapshot_even_after_it_is_replaced_and_pruned(pond_path):
+    """Issue 18: a snapshot is mapped, not copied, so file contents are read from it on demand. A
+    restart reads every content back; an open pond still does after another writer's maintains
+    replaced its snapshot and deleted the file."""
+    contents = {f"/d{i % 3}/f{i:02d}": os.urandom(i % 50 + 1) for i in range(60)}
+    writer = Pond.create(pond_path)
+    with writer.transaction():
+        for folder in ("/d0", "/d1", "/d2"):
+            writer.root.create_dir_path(folder)
+        for path, data in contents.items():
+            writer.root.create_file_path(path, data)
+    writer.maintain(retention_hours=0, unsafe=True)
+    first = _snapshot_files(pond_path)
+    reader = Pond.open(pond_path)
+    assert reader._engine._db is None and reader._engine.state.base.rows == 64  # from the snapshot
+    assert {path: reader.root.read_file_path(path) for path in contents} == contents
+    for round_ in range(pond_module.STATES_KEPT + 1):  # each maintain writes a snapshot; old ones go
+        path = f"/d{round_}/f{round_:02d}"
+        contents[path] = f"rewritten {round_}".encode()
+        writer.root.write_file_path(path, contents[path])
+        writer.maintain(retention_hours=0, unsafe=True)
+    assert not set(first) & set(_snapshot_files(pond_path))
+    assert {path: reader.root.read_file_path(path) for path in contents} == contents
+    state_matches_views(reader)
+    reader.close()
+    with Pond.open(pond_path) as fresh:
+        assert {path: fresh.root.read_file_path(path) for path in contents} == contents
+    writer.close()
+
+
+def test_bulk_loads_stay_sorted_segments_and_are_persisted_as_they_are(pond_path, monkeypatch):
+    """Issue 18: a big creates-only commit becomes a sorted segment beside the base, merged with
+    nothing; a persist writes the segments as they are and a reopen reads them back as segments.
+    Reads, later changes and the views agree throughout; past MAX_SEGMENTS they are merged."""
+    monkeypatch.setattr(state_module, "REBASE_AT", 8)
+    monkeypatch.setattr(state_module, "BACKGROUND_ROWS", 10)  # persists as a big state's: in the background
+    monkeypatch.setattr(query_module, "PERSIST_MIN_OPS", 10**9)  # persisted below when asked only
+    rng = random.Random(5)
+    pond = Pond.create(pond_path)
+    for step in range(10):
+        random_op(pond, rng, step)
+    pond.root.create_dir_path("/bulk")
+    pond.maintain(retention_hours=0, unsafe=True)
+    for load in range(3):
+        pond.root.create_files({f"bulk/l{load}-{i:02d}": f"{load}/{i}" for i in range(20 + 10 * load)})
+    state = pond._engine.state
+    assert [segment.rows for segment in state.created] == [20, 30, 40] and state.frozen == []
+    pond._engine.persist_soon(keep=pond_module.STATES_KEPT)
+    state_module.in_background(lambda: None).result()  # the persist has run
+    assert len(state.created) == 3  # nothing merged to write it
+    version, table = pond._store.read_state(pond.version)
+    assert version == pond.version and pond._store.state_segments(table)[1:] == [20, 30, 40]
+    with Pond.open(pond_path) as fresh:
+        assert [segment.rows for segment in fresh._engine.state.created] == [20, 30, 40]
+        assert tree(fresh) == tree(pond)
+        state_matches_views(fresh)
+        fresh.root.rename("/bulk/l1-03", "/moved")
+        fresh.root.write_file_path("/bulk/l2-07", b"rewritten")
+        for step in range(10, 25):
+            random_op(fresh, rng, step)
+        for load in range(3, 6):  # the fifth segment is one too many: all are merged
+            fresh.root.create_files({f"bulk/l{load}-{i:02d}": f"{load}/{i}" for i in range(60)})
         assert tree(fresh) == tree(pond)
         state_matches_views(fresh)
         fresh._engine.state.rebase()

@@ -110,7 +110,7 @@ def test_a_persisted_state_that_disagrees_with_the_log_is_reported(tmp_path: Pat
         pond._store.write_state(forged, pond.version)
         report = pond.check()
     assert [p.code for p in report.problems] == ["state-snapshot"]
-    assert report.problems[0].path.endswith(f"v{report.version:020d}.parquet")
+    assert report.problems[0].path.endswith(f"v{report.version:020d}.arrow")
 
 
 def test_files_compaction_replaced_are_not_orphans_after_the_log_is_trimmed(tmp_path: Path, monkeypatch) -> None:

@@ -88,6 +88,46 @@ def test_identical_content_is_stored_once_at_any_size(pond, pond_path):
     assert all(pond.root.read_file_path(f"copy{k}.bin") == data for k in range(4))
 
 
+class ReadOnly:
+    """A stream of unknown size (a pipe, a socket): only ``read``."""
+
+    def __init__(self, data: bytes) -> None:
+        self._stream = io.BytesIO(data)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._stream.read(n)
+
+
+def test_big_content_is_cut_into_bigger_chunks_and_an_edit_adds_only_those_around_it(pond, pond_path, tmp_path):
+    rng = random.Random(17)
+    data = rng.randbytes(17 << 20)  # over 16 MiB, its size known before it is read
+    on_disk = tmp_path / "big.bin"
+    on_disk.write_bytes(data)
+    pond.root.create_file_path("a.bin", data)
+    with open(on_disk, "rb") as stream:
+        pond.root.create_file_path("b.bin", stream)  # a local file: the same chunks
+    pond.root.create_file_path("c.bin", io.BytesIO(data))
+    listed = manifest(pond_path, hashlib.sha256(data).hexdigest())
+    sizes = [size for _, size in listed]
+    assert sum(sizes) == len(data) and max(sizes) > 256 << 10 and len(data) / len(sizes) > 200 << 10
+    assert len(list_dir(pond_path, "chunks")) == len({chunk_id for chunk_id, _ in listed})  # stored once
+    before = set(list_dir(pond_path, "chunks"))
+    middle = len(data) // 2
+    edited = data[:middle] + b"an edit in the middle" + data[middle:]
+    pond.root.write_file_path("a.bin", edited)
+    added = set(list_dir(pond_path, "chunks")) - before
+    assert 1 <= len(added) <= 3  # only the chunks around the edit
+    assert pond.root.read_file_path("a.bin") == edited and pond.root.read_file_path("b.bin") == data
+    with pond.root.get("c.bin").open() as stream:
+        stream.seek(middle - 10)
+        assert stream.read(30) == data[middle - 10: middle + 20]
+    other = rng.randbytes(17 << 20)
+    f = pond.root.create_file_path("piped.bin", ReadOnly(other))  # size unknown: the small chunks
+    assert max(size for _, size in manifest(pond_path, f.sha256)) <= 256 << 10
+    assert pond.root.read_file_path("piped.bin") == other
+    assert pond.check().ok
+
+
 def test_open_streams_and_seeks_past_chunks_it_never_reads(pond, pond_path):
     data = os.urandom(1_200_000)
     f = pond.root.create_file_path("big.bin", data)
@@ -124,9 +164,11 @@ def test_damaged_chunk_or_forged_manifest_is_corruption_and_touches_nothing_outs
     assert pond.root.read_file_path("big.bin") == data
     outside = tmp_path / "outside"
     outside.write_bytes(b"secret")
+    oversized = 1 << 30  # a chunk no write makes (at most 1 MiB): never allocated for on a read
     for forged in ([["../../../../" + str(outside), 10]], [[listed[0][0].upper(), listed[0][1]]],
-                   [[listed[0][0] + "0", listed[0][1]]]):
+                   [[listed[0][0] + "0", listed[0][1]]], [[listed[0][0], oversized]]):
         body = json.loads(read_object(pond_path, f"manifests/{f.sha256}"))
+        body["size"] = sum(size for _, size in forged)  # sizes add up: only the chunk entry is wrong
         write_object(pond_path, f"manifests/{f.sha256}", json.dumps({**body, "chunks": forged}).encode())
         with pytest.raises(CorruptPondError, match="manifest damaged"):
             pond.root.read_file_path("big.bin")
@@ -134,8 +176,10 @@ def test_damaged_chunk_or_forged_manifest_is_corruption_and_touches_nothing_outs
     assert outside.read_bytes() == b"secret"
 
 
-def test_streamed_write_never_holds_the_content_whole(tmp_path):
-    """Local only: moto's S3 server runs in this process and would count what it stores."""
+@pytest.mark.parametrize("source", ["pipe", "file"])
+def test_streamed_write_never_holds_the_content_whole(tmp_path, source):
+    """Local only: moto's S3 server runs in this process and would count what it stores. A pipe is
+    cut into the small chunks, a 24 MiB file (its size known) into the big ones."""
     size = 24 << 20
 
     class Source:  # only read(): no buffer to hand over whole; block i is Random(i)'s MiB
@@ -148,14 +192,24 @@ def test_streamed_write_never_holds_the_content_whole(tmp_path):
             self.pos += n
             return random.Random(block).randbytes(1 << 20)[skip: skip + n]
 
+    on_disk = tmp_path / "source.bin"
+    if source == "file":
+        with open(on_disk, "wb") as out:
+            out.writelines(random.Random(block).randbytes(1 << 20) for block in range(size >> 20))
     pond = Pond.create(tmp_path / "pond")
     tracemalloc.start()
     try:
-        f = pond.root.create_file_path("stream.bin", Source())
+        if source == "file":
+            with open(on_disk, "rb") as stream:
+                f = pond.root.create_file_path("stream.bin", stream)
+        else:
+            f = pond.root.create_file_path("stream.bin", Source())
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert f.size == size and peak < size // 3
+    largest = max(size for _, size in manifest(str(tmp_path / "pond"), f.sha256))
+    assert (largest > 256 << 10) == (source == "file")
     expected = Source()
     digest = hashlib.sha256()
     with f.open() as stream:
@@ -164,6 +218,22 @@ def test_streamed_write_never_holds_the_content_whole(tmp_path):
             digest.update(block)
     assert digest.hexdigest() == f.sha256
     pond.close()
+
+
+def test_a_chunk_that_cannot_be_written_is_a_clear_error_and_leaves_the_pond_as_it_was(tmp_path):
+    """Local only: a file where the chunks folder belongs makes every chunk write fail."""
+    path = tmp_path / "pond"
+    data = os.urandom(300_000)
+    with Pond.create(path) as pond:
+        version = pond.version
+        (path / "chunks").write_bytes(b"not a folder")
+        with pytest.raises(OSError, match=r"cannot write .*chunks/[0-9a-f]{64}: Not a directory"):
+            pond.root.create_file_path("big.bin", io.BytesIO(data))
+        assert pond.version == version and not pond.root.exists("big.bin")
+        assert [p.name for p in path.rglob(".tmp-*")] == []
+        (path / "chunks").unlink()
+        pond.root.create_file_path("big.bin", io.BytesIO(data))  # the folder is made on the first write
+        assert pond.root.read_file_path("big.bin") == data and pond.check().ok
 
 
 def test_check_reports_unreferenced_chunks_and_maintain_drops_them(pond, pond_path):

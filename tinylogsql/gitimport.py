@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 SYMLINK, GITLINK = "120000", "160000"
 NULL_SHA = "0" * 40
 BATCH = 500
+STREAM_CHUNK = 1 << 16
 """Blob requests written to ``git cat-file --batch`` before reading the answers (~20 KB of ids)."""
 TXN_PREFIX = "git:"
 _FORMAT = "%x01%x02%H%x00%an%x00%ae%x00%ad%x00%B%x00"
@@ -106,12 +107,55 @@ def rev_sha(repo: str, rev: str) -> str:
         raise GitError(f"no commit named {rev!r} in {repo}") from None
 
 
+def _stream(repo: str, *args: str) -> Iterator[bytes]:
+    """git's output in blocks as it comes (git computes the next commits' diffs on the other core
+    while the pond commits the ones read), ended by a GitError if git failed."""
+    try:
+        process = subprocess.Popen(["git", "-C", repo, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except FileNotFoundError as exc:
+        raise GitError("git is not installed (import-git reads repositories with git itself)") from exc
+    stdout: IO[bytes] = process.stdout  # type: ignore[assignment]
+    try:
+        while chunk := stdout.read1(STREAM_CHUNK):  # type: ignore[attr-defined]
+            yield chunk
+    finally:
+        stdout.close()
+        stderr = process.stderr.read() if process.stderr else b""  # (small: only error messages)
+        code = process.wait()
+    if code != 0:
+        detail = stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"git {' '.join(args[:2])} failed in {repo}: {detail[-1] if detail else code}")
+
+
+def _blocks(chunks: Iterator[bytes], separator: bytes) -> Iterator[bytes]:
+    """The pieces between separators of a stream read in chunks (the text before the first dropped);
+    chunks are joined only when a separator arrived, so a large piece is not copied per chunk."""
+    parts: list[bytes] = []
+    carry = b""  # the previous chunk's last bytes: a separator may straddle two chunks
+    first = True
+    for chunk in chunks:
+        found = separator in chunk or separator in carry + chunk[:len(separator) - 1]
+        carry = (carry + chunk)[-(len(separator) - 1):]
+        parts.append(chunk)
+        if not found:
+            continue
+        *done, rest = b"".join(parts).split(separator)
+        parts = [rest]
+        for block in done:
+            if not first:
+                yield block
+            first = False
+    if not first:
+        yield b"".join(parts)
+
+
 def read_commits(repo: str, since: str | None, until: str) -> Iterator[GitCommit]:
-    """The first-parent commits after ``since`` up to ``until``, oldest first, with their changes."""
+    """The first-parent commits after ``since`` up to ``until``, oldest first, with their changes
+    (read from git log as it writes them)."""
     span = f"{since}..{until}" if since else until
-    out = _git(repo, "log", "--first-parent", "--reverse", "--raw", "-z", "-M", "--no-abbrev",
-               "--diff-merges=first-parent", "--date=raw", f"--format={_FORMAT}", span, "--")
-    for block in out.split(b"\x01\x02")[1:]:
+    out = _stream(repo, "log", "--first-parent", "--reverse", "--raw", "-z", "-M", "--no-abbrev",
+                  "--diff-merges=first-parent", "--date=raw", f"--format={_FORMAT}", span, "--")
+    for block in _blocks(out, b"\x01\x02"):
         sha, name, email, date, rest = block.split(b"\x00", 4)
         message, _, raw = rest.partition(b"\x00")
         commit = GitCommit(sha.decode(), f"{_text(name, 'an author name')} <{_text(email, 'an author email')}>",
@@ -142,9 +186,17 @@ class Blobs:
     def __init__(self, repo: str) -> None:
         self._process = subprocess.Popen(["git", "-C", repo, "cat-file", "--batch"], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE)
+        self._held: dict[str, bytes] = {}
+
+    def hold(self, shas: list[str]) -> None:
+        """Read these blobs now, in one exchange, for the ``read`` calls of one commit (replaces the
+        blobs held before): one round trip per commit instead of one per changed file."""
+        wanted = list(dict.fromkeys(shas))
+        self._held = dict(zip(wanted, self.read_many(wanted), strict=True))
 
     def read(self, sha: str) -> bytes:
-        return self.read_many([sha])[0]
+        held = self._held.get(sha)
+        return held if held is not None else self.read_many([sha])[0]
 
     def read_many(self, shas: list[str]) -> list[bytes]:
         """Blobs in order: requests go BATCH at a time (well under a pipe's buffer, so writing them
@@ -157,6 +209,24 @@ class Blobs:
             stdin.flush()
             out += [self._answer(sha) for sha in part]
         return out
+
+    def trees(self, names: list[str]) -> list[bool]:
+        """Does each ``<commit>:<path>`` name a tree (a directory)? One exchange; objects are skipped."""
+        stdin: IO[bytes] = self._process.stdin  # type: ignore[assignment]
+        stdout: IO[bytes] = self._process.stdout  # type: ignore[assignment]
+        found: list[bool] = []
+        for start in range(0, len(names), BATCH):
+            part = names[start:start + BATCH]
+            stdin.write(b"".join(name.encode() + b"\n" for name in part))
+            stdin.flush()
+            for _ in part:
+                header = stdout.readline().split()
+                if len(header) == 3 and header[2].isdigit():
+                    stdout.read(int(header[2]) + 1)  # the object and its newline
+                    found.append(header[1] == b"tree")
+                else:  # "<name> missing" (or ambiguous)
+                    found.append(False)
+        return found
 
     def _answer(self, sha: str) -> bytes:
         stdout: IO[bytes] = self._process.stdout  # type: ignore[assignment]
@@ -289,6 +359,7 @@ def _apply(pond: Pond, commit: GitCommit, blobs: Blobs, report: ImportReport) ->
     if not changes:
         report.empty += 1
         return
+    blobs.hold([c.new_sha for c in changes if c.status == "M" or (c.status == "R" and c.old_sha != c.new_sha)])
     with pond.transaction(message=commit.message, author=commit.author) as tx:
         tx.txn_id = f"{TXN_PREFIX}{commit.sha}:{int(epoch)}:{tz}"
         emptied: set[str] = set()
@@ -313,7 +384,7 @@ def _apply(pond: Pond, commit: GitCommit, blobs: Blobs, report: ImportReport) ->
                 _rename(pond, change, blobs, adds)
                 emptied.add(_parent(str(change.old_path)))
             pending = [c for c in pending if c not in ready]
-        _prune(pond, emptied)
+        _prune(pond, emptied, _folders_in(blobs, commit.sha, emptied))
         for change in changes:
             if change.status == "M":
                 _modify(pond, change, blobs)
@@ -352,16 +423,30 @@ def _modify(pond: Pond, change: Change, blobs: Blobs) -> None:
     pond.root.write_file_path(path, data)
 
 
-def _prune(pond: Pond, folders: set[str]) -> None:
-    """Remove directories the commit left empty, and their ancestors that it left empty too."""
+def _prune(pond: Pond, folders: set[str], in_git: dict[str, bool]) -> None:
+    """Remove directories the commit left empty, and their ancestors that it left empty too. A folder
+    the commit's tree still has (``in_git``, asked of git in one exchange) is not listed."""
     root = pond.root
     for folder in sorted(folders, key=len, reverse=True):
         while folder:
+            if in_git.get(folder, False):
+                break
             node = root.get("/" + folder)
             if node is None or node.kind != "dir" or node.node_id == ROOT_ID or len(node) > 0:  # type: ignore[arg-type]
                 break
             root.remove("/" + folder)
             folder = _parent(folder)
+
+
+def _folders_in(blobs: Blobs, sha: str, folders: set[str]) -> dict[str, bool]:
+    """Which of these folders (and their ancestors) are directories in commit ``sha``."""
+    every = set()
+    for folder in folders:
+        while folder and folder not in every:
+            every.add(folder)
+            folder = _parent(folder)
+    asked = sorted(f for f in every if "\n" not in f)  # (cat-file names end at a newline: list those)
+    return dict(zip(asked, blobs.trees([f"{sha}:{f}" for f in asked]), strict=True))
 
 
 def _add(pond: Pond, adds: list[Change], blobs: Blobs) -> None:

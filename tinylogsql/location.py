@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 LOG_DIR = "log"
@@ -88,7 +89,7 @@ class Location:
             raise
         return True
 
-    def write_atomic(self, path: str, data: bytes) -> None:
+    def write_atomic(self, path: str, data: bytes | pa.Buffer) -> None:
         """Write a whole file so that readers see all of it or nothing.
 
         Locally: a temporary file beside it, then a rename. On object storage a PUT is

@@ -28,6 +28,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake.exceptions import DeltaError
 
+from . import objects
 from .content import BLOB_DIR
 from .errors import CorruptPondError, InvalidArgumentError, UnsafeRetentionError
 from .guard import unique_ops
@@ -203,17 +204,19 @@ def _drop(location: Location, paths: list[str]) -> None:
             pass  # vacuum removes it later (an unreferenced data file older than the retention)
 
 
-def put_if_absent(location: Location, path: str, data: bytes) -> bool:
+def put_if_absent(location: Location, path: str, data: bytes, durable: bool = True) -> bool:
     """Create ``path`` with ``data`` unless it exists (then False): the Delta commit rule.
-    Locally a temp file hard-linked to its name (link never replaces); on S3 a PUT with
-    ``If-None-Match: *`` (boto3: pyarrow's S3 filesystem cannot send that header)."""
+    Locally a temp file hard-linked to its name (link never replaces), fsynced first if ``durable``
+    (delta-rs's local store does not fsync its commits); on S3 a PUT with ``If-None-Match: *``
+    (boto3: pyarrow's S3 filesystem cannot send that header)."""
     if not location.remote:
         folder = os.path.dirname(path)
         tmp = os.path.join(folder, f"_commit_{uuid.uuid4().hex}.json.tmp")
         with open(tmp, "wb") as out:
             out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
         try:
             os.link(tmp, path)
             return True
@@ -221,17 +224,11 @@ def put_if_absent(location: Location, path: str, data: bytes) -> bool:
             return False
         finally:
             os.unlink(tmp)
-    import boto3
     from botocore.exceptions import ClientError
 
-    options = location.storage_options or {}
-    client = boto3.client(
-        "s3", endpoint_url=options.get("AWS_ENDPOINT_URL"), region_name=options.get("AWS_REGION"),
-        aws_access_key_id=options.get("AWS_ACCESS_KEY_ID"), aws_secret_access_key=options.get("AWS_SECRET_ACCESS_KEY"),
-        aws_session_token=options.get("AWS_SESSION_TOKEN"))
     bucket, _, key = path.partition("/")
     try:
-        client.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+        objects.client(location).put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
         return True
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
+from .alloc import collector_paused
 from .errors import (
     InvalidMoveError,
     InvalidNameError,
@@ -355,9 +356,10 @@ class Directory(Node):
 
     def entries(self) -> Iterator[tuple[str, File | Directory | Symlink]]:
         """(name, node) for every entry, sorted by name (read at the call, in one read)."""
-        listed = self.pond._read(lambda view: (self._row(view), view.child_kinds(self.node_id))[1])
         pond, handles = self.pond, HANDLES
-        return iter([(name, handles[kind](pond, node_id)) for name, kind, node_id in listed])  # no generator
+        with collector_paused():  # ~30k acyclic objects (see alloc.py)
+            listed = pond._read(lambda view: (self._row(view), view.child_kinds(self.node_id))[1])
+            return iter([(name, handles[kind](pond, node_id)) for name, kind, node_id in listed])  # no generator
 
     def listing(self) -> list[NodeStat]:
         """A NodeStat for every entry, sorted by name, from one read (like os.scandir)."""

@@ -82,6 +82,19 @@ def _plain_name(path: object) -> bool:
     return type(path) is str and path not in ("", ".", "..") and "/" not in path and "\x00" not in path
 
 
+def _plain_parts(path: str) -> list[str] | None:
+    """The components of a relative path made only of plain names ("a/b/c"), each checked by
+    validate_name; None for anything else ("", ".", "..", "//", NUL, absolute), which takes the
+    general walk."""
+    parts = path.split("/")
+    for part in parts:
+        if part not in _VALID:
+            if not _plain_name(part):
+                return None
+            validate_name(part)
+    return parts
+
+
 def _follow(view: View, directory_id: str, link: NodeRow, path: str, hops: _Hops) -> Resolved:
     """Where the symlink ``link`` in ``directory_id`` leads, counting the hop against ``path``."""
     hops.count += 1
@@ -95,6 +108,28 @@ def _follow(view: View, directory_id: str, link: NodeRow, path: str, hops: _Hops
         raise SymlinkLoopError(path, f"more than {MAX_SYMLINK_HOPS} symlinks") from None
 
 
+def _walk_plain(view: View, start_id: str, path: str, parts: list[str], follow_last: bool) -> Resolved | None:
+    """``resolve`` for a path of plain names with no symlink before its last component (None if
+    one is there: the general walk follows it); the errors are the general walk's."""
+    current, current_row = start_id, None
+    for part in parts[:-1]:
+        row = view.lookup(current, part)
+        if row is None:
+            raise PathNotFoundError(path)
+        if row.kind != "dir":
+            if row.kind == "symlink":
+                return None
+            raise NotADirError(path)
+        current, current_row = row.node_id, row
+    name = parts[-1]
+    row = view.lookup(current, name)
+    if row is None:
+        return Resolved(current, name, None, False, current_row)
+    if row.kind == "symlink" and follow_last:
+        return _follow(view, current, row, path, _Hops())
+    return Resolved(row.parent_id, row.name, row, False)
+
+
 def resolve(view: View, start_id: str, path: str, follow_last: bool, hops: _Hops | None = None) -> Resolved:
     """Walk ``path`` from the directory ``start_id``; symlinks in the middle are always followed."""
     if _plain_name(path):  # the common "name" in a directory: one lookup, no splitting
@@ -104,6 +139,10 @@ def resolve(view: View, start_id: str, path: str, follow_last: bool, hops: _Hops
         if row.kind == "symlink" and follow_last:
             return _follow(view, start_id, row, path, hops or _Hops())
         return Resolved(row.parent_id, row.name, row, False)
+    if type(path) is str and path[:1] != "/" and (plain := _plain_parts(path)) is not None:
+        found = _walk_plain(view, start_id, path, plain, follow_last)  # "dir/name": no "." or ".." to handle
+        if found is not None:
+            return found
     hops = hops or _Hops()
     absolute, parts = split_path(path)
     current = ROOT_ID if absolute else start_id

@@ -50,6 +50,9 @@ REMOTE_ROWS_PER_COMMIT = 1000
 file), so a committer persists after max(REMOTE_PERSIST_EVERY, state rows / REMOTE_ROWS_PER_COMMIT)
 commits: a small state is cheap to write often, a big one as rarely as locally."""
 PENDING_MAX = 1000
+PENDING_ROWS = 100_000
+"""Rows queued for the resident log beyond which it is dropped (reloaded by the next query) rather
+than written on a commit: inserting 1M queued rows into DuckDB held one single-op commit ~11 s."""
 """Commits whose rows wait in Arrow before they are written to the resident log in one insert."""
 LAZY_CHANGES = 10_000
 """A commit of at least this many rows keeps what it touched as Arrow columns until a transaction asks."""
@@ -62,11 +65,12 @@ def _persist_failed(store: Store, exc: BaseException) -> None:
                   stacklevel=4)
 
 
-def _write_snapshot(store: Store, future: Future[Base], version: int, table_id: str, keep: int) -> None:
-    """A background persist: wait for the merge that makes the base at ``version``, write it."""
+def _write_snapshot(store: Store, future: Future[Base] | list[Base], version: int, table_id: str, keep: int) -> None:
+    """A background persist: wait for the merge that makes the base at ``version`` (or take the
+    sorted segments given), write it."""
     try:
-        base = future.result()
-        store.write_state(base.table().append_column("node_order", base.node_order), version, table_id)
+        table, sizes = Base.persisted_all([future.result()] if isinstance(future, Future) else future)
+        store.write_state(table, version, table_id, sizes)
         store.prune_states(keep=keep)
     except (OSError, pa.ArrowException) as exc:
         _persist_failed(store, exc)
@@ -121,6 +125,8 @@ class Engine:
         self._results: duckdb.DuckDBPyConnection | None = None
         self._log_loaded = False
         self._log_pending: list[pa.Table] = []  # rows ingested since the resident log was last written
+        self._pending_rows = 0
+        self._log_stale = False  # the resident log was dropped: DuckDB still holds its old rows
         self._travel = False
         self._persisted = -1  # version of the newest state snapshot this engine knows of
         self._since_persisted = 0  # op rows folded in since then
@@ -150,6 +156,7 @@ class Engine:
             if self._db is None:
                 self._db = self._open_database()
             if not self._log_loaded:
+                self._unload_log()  # (rows of a dropped resident log)
                 self._load_log()
             self._flush_log()
             return self._db
@@ -247,12 +254,13 @@ class Engine:
         done = False
         try:
             created = created_rows(rows)
+            bases = Base.split_checked(table, self.store.state_segments(table))
             if created is not None and created.num_rows:  # a bulk load since: the snapshot as it is, the
-                # new nodes as a second sorted segment (sorted alone, no Python row each; see segments.py)
-                self.state = State(Base.checked(table), latest, [Base.sorted(created)])
+                # new nodes as one more sorted segment (sorted alone, no Python row each; see segments.py)
+                self.state = State(bases[0], latest, [*bases[1:], Base.sorted(created)])
                 self._load_dirs()
             else:
-                self.state = State(Base.checked(table), version)
+                self.state = State(bases[0], version, bases[1:])
                 self._load_dirs()
                 if rows.num_rows:
                     self._fold(rows)
@@ -273,16 +281,16 @@ class Engine:
         self._log_loaded = True
 
     def _unload_log(self) -> None:
-        if self._db is not None and self._log_loaded:
+        if self._db is not None and (self._log_loaded or self._log_stale):
             self._db.execute("DELETE FROM log").fetchall()
             if self._travel:
                 self._db.execute("DROP TABLE travel_keys").fetchall()
-        self._log_loaded = self._travel = False
-        self._log_pending = []
+        self._log_loaded = self._travel = self._log_stale = False
+        self._log_pending, self._pending_rows = [], 0
 
     def _flush_log(self) -> None:
         if self._log_pending:
-            pending, self._log_pending = self._log_pending, []
+            pending, self._log_pending, self._pending_rows = self._log_pending, [], 0
             self._insert(pa.concat_tables(pending))
 
     def _insert(self, rows: pa.Table) -> None:
@@ -348,7 +356,11 @@ class Engine:
             return
         if self._log_loaded:
             self._log_pending.append(rows)
-            if len(self._log_pending) >= PENDING_MAX:
+            self._pending_rows += rows.num_rows
+            if self._pending_rows >= PENDING_ROWS:  # not on a commit: the next query reloads it
+                self._log_pending, self._pending_rows = [], 0
+                self._log_loaded, self._log_stale = False, True
+            elif len(self._log_pending) >= PENDING_MAX:
                 self._flush_log()
         self._fold(rows)
         self._since_persisted += rows.num_rows
@@ -514,7 +526,7 @@ class Engine:
                 return ""  # snapshots hold main's state only (branches start from main's, see _load_snapshot)
             self.state.rebase()
             base = self.state.base
-            path = self.store.write_state(base.table().append_column("node_order", base.node_order), self.version)
+            path = self.store.write_state(base.persisted(), self.version)
             self._persisted, self._since_persisted = self.version, 0
             return path
 

@@ -34,6 +34,9 @@ BACKGROUND_ROWS = 200_000
 place, where a merge costs milliseconds."""
 MAX_FROZEN = 3
 """Frozen layers allowed to wait for their merge before a commit waits for the oldest."""
+MAX_SEGMENTS = 4
+"""Bulk loads kept as sorted segments of their own beside the base (each costs a lookup one more
+bisect); the next one is merged with all of them on the background thread."""
 
 _merger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-merge")
 """One thread for every state of the process: merges run in order (each builds on the last)."""
@@ -333,9 +336,15 @@ class State:
         if created.num_rows < max(REBASE_AT, self.size // 8):
             return False
         self.settle()
+        segment = Base.sorted(created)
+        if not self.active.nodes and not self.frozen and len(self.created) < MAX_SEGMENTS:
+            # nothing above the bases: the segment joins them as it is, no merge (no sort or copy of the base)
+            self.created.append(segment)
+            self.version = self.base_version = version
+            return True
         self.freeze()  # the active layer goes below the segment: its vacated names may be taken now
         self.version = version
-        self._push(Base.sorted(created.select(STATE_SCHEMA.names)))
+        self._push(segment)
         return True
 
     def _maybe_freeze(self) -> None:
@@ -385,16 +394,15 @@ class State:
             done = self.frozen.pop(0)
             _merger.submit(_dispose, done)  # freeing 100k rows' dicts takes the GIL ~0.2 s: not here
 
-    def snapshot(self, max_lag: int) -> tuple[Future[Base], int]:
-        """A whole sorted base of this state at some version, and that version, for a persist:
-        the newest merge's if one is in flight, else the base if at most ``max_lag`` versions old,
-        else a merge of everything (the active layer frozen)."""
+    def snapshot(self, max_lag: int) -> tuple[Future[Base] | list[Base], int]:
+        """This state's sorted segments at some version, and that version, for a persist: the
+        newest merge's base if one is in flight, else the bases (the base and bulk loads' segments,
+        as they are) if at most ``max_lag`` versions old, else a merge of everything (the active
+        layer frozen)."""
         if self.merges:
             return self.merges[-1], self.merge_versions[-1]
-        if not self.created and self.version - self.base_version <= max_lag:
-            done: Future[Base] = Future()
-            done.set_result(self.base)
-            return done, self.base_version
+        if self.version - self.base_version <= max_lag:
+            return self.bases(), self.base_version
         return self.freeze(), self.version
 
     def rebase(self) -> None:

@@ -79,9 +79,18 @@ Fields = tuple[Any, ...]
 """A pending row as the transaction keeps it: NodeRow's fields in a plain tuple (see Transaction)."""
 
 
+_NODE_ROW = tuple.__new__
+"""NodeRow from a tuple of its fields without NodeRow's own __new__ (a keyword-argument call)."""
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    """A column as one array (combine_chunks copies even a single chunk)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def as_row(fields: Fields | None) -> NodeRow | None:
     """A kept pending row (or None: removed) as the NodeRow readers expect."""
-    return None if fields is None else NodeRow._make(fields)
+    return None if fields is None else _NODE_ROW(NodeRow, fields)
 
 
 class Claim(NamedTuple):
@@ -138,8 +147,7 @@ class Transaction:
         checked the names free); re-checked as one claim when foreign commits touch those directories."""
         self.ops.append(creates)
         self.unsettled.append(creates)
-        self.bulk_checks.append((creates.column("parent_id").combine_chunks(),
-                                 creates.column("name").combine_chunks(), paths))
+        self.bulk_checks.append((_one_chunk(creates.column("parent_id")), _one_chunk(creates.column("name")), paths))
         self.claims.append(("bulk", "", "", "", str(len(self.bulk_checks) - 1)))
 
     def _settle(self) -> None:
@@ -175,8 +183,9 @@ class Transaction:
         if self.unsettled:
             self._settle()
         key = (parent_id, name)
-        if key in self.keys:
-            return as_row(self.keys[key])
+        fields = self.keys.get(key, self)  # (self: not a pending key)
+        if fields is not self:
+            return None if fields is None else _NODE_ROW(NodeRow, fields)
         if parent_id in self.created:  # a directory this transaction made has nothing committed in it
             return None
         with self.pond._engine.lock:  # no other thread moves the engine between the check and the read
@@ -212,7 +221,21 @@ class Transaction:
         return [rows[name] for name in sorted(rows)]
 
     def child_names(self, parent_id: str) -> list[str]:
-        return [row.name for row in self.children(parent_id)]
+        """Names only: the committed ones without building their rows (the state's name listing)."""
+        if self.unsettled:
+            self._settle()
+        names: set[str] = set()
+        if parent_id not in self.created:
+            with self.pond._engine.lock:
+                self._current()
+                self.read_dirs.add(parent_id)
+                names = set(self.pond._engine.child_names(parent_id))
+        for name in self.touched.get(parent_id, ()):
+            if as_row(self.keys[(parent_id, name)]) is None:
+                names.discard(name)
+            else:
+                names.add(name)
+        return sorted(names)
 
     def child_kinds(self, parent_id: str) -> list[Entry]:
         return [(row.name, row.kind, row.node_id) for row in self.children(parent_id)]
@@ -360,25 +383,40 @@ class Transaction:
         """
         if parent.kind != "dir":
             raise NotADirError(path)
+        if self.unsettled:
+            self._settle()
         parent_id = parent.node_id
-        self._claim_dir(path, parent_id)
-        self._claim_absent(path, parent_id, name)
+        nodes = self.nodes
+        if parent_id not in nodes and parent_id not in self.claimed_dirs:  # _claim_dir, inlined (the hot path)
+            self.claimed_dirs.add(parent_id)
+            self.claims.append(("dir", path, "", "", parent_id))
+        if parent_id not in self.created and (parent_id, name) not in self.keys:  # _claim_absent
+            self.claims.append(("absent", path, parent_id, name, ""))
         node_id = next(self.new_ids)
         size = sha = None
         if kind == "file":
-            size, sha, content, ref = self._content(node_id, data)
-            op = {"op": "create", "node_id": node_id, "kind": kind, "parent_id": parent_id, "name": name,
-                  "size": size, "sha256": sha, "content": content, "content_ref": ref}
+            if type(data) is bytes and len(data) <= INLINE_MAX:  # the common case: _content, inlined
+                size, sha = len(data), hashlib.sha256(data).hexdigest()
+                self.contents[node_id] = data
+                op = {"op": "create", "node_id": node_id, "kind": kind, "parent_id": parent_id, "name": name,
+                      "size": size, "sha256": sha, "content": data}
+            else:
+                size, sha, content, ref = self._content(node_id, data)
+                op = {"op": "create", "node_id": node_id, "kind": kind, "parent_id": parent_id, "name": name,
+                      "size": size, "sha256": sha, "content": content, "content_ref": ref}
         elif kind == "symlink":
             op = {"op": "create", "node_id": node_id, "kind": kind, "parent_id": parent_id, "name": name,
                   "target": target}
         else:
             op = {"op": "create", "node_id": node_id, "kind": kind, "parent_id": parent_id, "name": name}
         now = self._now()
-        row = NodeRow(node_id, kind, parent_id, name, size, sha, target, now, None, now, None, None, None)
+        fields = (node_id, kind, parent_id, name, size, sha, target, now, None, now, None, None, None)
         self.created.add(node_id)
-        self._record(op, row)
-        return row
+        self.ops.append(op)  # _record, inlined
+        self.keys[(parent_id, name)] = fields
+        self.touched[parent_id].add(name)
+        nodes[node_id] = fields
+        return _NODE_ROW(NodeRow, fields)
 
     def _content(self, node_id: str, data: object) -> tuple[int, str, bytes | None, str | None]:
         """(size, sha256, inline content, blob ref) of new content: small content inline, larger

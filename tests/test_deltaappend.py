@@ -1,0 +1,91 @@
+"""Pond commits append to the Delta log directly (deltaappend): what Delta readers and other writers see."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from tinylogsql import Pond
+from tinylogsql.location import locate
+from tinylogsql.schema import ROOT_ID
+from tinylogsql.store import CommitConflict, Store, stamp
+
+
+def _log(path) -> str:  # type: ignore[no-untyped-def]
+    return str(path / "log")
+
+
+def test_delta_readers_see_each_commit_with_its_message_author_and_version_statistics(tmp_path):
+    path = tmp_path / "pond"
+    with Pond.create(path, author="ann") as pond:
+        pond.root.create_file_path("a.txt", b"one")
+        with pond.transaction(message="two files", author="bob"):
+            pond.root.create_file_path("b.txt", b"two")
+            pond.root.create_file_path("c.txt", b"three")
+        version = pond.version
+    table = DeltaTable(_log(path))
+    assert table.version() == version == 2
+    newest = table.history(1)[0]
+    assert (newest["message"], newest["author"], newest["operation"]) == ("two files", "bob", "WRITE")
+    rows = table.to_pyarrow_table()
+    assert sorted(rows.column("version").to_pylist()) == [0, 1, 2, 2]
+    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    by_version = {a["min.version"]: a for a in actions}
+    assert {v: (a["max.version"], a["num_records"]) for v, a in by_version.items()} == {0: (0, 1), 1: (1, 1), 2: (2, 2)}
+    assert DeltaTable(_log(path), version=1).to_pyarrow_table().num_rows == 2  # time travel by Delta readers
+
+
+def test_a_commit_to_a_version_another_writer_took_fails_and_leaves_no_file(tmp_path):
+    path = tmp_path / "pond"
+    Pond.create(path).close()
+    first, second = Store.open(locate(path)), Store.open(locate(path))
+    assert first.prepare(0) and second.prepare(0)
+    op = {"op": "create", "node_id": "1" * 32, "kind": "dir", "parent_id": ROOT_ID, "name": "x"}
+    first.commit(stamp([op], 1, "t1", "first", "a"), 0, "first", "a")
+    before = sorted(os.listdir(path / "log"))
+    try:
+        second.commit(stamp([{**op, "name": "y"}], 1, "t2", "second", "b"), 0, "second", "b")
+        raise AssertionError("the second commit to version 1 landed")
+    except CommitConflict:
+        pass
+    assert sorted(os.listdir(path / "log")) == before  # its data file was removed again
+    entry = (path / "log" / "_delta_log" / f"{1:020d}.json").read_text()
+    assert json.loads(entry.splitlines()[0])["commitInfo"]["message"] == "first"
+    with Pond.open(path) as pond:  # and a pond writer behind it catches up and commits on top
+        assert pond.root.exists("x")
+        pond.root.create_dir_path("y")
+        assert sorted(pond.root) == ["x", "y"] and pond.version == 2
+
+
+def test_a_table_with_a_feature_it_does_not_write_keeps_delta_rs_appends(tmp_path):
+    path = tmp_path / "pond"
+    Pond.create(path).close()
+    DeltaTable(_log(path)).alter.set_table_properties({"delta.enableChangeDataFeed": "true"})
+    with Pond.open(path) as pond:
+        pond.root.create_file_path("a.txt", b"one")
+        assert pond.root.read_file_path("a.txt") == b"one"
+        version = pond.version
+    info = DeltaTable(_log(path)).history(1)[0]
+    assert info["version"] == version and info["engineInfo"].startswith("delta-rs")
+    with Pond.open(path) as pond:
+        assert pond.root.read_file_path("a.txt") == b"one"
+
+
+def test_the_resident_log_after_a_load_bigger_than_it_queues_holds_every_row_once(tmp_path, monkeypatch):
+    import tinylogsql.query as query
+
+    monkeypatch.setattr(query, "PENDING_ROWS", 500)  # (100k in use: a load that big is dropped, not written)
+    with Pond.create(tmp_path / "pond") as pond:
+        pond.root.create_file_path("a.txt", b"one")
+        assert pond._fixed_sql("SELECT count(*) FROM log") == [(2,)]  # the resident log is loaded now
+        names = [f"d/f{i:04d}" for i in range(800)]
+        pond.ingest(pa.table({"path": names, "content": [b"x"] * len(names)}))
+        loaded = pond.version
+        pond.root.create_file_path("b.txt", b"two")
+        _, rows = pond._store.read_snapshot()
+        assert pond._fixed_sql("SELECT count(*) FROM log") == [(rows.num_rows,)]
+        assert sorted(pond.at(loaded).root) == ["a.txt", "d"] and len(pond.at(loaded).root.open_dir_path("d")) == 800
+        assert not pond.at(loaded - 1).root.exists("d")

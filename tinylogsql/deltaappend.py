@@ -1,0 +1,178 @@
+"""A commit's op rows appended to the Delta log by tinylogsql itself: one parquet data file
+written with pyarrow, then the log entry ``_delta_log/<version>.json`` created only if absent.
+
+Why: ``write_deltalake`` cost ~7 ms of CPU per one-row commit, most of it delta-rs rebuilding its
+snapshot of the table after the commit (the log replayed from the newest checkpoint, every file's
+statistics parsed); this path costs ~3 ms. ``DeltaTable.create_write_transaction`` (add actions
+for a file written beforehand) measured no cheaper: it does the same rebuild and leaves the handle
+at the old version, so it needs an ``update_incremental`` on top (see benchmarks/bench_commit.py).
+
+The entry is what delta-rs writes for an append (``commitInfo`` with the message and author as
+custom metadata, one ``add`` with the ``version`` statistics), created the way delta-rs creates it:
+locally a hard link that never replaces, on S3 a PUT with ``If-None-Match: *`` (see
+``maintenance.put_if_absent``). An existing entry means another writer got the version: the
+caller's ``CommitConflict``. Checkpoints are written as delta-rs's post-commit hook would, every
+``delta.checkpointInterval`` versions. Tables whose protocol asks for writer features this module
+does not implement, or that are being evolved, keep ``write_deltalake`` (``supported``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+from urllib.parse import quote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+
+from .location import LOG_DIR, Location
+from .maintenance import put_if_absent as _put_if_absent  # (bound here: the commit's own, not a compaction's)
+
+WRITER_FEATURES = frozenset({"timestampNtz"})
+"""Writer features whose rules an append written here follows (timestampNtz: values as they are)."""
+_UNSAFE_CONFIG = ("delta.enableChangeDataFeed", "delta.enableDeletionVectors", "delta.enableRowTracking",
+                  "delta.columnMapping.mode", "delta.enableInCommitTimestamps")
+"""Table properties that change what an append must write: such tables keep write_deltalake."""
+ENGINE = "tinylogsql"
+
+
+def supported(dt: DeltaTable) -> tuple[bool, int]:
+    """Can appends to this table be written here, and its checkpoint interval."""
+    protocol = dt.protocol()
+    config = dt.metadata().configuration
+    features = set(protocol.writer_features or [])
+    ok = protocol.min_writer_version <= 7 and features <= WRITER_FEATURES and protocol.min_reader_version <= 3 \
+        and set(protocol.reader_features or []) <= WRITER_FEATURES \
+        and not any(str(config.get(key, "")).lower() not in ("", "false", "none") for key in _UNSAFE_CONFIG)
+    return ok, int(config.get("delta.checkpointInterval") or 100)
+
+
+def entry(name: str, size: int, rows: int, version: int, read_version: int, message: str, author: str,
+          metadata: dict[str, str] | None = None) -> bytes:
+    """The log entry of an append of one data file whose rows all carry ``version``; ``metadata``:
+    more commitInfo keys, as write_deltalake's custom_metadata (e.g. commitbranch.marker)."""
+    now = int(time.time() * 1000)
+    stats = {"numRecords": rows, "minValues": {"version": version}, "maxValues": {"version": version},
+             "nullCount": {"version": 0}}
+    info: dict[str, Any] = {"timestamp": now, "operation": "WRITE", "operationParameters": {"mode": "Append"},
+                            "readVersion": read_version, "isBlindAppend": True, "engineInfo": ENGINE,
+                            "message": message, "author": author, **(metadata or {}),
+                            "operationMetrics": {"num_added_files": 1, "num_removed_files": 0, "num_added_rows": rows}}
+    add = {"path": quote(name), "partitionValues": {}, "size": size, "modificationTime": now, "dataChange": True,
+           "stats": json.dumps(stats)}
+    return (json.dumps({"commitInfo": info}) + "\n" + json.dumps({"add": add}) + "\n").encode()
+
+
+def append(location: Location, rows: pa.Table, version: int, message: str, author: str,
+           metadata: dict[str, str] | None = None) -> bool:
+    """Write ``rows`` (all of ``version``) as a new data file and create the log entry of ``version``;
+    False if that entry exists already (another writer's: the data file written is then deleted)."""
+    name = f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
+    path = location.path(LOG_DIR, name)
+    sink = pa.BufferOutputStream()
+    pq.write_table(rows, sink, compression="snappy")
+    data = sink.getvalue()
+    with location.fs.open_output_stream(path) as out:
+        out.write(data)
+    log = location.path(LOG_DIR, "_delta_log", f"{version:020d}.json")
+    try:
+        landed = _put_if_absent(location, log, entry(name, data.size, rows.num_rows, version, version - 1,
+                                                    message, author, metadata), durable=False)
+    except BaseException:
+        _drop(location, path)
+        raise
+    if not landed:
+        _drop(location, path)
+    return landed
+
+
+_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-checkpoint")
+"""The thread that writes checkpoints and trims the log. Store waits for it before a commit returns
+(Store._append): in the background it saved ~2 ms per commit (~20 ms per checkpoint
+at interval 10), but a starved checkpointer trails the log, and a process whose checkpoint trails
+another's trim can leave ``_last_checkpoint`` naming a version whose later entries are gone. Inline,
+the window is the one delta-rs's own post-commit hook has."""
+
+
+def due(version: int, every: int) -> bool:
+    """Does delta-rs's post-commit hook checkpoint ``version``? (It does at 9, 19, ... for 10.)"""
+    return (version + 1) % every == 0
+
+
+class Checkpointer:
+    """One pond's checkpoints, written on the checkpoint thread from a DeltaTable handle of its own.
+
+    Requests that pile up while one is written (a busy machine) collapse into the newest, so the
+    newest checkpoint never trails the commits by more than about one checkpoint's time; the log
+    trim asked with a request runs after that checkpoint, counting back from it (not from the
+    newest entry), so every entry after the newest checkpoint stays for readers opening from it."""
+
+    def __init__(self, open_table: Callable[[int], DeltaTable], trim: Callable[[int], Any]) -> None:
+        self._open, self._trim = open_table, trim
+        self._dt: DeltaTable | None = None
+        self._uses = 0
+        self._lock = threading.Lock()
+        self._wanted: int | None = None  # the newest version asked for and not started yet
+        self._trim_wanted = False
+        self._pending: Future[Any] | None = None
+
+    def soon(self, version: int, trim: bool = False) -> None:
+        """Checkpoint ``version`` (or a newer one asked for meanwhile), then trim the log if asked."""
+        with self._lock:
+            idle = self._wanted is None
+            self._wanted = version if idle else max(version, self._wanted)  # type: ignore[type-var]
+            self._trim_wanted = self._trim_wanted or trim
+            if idle:
+                self._pending = _worker.submit(self._run)
+
+    def settle(self) -> None:
+        """Wait until every checkpoint asked for is written (or failed: best effort, as delta-rs's)."""
+        while True:
+            with self._lock:
+                pending = self._pending
+            if pending is None:
+                return
+            pending.exception()
+            with self._lock:
+                if self._pending is pending:
+                    return
+
+    def _run(self) -> None:
+        with self._lock:
+            version, trim = self._wanted, self._trim_wanted
+            self._wanted, self._trim_wanted = None, False
+        if version is None:
+            return
+        if self._checkpoint(version) and trim:
+            try:
+                self._trim(version)
+            except OSError:
+                pass
+
+    def _checkpoint(self, version: int) -> bool:
+        from deltalake.exceptions import DeltaError
+
+        try:
+            if self._dt is None or self._uses >= 50 or self._dt.version() > version:
+                self._dt, self._uses = self._open(version), 0  # (a long-lived handle slows down)
+            elif self._dt.version() < version:
+                self._dt.load_as_version(version)  # forward: reads only the entries since
+            self._uses += 1
+            self._dt.create_checkpoint()
+            return True
+        except (DeltaError, OSError):
+            self._dt = None  # best effort: the next interval writes one
+            return False
+
+
+def _drop(location: Location, path: str) -> None:
+    try:
+        location.fs.delete_file(path)
+    except OSError:
+        pass  # vacuum removes an unreferenced data file later
