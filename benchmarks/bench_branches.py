@@ -8,7 +8,8 @@ Figures (targets from the issue):
   merge preview                      <= 200 ms                  baseline: the same merge, committed
   two writers on two branches        >= 0.8x one writer         baseline: one process writing on main
 
-Usage: python benchmarks/bench_branches.py [--entries N] [--quick] [--out DIR]
+Usage: python benchmarks/bench_branches.py [--entries N] [--quick] [--writers-only] [--out DIR]
+(--writers-only: build, then only the two-writer figure, e.g. to re-measure it on a quiet machine)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import math
 import multiprocessing
 import sys
+import time
 from pathlib import Path
 
 from _common import (
@@ -46,6 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--commits", type=int, default=200, help="single-op commits per writer")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="a small run (CI checks the script works)")
+    parser.add_argument("--writers-only", action="store_true", help="only the two-writer figure (after the build)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.quick:
@@ -71,15 +74,33 @@ def build(pond: Pond, entries: int) -> list[str]:
     return paths
 
 
-def writer(path: str, branch: str, count: int, barrier) -> float:  # type: ignore[no-untyped-def]
-    """Single-op commits on ``branch``; returns this writer's commits per second."""
+def writer(path: str, branch: str, count: int, barrier) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Single-op commits on ``branch``; returns this writer's commits per second and its CPU ms per
+    commit (a figure the machine's other load changes less than the rate)."""
     with Pond.open(path, branch=branch) as pond:
         pond.root.exists("/")
         barrier.wait()
-        start = now()
+        start, cpu = now(), time.process_time()
         for i in range(count):
             pond.root.create_file_path(f"/w-{branch}-{i}", CONTENT)
-        return count / (now() - start)
+        return count / (now() - start), (time.process_time() - cpu) * 1000 / count
+
+
+def two_writers(path: str, commits: int) -> Figure:
+    """Two processes writing single ops on two branches (combined rate) vs one writer on main, same run."""
+    with Pond.open(path) as pond:
+        for name in ("left", "right"):
+            pond.create_branch(name).close()
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(2) as pool:
+        one, one_cpu = pool.apply(writer, (path, "main", commits, manager.Barrier(1)))
+        barrier = manager.Barrier(2)
+        runs = [pool.apply_async(writer, (path, name, commits, barrier)) for name in ("left", "right")]
+        rates, cpus = zip(*(run.get() for run in runs), strict=True)
+    return Figure("two writers on two branches", sum(rates), "commits/s", f"{commits} each", {"one writer": one},
+                  target=0.8 * one, higher_is_better=True,
+                  note=f"combined rate; target 0.8x one writer; CPU per commit: one writer {one_cpu:.1f} ms, "
+                  f"two writers {cpus[0]:.1f} and {cpus[1]:.1f} ms")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
             start = now()
             paths = build(pond, args.entries)
             print(f"built {size} entries in {now() - start:.1f} s", flush=True)
+            if args.writers_only:
+                figures.append(two_writers(path, args.commits))
+                print_table(figures, ["one writer"], title=info["benchmark"])
+                print(f"\nload average at end: {load_average()}")
+                write_json(args.out, "bench_branches.json", info, figures)
+                return 0
 
             # creating a branch vs one single-op commit on main
             single = [median_ms(lambda i=i: pond.root.create_file_path(f"/single-{i}", CONTENT), 1)[0]
@@ -156,19 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         figures.append(Figure("merge preview", preview, "ms", size, {"merge": merge_ms}, target=200,
                               note="median of 3"))
 
-        # two processes writing single ops on two branches vs one writer
-        with Pond.open(path) as pond:
-            for name in ("left", "right"):
-                pond.create_branch(name).close()
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Manager() as manager, ctx.Pool(2) as pool:
-            one = pool.apply(writer, (path, "main", args.commits, manager.Barrier(1)))
-            barrier = manager.Barrier(2)
-            runs = [pool.apply_async(writer, (path, name, args.commits, barrier)) for name in ("left", "right")]
-            both = sum(run.get() for run in runs)
-        figures.append(Figure("two writers on two branches", both, "commits/s", f"{args.commits} each",
-                              {"one writer": one}, target=0.8 * one, higher_is_better=True,
-                              note="combined rate; target 0.8x one writer"))
+        figures.append(two_writers(path, args.commits))
 
     print_table(figures, ["commit", "cold open", "main", "commit on main", "merge", "one writer"],
                 title=info["benchmark"])

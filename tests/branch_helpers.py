@@ -23,3 +23,16 @@ def write_on_branch(path: str, branch: str, count: int, barrier) -> tuple[int, i
 def listing_on_branch(path: str, branch: str) -> list[str]:
     with Pond.open(path, branch=branch) as pond:
         return sorted(pond.root)
+
+
+def create_on_branch(path: str, branch: str, file: str, content: str) -> int:
+    """One single-op commit on ``branch`` from this process; its version."""
+    with Pond.open(path, branch=branch) as pond:
+        pond.root.create_file_path(file, content)
+        return pond.last_committed_version
+
+
+def merge_on_branch(path: str, target: str, source: str) -> int | None:
+    """Merge ``source`` into ``target`` from this process; the merge's version."""
+    with Pond.open(path, branch=target) as pond:
+        return pond.merge(source).version

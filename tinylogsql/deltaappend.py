@@ -53,21 +53,24 @@ def supported(dt: DeltaTable) -> tuple[bool, int]:
     return ok, int(config.get("delta.checkpointInterval") or 100)
 
 
-def entry(name: str, size: int, rows: int, version: int, read_version: int, message: str, author: str) -> bytes:
-    """The log entry of an append of one data file whose rows all carry ``version``."""
+def entry(name: str, size: int, rows: int, version: int, read_version: int, message: str, author: str,
+          metadata: dict[str, str] | None = None) -> bytes:
+    """The log entry of an append of one data file whose rows all carry ``version``; ``metadata``:
+    more commitInfo keys, as write_deltalake's custom_metadata (e.g. commitbranch.marker)."""
     now = int(time.time() * 1000)
     stats = {"numRecords": rows, "minValues": {"version": version}, "maxValues": {"version": version},
              "nullCount": {"version": 0}}
     info: dict[str, Any] = {"timestamp": now, "operation": "WRITE", "operationParameters": {"mode": "Append"},
                             "readVersion": read_version, "isBlindAppend": True, "engineInfo": ENGINE,
-                            "message": message, "author": author,
+                            "message": message, "author": author, **(metadata or {}),
                             "operationMetrics": {"num_added_files": 1, "num_removed_files": 0, "num_added_rows": rows}}
     add = {"path": quote(name), "partitionValues": {}, "size": size, "modificationTime": now, "dataChange": True,
            "stats": json.dumps(stats)}
     return (json.dumps({"commitInfo": info}) + "\n" + json.dumps({"add": add}) + "\n").encode()
 
 
-def append(location: Location, rows: pa.Table, version: int, message: str, author: str) -> bool:
+def append(location: Location, rows: pa.Table, version: int, message: str, author: str,
+           metadata: dict[str, str] | None = None) -> bool:
     """Write ``rows`` (all of ``version``) as a new data file and create the log entry of ``version``;
     False if that entry exists already (another writer's: the data file written is then deleted)."""
     name = f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
@@ -80,7 +83,7 @@ def append(location: Location, rows: pa.Table, version: int, message: str, autho
     log = location.path(LOG_DIR, "_delta_log", f"{version:020d}.json")
     try:
         landed = _put_if_absent(location, log, entry(name, data.size, rows.num_rows, version, version - 1,
-                                                    message, author), durable=False)
+                                                    message, author, metadata), durable=False)
     except BaseException:
         _drop(location, path)
         raise

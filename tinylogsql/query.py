@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import segments
+from . import commitbranch, segments
 from .errors import (
     CorruptPondError,
     PondClosedError,
@@ -477,14 +477,18 @@ class Engine:
     def _read_next(self) -> None:
         """Fold in commit ``version + 1`` (its entry exists), or everything newer if its entry or
         files were cleaned up meanwhile."""
-        try:
-            rows = self.store.read_commit(self.version + 1)
+        version = self.version + 1
+        try:  # a commit of a branch this one does not see: its log entry only (see commitbranch.py)
+            rows, other = self.store.read_commit_unless(
+                version, lambda branch: not commitbranch.sees(self.chain, branch, version))
         except CorruptPondError:
-            rows = None  # its files were compacted and vacuumed since
+            rows, other = None, None  # its files were compacted and vacuumed since
         if rows is None:  # log entry or files cleaned up: the newest data files have the rows
             self._catch_up()
         else:
-            self.ingest(rows, self.version + 1)
+            if other is not None and self._refs is not None and self._refs.version < version:
+                self._refs.add_commit(other, version)  # what its rows would have told the refs
+            self.ingest(rows, version)
 
     def _sync_remote(self) -> int:
         """Catch up with the newest version on object storage: one LIST names every newer log

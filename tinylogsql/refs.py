@@ -167,6 +167,15 @@ class Refs:
                 fold_policy_row(self, op, row, version)
         self.version = max(self.version, pc.max(rows.column("version")).as_py())
 
+    def add_commit(self, branch: str, version: int) -> None:
+        """Fold in commit ``version`` known only as node ops of ``branch`` (its rows were not read:
+        see commitbranch.py); the same as ``add`` of those rows."""
+        self.used.add(version)
+        seen = self.commits.setdefault(branch, [])
+        if not seen or seen[-1] < version:
+            seen.append(version)
+        self.version = max(self.version, version)
+
     def exists(self, name: str) -> bool:
         return name == MAIN or name in self.branches
 

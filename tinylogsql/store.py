@@ -15,6 +15,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
@@ -34,7 +35,7 @@ from deltalake import (
 )
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from . import deltaappend, objects, statefile
+from . import commitbranch, deltaappend, objects, statefile
 from .content import BLOB_DIR, ContentStore
 from .errors import CorruptPondError, PondExistsError, PondNotFoundError, StorageError
 from .guard import unique_ops
@@ -437,6 +438,17 @@ class Store:
         files = self._added_files(version)
         return None if files is None else self._read_files(files, version, only_version=version)
 
+    def read_commit_unless(self, version: int, skip: Callable[[str], bool]) -> tuple[pa.Table | None, str | None]:
+        """``read_commit``, except for a commit whose log entry names a branch (see commitbranch.py)
+        that ``skip`` accepts: then only the entry is read, and this returns (no rows, that branch)."""
+        entry = self._entry(version)
+        if entry is None:
+            return None, None
+        files, branch = entry
+        if branch is not None and skip(branch):
+            return OPLOG_SCHEMA.empty_table(), branch
+        return self._read_files(files, version, only_version=version), None
+
     def read_commits(self, first: int, last: int) -> pa.Table | None:
         """Op rows of commits ``first``..``last``, their data files read in one go (a state
         snapshot's tail); None if any of their log entries is gone."""
@@ -459,6 +471,12 @@ class Store:
     def _added_files(self, version: int, data: bytes | None = None) -> list[str] | None:
         """Data files that commit ``version`` added with new ops (None: its log entry is gone);
         ``data``: the entry, if already read."""
+        entry = self._entry(version, data)
+        return None if entry is None else entry[0]
+
+    def _entry(self, version: int, data: bytes | None = None) -> tuple[list[str], str | None] | None:
+        """The data files commit ``version`` added with new ops and the branch its commitInfo
+        names (commitbranch.py), or None if its log entry is gone."""
         path = self._log_entry(version)
         try:
             text = (self._read_whole(path) if data is None else data).decode("utf-8")
@@ -468,6 +486,7 @@ class Store:
             raise CorruptPondError(f"damaged log entry {path}: {exc}") from exc
         files = []
         known = False
+        branch = None
         for line in text.splitlines():
             if not line.strip():
                 continue
@@ -478,13 +497,15 @@ class Store:
             if not isinstance(action, dict) or not set(action) & _DELTA_ACTIONS:
                 raise CorruptPondError(f"damaged log entry {path}: {line[:80]!r} is not a Delta action")
             known = True
+            if "commitInfo" in action:
+                branch = commitbranch.branch_of(action["commitInfo"])
             if "add" in action and action["add"].get("dataChange", True):
                 files.append(self.location.path(LOG_DIR, unquote(action["add"]["path"])))
             elif "remove" in action and action["remove"].get("dataChange", True):
                 raise CorruptPondError(f"{path} removes op rows; a pond's log is append-only")
         if not known:
             raise CorruptPondError(f"damaged log entry {path}: it holds no Delta actions")
-        return files
+        return files, branch
 
     def _read_whole(self, path: str) -> bytes:
         """A whole small file: on object storage one GET (pyarrow would HEAD first)."""
@@ -561,7 +582,8 @@ class Store:
         """The commit as a direct append, then the checkpoint delta-rs's hook would have written and
         the log trim, before the commit returns, as delta-rs's own hook does (why: deltaappend._worker)."""
         try:
-            landed = deltaappend.append(self.location, rows, base_version + 1, message, author)
+            landed = deltaappend.append(self.location, rows, base_version + 1, message, author,
+                                        commitbranch.marker(rows))
         except StorageError:
             raise
         except OSError as exc:  # the storage refused the write: name the table and the errno
@@ -597,7 +619,7 @@ class Store:
                 writer_properties=WRITER_PROPERTIES,
                 commit_properties=CommitProperties(
                     max_commit_retries=0,
-                    custom_metadata={"message": message, "author": author},
+                    custom_metadata={"message": message, "author": author, **commitbranch.marker(rows)},
                 ),
                 post_commithook_properties=_HOOKS,
             )
