@@ -20,7 +20,7 @@ from .errors import (
     VersionNotFoundError,
 )
 from .query import Engine
-from .refs import MAIN, Branch, Refs, Tag, check_name, resolve_rev, scan
+from .refs import MAIN, Branch, Refs, Tag, check_name, resolve_rev, scan_branches
 from .store import CommitConflict, Store, backoff, stamp
 
 if TYPE_CHECKING:
@@ -232,4 +232,4 @@ class Branching:
 
 def open_chain(store: Store, branch: str) -> Any:
     """The ancestry chain of ``branch`` in a freshly opened store (LookupError if missing)."""
-    return scan(store, store.handle_version()).chain(branch)
+    return scan_branches(store, store.handle_version()).chain(branch)

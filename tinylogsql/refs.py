@@ -266,9 +266,8 @@ _SCAN_COLUMNS = ("version", "seq", "ts", "op", "name", "from_name", "branch", "r
 _SCAN_SCHEMA = pa.schema([OPLOG_SCHEMA.field(name) for name in _SCAN_COLUMNS])
 
 
-def scan(store: Any, upto: int) -> Refs:
-    """Every ref, and each branch's commit versions, read from the table's data files: three small
-    columns of every row, and the ref columns only of the files that hold ref rows."""
+def _dataset(store: Any) -> ds.Dataset:
+    """The table's current data files as one dataset of the columns refs need."""
     location = store.location
     try:
         dt = DeltaTable(location.table_uri, storage_options=location.storage_options)
@@ -277,11 +276,17 @@ def scan(store: Any, upto: int) -> Refs:
         from .store import unreadable_log
 
         raise unreadable_log(location, exc) from exc
+    return ds.dataset(files, schema=_SCAN_SCHEMA, filesystem=location.fs, format="parquet")
+
+
+def scan(store: Any, upto: int) -> Refs:
+    """Every ref, and each branch's commit versions, read from the table's data files: three small
+    columns of every row, and the ref columns only of the files that hold ref rows."""
     refs = Refs()
     parts = []
     node_ops = pa.array(OPS)
     in_range = ds.field("version") <= upto
-    dataset = ds.dataset(files, schema=_SCAN_SCHEMA, filesystem=location.fs, format="parquet")
+    dataset = _dataset(store)
     for fragment in dataset.get_fragments():
         small = fragment.to_table(schema=_SCAN_SCHEMA, columns=["version", "op", "branch"], filter=in_range)
         nodes = pc.is_in(small.column("op"), node_ops)
@@ -294,6 +299,18 @@ def scan(store: Any, upto: int) -> Refs:
         refs.add(pa.concat_tables(parts))
     born = dataset.to_table(columns=["ts"], filter=ds.field("version") == 0).column("ts")
     refs.born = born[0].as_py() if len(born) else None
+    refs.version = upto
+    return refs
+
+
+def scan_branches(store: Any, upto: int) -> Refs:
+    """Only the ref rows up to ``upto`` (branches, tags, deletes, merges), no commit counts: all a
+    branch's chain needs, so opening a branch reads one column of the node rows, not three, and
+    folds none of them (``scan`` is read later, if heads or ``name~N`` are asked for)."""
+    refs = Refs()
+    rows = _dataset(store).to_table(filter=(ds.field("version") <= upto) & ~ds.field("op").isin(pa.array(OPS)))
+    if rows.num_rows:
+        refs.add(rows)
     refs.version = upto
     return refs
 
