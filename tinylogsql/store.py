@@ -671,6 +671,14 @@ class Store:
         return deleted
 
     # -- maintenance ---------------------------------------------------------------
+    def opened_file_uris(self) -> list[str]:
+        """The data files of the handle as ``open`` loaded it: only for use right after an open
+        (later, direct appends move past the handle and vacuum may remove what it lists)."""
+        try:
+            return list(self._dt.file_uris())
+        except DeltaError as exc:
+            raise unreadable_log(self.location, exc) from exc
+
     def _fresh_table(self) -> DeltaTable:
         return DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
 
