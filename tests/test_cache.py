@@ -285,7 +285,7 @@ def test_an_unusable_snapshot_is_passed_over(pond_path):
     table = engine.state.table()
     table = table.take(list(reversed(range(table.num_rows)))).append_column(
         "node_order", pa.array([0] * table.num_rows, pa.uint64()))
-    pond._store.write_state(table, pond.version)
+    pond._store.states.write(table, pond.version)
     with Pond.open(pond_path) as fresh:
         assert tree(fresh) == expected
         assert fresh.root.open_dir_path("d").read_file_path("f") == b"mine"
@@ -446,8 +446,8 @@ def test_bulk_loads_stay_sorted_segments_and_are_persisted_as_they_are(pond_path
     pond._engine.persist_soon(keep=pond_module.STATES_KEPT)
     state_module.in_background(lambda: None).result()  # the persist has run
     assert len(state.created) == 3  # nothing merged to write it
-    version, table = pond._store.read_state(pond.version)
-    assert version == pond.version and pond._store.state_segments(table)[1:] == [20, 30, 40]
+    version, table = pond._store.states.read(pond.version)
+    assert version == pond.version and pond._store.states.segments(table)[1:] == [20, 30, 40]
     with Pond.open(pond_path) as fresh:
         assert [segment.rows for segment in fresh._engine.state.created] == [20, 30, 40]
         assert tree(fresh) == tree(pond)

@@ -107,7 +107,7 @@ def test_a_persisted_state_that_disagrees_with_the_log_is_reported(tmp_path: Pat
         # Forge a snapshot under a correct label that still lists a file the log removed.
         forged = pond._engine.state.table()
         pond.root.remove("gone")
-        pond._store.write_state(forged, pond.version)
+        pond._store.states.write(forged, pond.version)
         report = pond.check()
     assert [p.code for p in report.problems] == ["state-snapshot"]
     assert report.problems[0].path.endswith(f"v{report.version:020d}.arrow")

@@ -566,7 +566,7 @@ def _compare_persisted_state(pond: Pond, report: CheckReport) -> None:
     """The newest persisted state snapshot (what the next open starts from) must equal the
     `nodes` view at its version."""
     engine, store = pond._engine, pond._store
-    found = store.read_state(report.version)
+    found = store.states.read(report.version)
     if found is None:
         return
     version, table = found
@@ -578,7 +578,7 @@ def _compare_persisted_state(pond: Pond, report: CheckReport) -> None:
             "state-snapshot",
             f"the persisted state at version {version} differs from the log: {len(got - want)} extra, "
             f"{len(want - got)} missing rows (delete it; the next maintain writes a new one)",
-            store.state_path(version), version))
+            store.states.path(version), version))
 
 
 def _row_set(table: pa.Table, columns: str) -> set[tuple[object, ...]]:

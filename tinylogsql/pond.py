@@ -283,7 +283,7 @@ class Pond(Branching, ChangeFeed, Retaining):
             self._store.checkpoint()
             self._engine.sync()
             self._engine.persist()  # before the vacuum: the newest snapshot needs no vacuumed file
-            self._store.prune_states(keep=STATES_KEPT)
+            self._store.states.prune(keep=STATES_KEPT)
             removed = self._store.vacuum(hours)
         dropped = collect(self._store, hours)
         return MaintenanceReport(

@@ -70,8 +70,8 @@ def _write_snapshot(store: Store, future: Future[Base] | list[Base], version: in
     sorted segments given), write it."""
     try:
         table, sizes = Base.persisted_all([future.result()] if isinstance(future, Future) else future)
-        store.write_state(table, version, table_id, sizes)
-        store.prune_states(keep=keep)
+        store.states.write(table, version, table_id, sizes)
+        store.states.prune(keep=keep)
     except (OSError, pa.ArrowException) as exc:
         _persist_failed(store, exc)
 
@@ -237,7 +237,7 @@ class Engine:
     def _load_snapshot(self, latest: int) -> bool:
         """Start from the newest persisted state at most TAIL_MAX commits old, then read the tail.
         False if there is none; the state is as it was unless this succeeds."""
-        found = self.store.read_state(min(latest, self.chain[-1][2]))  # snapshots are main's state
+        found = self.store.states.read(min(latest, self.chain[-1][2]))  # snapshots are main's state
         if found is None or latest - found[0] > TAIL_MAX:
             return False
         version, table = found
@@ -254,7 +254,7 @@ class Engine:
         done = False
         try:
             created = created_rows(rows)
-            bases = Base.split_checked(table, self.store.state_segments(table))
+            bases = Base.split_checked(table, self.store.states.segments(table))
             if created is not None and created.num_rows:  # a bulk load since: the snapshot as it is, the
                 # new nodes as one more sorted segment (sorted alone, no Python row each; see segments.py)
                 self.state = State(bases[0], latest, [*bases[1:], Base.sorted(created)])
@@ -526,7 +526,7 @@ class Engine:
                 return ""  # snapshots hold main's state only (branches start from main's, see _load_snapshot)
             self.state.rebase()
             base = self.state.base
-            path = self.store.write_state(base.persisted(), self.version)
+            path = self.store.states.write(base.persisted(), self.version)
             self._persisted, self._since_persisted = self.version, 0
             return path
 
@@ -541,7 +541,7 @@ class Engine:
             if self.state.size < segments.BACKGROUND_ROWS and not self.store.location.remote:
                 try:
                     self.persist()
-                    self.store.prune_states(keep=keep)
+                    self.store.states.prune(keep=keep)
                 except (OSError, pa.ArrowException) as exc:
                     _persist_failed(self.store, exc)
                 return

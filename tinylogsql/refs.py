@@ -266,16 +266,17 @@ _SCAN_COLUMNS = ("version", "seq", "ts", "op", "name", "from_name", "branch", "r
 _SCAN_SCHEMA = pa.schema([OPLOG_SCHEMA.field(name) for name in _SCAN_COLUMNS])
 
 
-def _dataset(store: Any) -> ds.Dataset:
-    """The table's current data files as one dataset of the columns refs need."""
+def _dataset(store: Any, uris: list[str] | None = None) -> ds.Dataset:
+    """The table's current data files (or ``uris``) as one dataset of the columns refs need."""
     location = store.location
-    try:
-        dt = DeltaTable(location.table_uri, storage_options=location.storage_options)
-        files = [location.fs_path(uri) for uri in dt.file_uris()]
-    except DeltaError as exc:
-        from .store import unreadable_log
+    if uris is None:
+        try:
+            uris = DeltaTable(location.table_uri, storage_options=location.storage_options).file_uris()
+        except DeltaError as exc:
+            from .store import unreadable_log
 
-        raise unreadable_log(location, exc) from exc
+            raise unreadable_log(location, exc) from exc
+    files = [location.fs_path(uri) for uri in uris]
     return ds.dataset(files, schema=_SCAN_SCHEMA, filesystem=location.fs, format="parquet")
 
 
@@ -303,12 +304,13 @@ def scan(store: Any, upto: int) -> Refs:
     return refs
 
 
-def scan_branches(store: Any, upto: int) -> Refs:
+def scan_branches(store: Any, upto: int, uris: list[str] | None = None) -> Refs:
     """Only the ref rows up to ``upto`` (branches, tags, deletes, merges), no commit counts: all a
     branch's chain needs, so opening a branch reads one column of the node rows, not three, and
-    folds none of them (``scan`` is read later, if heads or ``name~N`` are asked for)."""
+    folds none of them (``scan`` is read later, if heads or ``name~N`` are asked for). ``uris``: the
+    data files holding every row up to ``upto``, if the caller has them (default: a fresh load)."""
     refs = Refs()
-    rows = _dataset(store).to_table(filter=(ds.field("version") <= upto) & ~ds.field("op").isin(pa.array(OPS)))
+    rows = _dataset(store, uris).to_table(filter=(ds.field("version") <= upto) & ~ds.field("op").isin(pa.array(OPS)))
     if rows.num_rows:
         refs.add(rows)
     refs.version = upto

@@ -2,7 +2,7 @@
 
 The state at version V is the `nodes` view (sql/nodes.sql) at V plus each file's current
 content, and nothing else: it is built by that view (sql/state.sql) or read from a snapshot
-that view wrote (``Store.write_state``), then moved forward commit by commit with ``apply``,
+that view wrote (``Store.states.write``), then moved forward commit by commit with ``apply``,
 the same rule the view computes (tests and ``pond.check()`` compare the two).
 
 Here: the rows (NodeRow) and the *base*, an Arrow table sorted by (parent_id, name) so a

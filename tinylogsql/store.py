@@ -43,12 +43,6 @@ from .location import LOG_DIR, Location
 from .schema import LEGACY_COLUMNS, OPLOG_SCHEMA, ROOT_ID
 
 """The only form a content_ref may take (and it must name the row's own sha256)."""
-STATE_DIR = "state"
-"""Persisted state snapshots (a cache of the `nodes` view at a version), beside the table."""
-STATE_FORMAT = 2
-"""2: an Arrow IPC file, memory-mapped (statefile.py); 1 was Parquet (passed over: rebuilt once)."""
-STATE_LABEL = "tinylogsql.state"
-STATE_SEGMENTS = "tinylogsql.segments"
 FEW_FILES = 4
 """Up to this many data files are read one by one (a new commit's), more as one dataset."""
 _DELTA_ACTIONS = {"add", "remove", "commitInfo", "metaData", "protocol", "txn", "cdc", "domainMetadata",
@@ -219,6 +213,7 @@ class Store:
         self.location = location
         self._dt = dt
         self.content = ContentStore(location)
+        self.states = statefile.Snapshots(location, lambda: self.table_id)
         self.chunks = self.content.chunks
         self._commits_since_open = 0
         self._checkpoint_seen: tuple[tuple[int | None, int] | None, int] = (None, -1)
@@ -676,6 +671,14 @@ class Store:
         return deleted
 
     # -- maintenance ---------------------------------------------------------------
+    def opened_file_uris(self) -> list[str]:
+        """The data files of the handle as ``open`` loaded it: only for use right after an open
+        (later, direct appends move past the handle and vacuum may remove what it lists)."""
+        try:
+            return list(self._dt.file_uris())
+        except DeltaError as exc:
+            raise unreadable_log(self.location, exc) from exc
+
     def _fresh_table(self) -> DeltaTable:
         return DeltaTable(self.location.table_uri, storage_options=self.location.storage_options)
 
@@ -726,86 +729,11 @@ class Store:
     def delete(self, path: str) -> None:
         self.location.fs.delete_file(path)
 
-    # -- state snapshots -----------------------------------------------------------
+    # -- state snapshots (statefile.py) ---------------------------------------------
     @property
     def table_id(self) -> str:
         """The Delta table's id: a state snapshot is only ever used on the table that wrote it."""
         return str(self._dt.metadata().id)
-
-    def state_path(self, version: int) -> str:
-        return self.location.path(STATE_DIR, f"v{version:020d}{statefile.SUFFIX}")
-
-    def write_state(self, table: pa.Table, version: int, table_id: str | None = None,
-                    segments: list[int] | None = None) -> str:
-        """Persist the state at ``version`` (rows in key order, plus ``node_order``: row positions
-        in node_id order) as ``state/v<version>.arrow`` (see statefile.py).
-
-        It is a cache derived from the log, written whole in one step (temp file + rename, or
-        one PUT), and labelled with the table id, the version and its row count, so a reader
-        can tell a snapshot that does not belong to this table or is incomplete. ``segments``: the
-        row counts of the sorted runs the rows are, one after the other (default: one).
-        """
-        table_id = self.table_id if table_id is None else table_id  # (given by a background writer)
-        label = {"format": STATE_FORMAT, "table_id": table_id, "version": version, "rows": table.num_rows}
-        metadata = {STATE_LABEL: json.dumps(label)}
-        if segments is not None and len(segments) > 1:
-            metadata[STATE_SEGMENTS] = json.dumps(segments)
-        data = statefile.encode(table, metadata, compress=self.location.remote)
-        path = self.state_path(version)
-        self.location.fs.create_dir(self.location.path(STATE_DIR), recursive=True)
-        self.location.write_atomic(path, data)
-        return path
-
-    def state_versions(self) -> list[int]:
-        """Versions of the persisted state snapshots, oldest first."""
-        selector = pafs.FileSelector(self.location.path(STATE_DIR), allow_not_found=True)
-        infos = self.location.fs.get_file_info(selector)
-        found = (re.fullmatch(rf"v(\d{{20}}){re.escape(statefile.SUFFIX)}", info.base_name) for info in infos)
-        return sorted(int(match.group(1)) for match in found if match)
-
-    def read_state(self, upto: int) -> tuple[int, pa.Table] | None:
-        """The newest persisted state at a version <= ``upto`` whose label matches this table,
-        or None. A snapshot that is unreadable or labelled for another table is passed over."""
-        for version in reversed(self.state_versions()):
-            if version > upto:
-                continue
-            try:
-                path = self.state_path(version)  # remote: one GET (pyarrow's reader: a HEAD, then ranges)
-                data = objects.get(self.location, path) if self.location.remote else None
-                table = statefile.read(self.location.fs, path, data)
-                label = json.loads((table.schema.metadata or {}).get(STATE_LABEL.encode(), b"{}"))
-            except (OSError, pa.ArrowInvalid, ValueError):
-                continue
-            expected = {"format": STATE_FORMAT, "table_id": self.table_id, "version": version, "rows": table.num_rows}
-            if label == expected:
-                return version, table
-        return None
-
-    @staticmethod
-    def state_segments(table: pa.Table) -> list[int] | None:
-        """Row counts of a snapshot's sorted segments (None: it is one)."""
-        found = (table.schema.metadata or {}).get(STATE_SEGMENTS.encode())
-        try:
-            sizes = json.loads(found) if found else None
-        except ValueError:
-            return None
-        return sizes if isinstance(sizes, list) and all(isinstance(size, int) for size in sizes) else None
-
-    def prune_states(self, keep: int) -> list[str]:
-        """Delete all but the ``keep`` newest state snapshots (and temp files a crash left)."""
-        versions = self.state_versions()
-        doomed = [self.state_path(version) for version in versions[: max(0, len(versions) - keep)]]
-        selector = pafs.FileSelector(self.location.path(STATE_DIR), allow_not_found=True)
-        stale = time.time() - 3600  # a temp file an hour old is no write in progress
-        doomed += [info.path for info in self.location.fs.get_file_info(selector)
-                   if (info.base_name.startswith(".tmp-") and info.mtime is not None and info.mtime.timestamp() < stale)
-                   or re.fullmatch(r"v\d{20}\.parquet", info.base_name)]  # format 1's, never read again
-        for path in doomed:
-            try:
-                self.location.fs.delete_file(path)
-            except FileNotFoundError:
-                pass  # another maintainer pruned it first
-        return doomed
 
     # -- content beside the table (content.py) -----------------------------------
     def write_blob_stream(self, stream: Any) -> tuple[str, int, str]:
