@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import posixpath
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
@@ -37,6 +37,9 @@ STREAM_CHUNK = 1 << 16
 TXN_PREFIX = "git:"
 _FORMAT = "%x01%x02%H%x00%an%x00%ae%x00%ad%x00%B%x00"
 """One commit's header in ``git log -z`` output: sha, author name, email, raw date, message."""
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -199,34 +202,32 @@ class Blobs:
         return held if held is not None else self.read_many([sha])[0]
 
     def read_many(self, shas: list[str]) -> list[bytes]:
-        """Blobs in order: requests go BATCH at a time (well under a pipe's buffer, so writing them
-        never waits for git, which may be blocked writing a large answer), then the answers are read."""
-        stdin: IO[bytes] = self._process.stdin  # type: ignore[assignment]
-        out: list[bytes] = []
-        for start in range(0, len(shas), BATCH):
-            part = shas[start:start + BATCH]
-            stdin.write(b"".join(sha.encode() + b"\n" for sha in part))
-            stdin.flush()
-            out += [self._answer(sha) for sha in part]
-        return out
+        """Blobs in order, in exchanges of BATCH requests (see ``_exchange``)."""
+        return self._exchange(shas, self._answer)
 
     def trees(self, names: list[str]) -> list[bool]:
         """Does each ``<commit>:<path>`` name a tree (a directory)? One exchange; objects are skipped."""
+        return self._exchange(names, self._is_tree)
+
+    def _exchange(self, requests: list[str], answer: Callable[[str], T]) -> list[T]:
+        """Answers in order: requests go BATCH at a time (well under a pipe's buffer, so writing them
+        never waits for git, which may be blocked writing a large answer), then the answers are read."""
         stdin: IO[bytes] = self._process.stdin  # type: ignore[assignment]
-        stdout: IO[bytes] = self._process.stdout  # type: ignore[assignment]
-        found: list[bool] = []
-        for start in range(0, len(names), BATCH):
-            part = names[start:start + BATCH]
-            stdin.write(b"".join(name.encode() + b"\n" for name in part))
+        out: list[T] = []
+        for start in range(0, len(requests), BATCH):
+            part = requests[start:start + BATCH]
+            stdin.write(b"".join(request.encode() + b"\n" for request in part))
             stdin.flush()
-            for _ in part:
-                header = stdout.readline().split()
-                if len(header) == 3 and header[2].isdigit():
-                    stdout.read(int(header[2]) + 1)  # the object and its newline
-                    found.append(header[1] == b"tree")
-                else:  # "<name> missing" (or ambiguous)
-                    found.append(False)
-        return found
+            out += [answer(request) for request in part]
+        return out
+
+    def _is_tree(self, name: str) -> bool:
+        stdout: IO[bytes] = self._process.stdout  # type: ignore[assignment]
+        header = stdout.readline().split()
+        if len(header) == 3 and header[2].isdigit():
+            stdout.read(int(header[2]) + 1)  # the object and its newline
+            return header[1] == b"tree"
+        return False  # "<name> missing" (or ambiguous)
 
     def _answer(self, sha: str) -> bytes:
         stdout: IO[bytes] = self._process.stdout  # type: ignore[assignment]
