@@ -20,6 +20,7 @@ from .location import Location
 
 BLOB_DIR = "blobs"
 BLOB_REF = re.compile(r"blobs/[0-9a-f]{64}")
+"""The only form a whole-file blob's content_ref may take (and it must name the row's own sha256)."""
 
 
 class ContentStore:

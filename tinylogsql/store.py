@@ -42,7 +42,6 @@ from .guard import unique_ops
 from .location import LOG_DIR, Location
 from .schema import LEGACY_COLUMNS, OPLOG_SCHEMA, ROOT_ID
 
-"""The only form a content_ref may take (and it must name the row's own sha256)."""
 FEW_FILES = 4
 """Up to this many data files are read one by one (a new commit's), more as one dataset."""
 _DELTA_ACTIONS = {"add", "remove", "commitInfo", "metaData", "protocol", "txn", "cdc", "domainMetadata",
