@@ -23,7 +23,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -92,68 +91,34 @@ def append(location: Location, rows: pa.Table, version: int, message: str, autho
     return landed
 
 
-_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-checkpoint")
-"""The thread that writes checkpoints and trims the log. Store waits for it before a commit returns
-(Store._append): in the background it saved ~2 ms per commit (~20 ms per checkpoint
-at interval 10), but a starved checkpointer trails the log, and a process whose checkpoint trails
-another's trim can leave ``_last_checkpoint`` naming a version whose later entries are gone. Inline,
-the window is the one delta-rs's own post-commit hook has."""
-
-
 def due(version: int, every: int) -> bool:
     """Does delta-rs's post-commit hook checkpoint ``version``? (It does at 9, 19, ... for 10.)"""
     return (version + 1) % every == 0
 
 
 class Checkpointer:
-    """One pond's checkpoints, written on the checkpoint thread from a DeltaTable handle of its own.
-
-    Requests that pile up while one is written (a busy machine) collapse into the newest, so the
-    newest checkpoint never trails the commits by more than about one checkpoint's time; the log
-    trim asked with a request runs after that checkpoint, counting back from it (not from the
-    newest entry), so every entry after the newest checkpoint stays for readers opening from it."""
+    """One pond's checkpoints, from a DeltaTable handle of its own, written before the commit that
+    asked returns, as delta-rs's post-commit hook writes them. Not in the background: that saved ~2
+    ms per commit (~20 ms per checkpoint at interval 10), but a starved checkpointer trails the log,
+    and a process whose checkpoint trails another's trim can leave ``_last_checkpoint`` naming a
+    version whose later entries are gone. The log trim asked with a checkpoint runs after it,
+    counting back from it (not from the newest entry), so every entry after the newest checkpoint
+    stays for readers opening from it."""
 
     def __init__(self, open_table: Callable[[int], DeltaTable], trim: Callable[[int], Any]) -> None:
         self._open, self._trim = open_table, trim
         self._dt: DeltaTable | None = None
         self._uses = 0
-        self._lock = threading.Lock()
-        self._wanted: int | None = None  # the newest version asked for and not started yet
-        self._trim_wanted = False
-        self._pending: Future[Any] | None = None
+        self._lock = threading.Lock()  # one checkpoint at a time on the shared handle (threads of one pond)
 
-    def soon(self, version: int, trim: bool = False) -> None:
-        """Checkpoint ``version`` (or a newer one asked for meanwhile), then trim the log if asked."""
+    def run(self, version: int, trim: bool = False) -> None:
+        """Checkpoint ``version``, then trim the log if asked (best effort, as delta-rs's hook)."""
         with self._lock:
-            idle = self._wanted is None
-            self._wanted = version if idle else max(version, self._wanted)  # type: ignore[type-var]
-            self._trim_wanted = self._trim_wanted or trim
-            if idle:
-                self._pending = _worker.submit(self._run)
-
-    def settle(self) -> None:
-        """Wait until every checkpoint asked for is written (or failed: best effort, as delta-rs's)."""
-        while True:
-            with self._lock:
-                pending = self._pending
-            if pending is None:
-                return
-            pending.exception()
-            with self._lock:
-                if self._pending is pending:
-                    return
-
-    def _run(self) -> None:
-        with self._lock:
-            version, trim = self._wanted, self._trim_wanted
-            self._wanted, self._trim_wanted = None, False
-        if version is None:
-            return
-        if self._checkpoint(version) and trim:
-            try:
-                self._trim(version)
-            except OSError:
-                pass
+            if self._checkpoint(version) and trim:
+                try:
+                    self._trim(version)
+                except OSError:
+                    pass
 
     def _checkpoint(self, version: int) -> bool:
         from deltalake.exceptions import DeltaError

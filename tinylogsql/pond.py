@@ -189,7 +189,6 @@ class Pond(Branching, ChangeFeed, Retaining):
         """Release the DuckDB connection; snapshots from ``at`` share it and close too."""
         if not self._closed and self._at is None:
             self._engine.close()
-            self._store.settle()  # checkpoints of this pond's commits written (deltaappend)
         for engine in self._others.values():
             engine.close()
         self._closed = True

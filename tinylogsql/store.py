@@ -574,7 +574,7 @@ class Store:
 
     def _append(self, rows: pa.Table, base_version: int, message: str, author: str, trim: bool) -> None:
         """The commit as a direct append, then the checkpoint delta-rs's hook would have written and
-        the log trim, before the commit returns, as delta-rs's own hook does (why: deltaappend._worker)."""
+        the log trim, before the commit returns, as delta-rs's own hook does (deltaappend.Checkpointer)."""
         try:
             landed = deltaappend.append(self.location, rows, base_version + 1, message, author,
                                         commitbranch.marker(rows))
@@ -589,13 +589,7 @@ class Store:
         self._at = base_version + 1
         self._commits_since_open += 1
         if deltaappend.due(self._at, self._checkpoint_every) or trim:
-            self._checkpointer.soon(self._at, trim)
-            self._checkpointer.settle()  # inline, as delta-rs's hook (why: deltaappend._worker)
-
-    def settle(self) -> None:
-        """Wait for the checkpoints and log trims this store's commits started (none is left pending
-        while checkpoints run inline: kept for a pond closing mid-commit on another thread)."""
-        self._checkpointer.settle()
+            self._checkpointer.run(self._at, trim)
 
     def _write(self, rows: pa.Table, base_version: int, message: str, author: str) -> None:
         """The commit through write_deltalake (the handle brought to ``base_version`` first)."""
