@@ -21,7 +21,8 @@ def test_commits_trim_old_log_entries_and_readers_keep_working(tmp_path):
     log_dir = path / "log" / "_delta_log"
     entries = sorted(int(name[:20]) for name in os.listdir(log_dir) if name.endswith(".json"))
     checkpoints = sorted(int(name[:20]) for name in os.listdir(log_dir) if ".checkpoint" in name)
-    # checkpoints every 10 commits, written by the commit that asked; the commit at 299 dropped what is before the newest checkpoint at least 100
+    # checkpoints every 10 commits, written by the commit that asked; the commit at 299
+    # dropped what is before the newest checkpoint at least 100
     # versions older than the checkpoint at 299
     assert (CHECKPOINT_INTERVAL, TRIM_EVERY, KEEP_VERSIONS) == (10, 100, 100)
     assert checkpoints[-1] == 299 and all(c % 10 == 9 for c in checkpoints)
