@@ -294,10 +294,20 @@ class Store:
         return objects.newer_entries(self.location, version) if self.location.remote else None
 
     def checkpoint_after(self, version: int) -> bool:
-        """Is there a checkpoint newer than ``version``? Asked when ``version + 1`` has no log entry:
-        log cleanup deletes entries older than the newest checkpoint, so a missing entry alone
-        does not prove there is nothing new. Locally one stat (the small file is read only when
-        it changed); on object storage one HEAD, plus a GET when the file exists."""
+        """Is there a version newer than ``version`` whose log entries were cleaned up? Asked when
+        ``version + 1`` has no log entry. Trims delete oldest first, so ``version``'s own entry still
+        there proves ``version + 1`` was never trimmed: nothing is newer (one stat). Only when it is
+        gone too, ``_last_checkpoint`` is asked, and if it names nothing newer, the log is listed: the
+        hint may be stale (delta-rs overwrites it unconditionally, so a lagging checkpoint's hint can
+        land after newer ones and after a trim). Trusting it alone let a writer recreate a trimmed
+        entry behind the newest checkpoint, where no reader looks (tests/test_checkpoint_race.py)."""
+        if self.has_version(version):
+            return False
+        return self._hint_after(version) or self._listed_after(version)
+
+    def _hint_after(self, version: int) -> bool:
+        """Does ``_last_checkpoint`` name a version newer than ``version``? Locally one stat (the small
+        file is read only when it changed); on object storage one GET."""
         path = self.location.path(LOG_DIR, "_delta_log", "_last_checkpoint")
         if not self.location.remote:
             info = self.location.fs.get_file_info(path)
@@ -310,10 +320,20 @@ class Store:
         except FileNotFoundError:
             return False
         except (OSError, ValueError, KeyError):
-            return False  # being rewritten or unreadable: the log entries decide
+            return False  # being rewritten or unreadable: the listing decides
         if not self.location.remote:
             self._checkpoint_seen = ((info.mtime_ns, info.size), newest)
         return newest > version
+
+    def _listed_after(self, version: int) -> bool:
+        """Does any log entry or checkpoint of a version newer than ``version`` exist? One listing."""
+        if self.location.remote:
+            return objects.newer_entries(self.location, version).newest > version
+        try:
+            infos = self.location.fs.get_file_info(pafs.FileSelector(self.location.path(LOG_DIR, "_delta_log")))
+        except OSError:
+            return False
+        return any(int(m.group(1)) > version for info in infos if (m := _LOG_FILE.match(info.base_name)))
 
     def latest_version(self, known: int) -> int:
         """The newest version, probing forward from a version known to exist."""
