@@ -189,6 +189,7 @@ class Pond(Branching, ChangeFeed, Retaining):
         """Release the DuckDB connection; snapshots from ``at`` share it and close too."""
         if not self._closed and self._at is None:
             self._engine.close()
+            self._store.settle()  # the checkpoints and log trims its commits asked for (a thread's)
         for engine in self._others.values():
             engine.close()
         self._closed = True

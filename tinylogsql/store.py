@@ -219,7 +219,8 @@ class Store:
         self._legacy = False  # a table without the branch columns: the next commit adds them
         self._at = dt.version()  # the table's version as far as this store knows (its own commits included)
         self._direct, self._checkpoint_every = deltaappend.supported(dt)
-        self._checkpointer = deltaappend.Checkpointer(self._table_at, lambda upto: self.trim_log(upto=upto))
+        self._checkpointer = deltaappend.Checkpointer(self._table_at, lambda upto: self.trim_log(upto=upto),
+                                                     self.checkpoint_hint)
 
     # -- opening -----------------------------------------------------------------
     @classmethod
@@ -306,24 +307,25 @@ class Store:
         return self._hint_after(version) or self._listed_after(version)
 
     def _hint_after(self, version: int) -> bool:
-        """Does ``_last_checkpoint`` name a version newer than ``version``? Locally one stat (the small
+        return self.checkpoint_hint() > version
+
+    def checkpoint_hint(self) -> int:
+        """The version ``_last_checkpoint`` names (-1: none or unreadable). Locally one stat (the small
         file is read only when it changed); on object storage one GET."""
         path = self.location.path(LOG_DIR, "_delta_log", "_last_checkpoint")
         if not self.location.remote:
             info = self.location.fs.get_file_info(path)
             if info.type != pafs.FileType.File:
-                return False
+                return -1
             if (info.mtime_ns, info.size) == self._checkpoint_seen[0]:
-                return self._checkpoint_seen[1] > version
+                return self._checkpoint_seen[1]
         try:
             newest = int(json.loads(self._read_whole(path))["version"])
-        except FileNotFoundError:
-            return False
         except (OSError, ValueError, KeyError):
-            return False  # being rewritten or unreadable: the listing decides
+            return -1  # none, being rewritten or unreadable: the listing decides
         if not self.location.remote:
             self._checkpoint_seen = ((info.mtime_ns, info.size), newest)
-        return newest > version
+        return newest
 
     def _listed_after(self, version: int) -> bool:
         """Does any log entry or checkpoint of a version newer than ``version`` exist? One listing."""
@@ -594,7 +596,7 @@ class Store:
 
     def _append(self, rows: pa.Table, base_version: int, message: str, author: str, trim: bool) -> None:
         """The commit as a direct append, then the checkpoint delta-rs's hook would have written and
-        the log trim, before the commit returns, as delta-rs's own hook does (deltaappend.Checkpointer)."""
+        the log trim, asked of the checkpoint thread (deltaappend.Checkpointer): the commit does not wait."""
         try:
             landed = deltaappend.append(self.location, rows, base_version + 1, message, author,
                                         commitbranch.marker(rows))
@@ -645,6 +647,10 @@ class Store:
                 f"commit landed at version {landed}, expected {base_version + 1} in {self.location.table_uri}"
             )
         self._at = base_version + 1
+
+    def settle(self) -> None:
+        """Wait for the checkpoints and log trims that commits asked for (they run on a thread)."""
+        self._checkpointer.settle()
 
     def trim_log(self, keep_versions: int = KEEP_VERSIONS, upto: int | None = None) -> int:
         """Delete log entries (and checkpoints) older than the newest checkpoint that is at least
