@@ -649,7 +649,11 @@ class Store:
         self._at = base_version + 1
 
     def settle(self) -> None:
-        """Wait for the checkpoints and log trims that commits asked for (they run on a thread)."""
+        """Wait for the checkpoints, log trims and automatic compaction that commits asked for
+        (they run on threads)."""
+        from .maintenance import compaction_settle
+
+        compaction_settle(self)
         self._checkpointer.settle()
 
     def trim_log(self, keep_versions: int = KEEP_VERSIONS, upto: int | None = None) -> int:
