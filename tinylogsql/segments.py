@@ -253,7 +253,7 @@ class State:
             if isinstance(level, Base):
                 span = level.ranges.get(parent_id)
                 if span is not None:
-                    listed = take(level, *span) if count == 0 else sorted(listed + take(level, *span), key=name)
+                    listed = take(level, *span) if count == 0 else sorted([*listed, *take(level, *span)], key=name)
                 continue
             touched = level.touched.get(parent_id)
             if not touched:

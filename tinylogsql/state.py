@@ -14,6 +14,7 @@ merges them into new bases (State).
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -66,6 +67,42 @@ a row as a string, 4 as an index; 1,000 directories at 1M entries), and there ar
 Content = tuple[bytes | None, str | None]
 Entry = tuple[str, str, str]
 """(name, kind, node_id): a directory entry, as listings that build no rows give it."""
+
+
+class Listing(Sequence[Entry]):
+    """A directory's entries as three columns (names, kinds, node ids) sorted by name, still a
+    sequence of Entry: a listing of handles reads the columns and builds no tuple per entry."""
+
+    __slots__ = ("kinds", "names", "node_ids")
+
+    def __init__(self, names: list[str], kinds: list[str], node_ids: list[str]) -> None:
+        self.names, self.kinds, self.node_ids = names, kinds, node_ids
+
+    @classmethod
+    def of(cls, entries: Sequence[Entry]) -> Listing:
+        """The columns of entries given as tuples."""
+        if isinstance(entries, Listing):
+            return entries
+        if not entries:
+            return cls([], [], [])
+        names, kinds, node_ids = map(list, zip(*entries, strict=True))
+        return cls(names, kinds, node_ids)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return list(zip(self.names[index], self.kinds[index], self.node_ids[index], strict=True))
+        return self.names[index], self.kinds[index], self.node_ids[index]
+
+    def __iter__(self) -> Iterator[Entry]:
+        return zip(self.names, self.kinds, self.node_ids, strict=True)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  (mutable columns, like a list)
 
 
 def repeats(values: pa.Array | pa.ChunkedArray, order: pa.Array | None = None) -> bool:
@@ -243,10 +280,17 @@ class Base:
     def slice_names(self, start: int, stop: int) -> list[str]:
         return self.columns["name"].slice(start, stop - start).to_pylist()
 
-    def slice_kinds(self, start: int, stop: int) -> list[Entry]:
-        names, kinds, ids = (column_values(self.columns[name].slice(start, stop - start))
-                             for name in ("name", "kind", "node_id"))
-        return list(zip(names, kinds, ids))  # noqa: B905 (equal lengths: slices of one table)
+    def slice_kinds(self, start: int, stop: int) -> Listing:
+        """(name, kind, node_id) of rows start..stop as columns: two string columns decoded, the
+        encoded kind taken through numpy from its few values (column_values built a list of indices
+        and a Python lookup per row: 0.5 of the 1.4 ms of a 10k listing)."""
+        count = stop - start
+        kinds = self.columns["kind"].slice(start, count)
+        values = np.empty(len(kinds.dictionary), dtype=object)
+        values[:] = kinds.dictionary.to_pylist()
+        return Listing(self.columns["name"].slice(start, count).to_pylist(),
+                       values[kinds.indices.to_numpy(zero_copy_only=False)].tolist(),
+                       self.columns["node_id"].slice(start, count).to_pylist())
 
     def persisted(self) -> pa.Table:
         """The rows as a snapshot stores them: encoded columns as held, plus ``node_order``."""
