@@ -301,7 +301,10 @@ class Base:
     def persisted_all(bases: list[Base]) -> tuple[pa.Table, list[int]]:
         """Sorted segments (disjoint node sets) as one snapshot table, one after the other, and
         their row counts: nothing re-sorted. Encoded columns share one sorted dictionary, so each
-        segment's slice checks and reads as its own base; ``node_order`` is per segment."""
+        segment's slice checks and reads as its own base; ``node_order`` is per segment. Each
+        segment is a chunk of its own (a record batch in the file), its columns as held: nothing
+        concatenated (that was one more copy of the state at a persist's peak), and a segment
+        read back is one chunk, so it is used in place."""
         bases = [base for base in bases if base.rows] or bases[:1]
         if len(bases) == 1:
             return bases[0].persisted(), [bases[0].rows]
@@ -310,13 +313,13 @@ class Base:
             arrays = [base.columns[name] for base in bases]
             if name in ENCODED:
                 shared = pc.unique(pa.concat_arrays([array.dictionary for array in arrays]))
-                shared = shared.take(pc.sort_indices(shared))
-                indices = [pc.index_in(array.dictionary, value_set=shared).cast(pa.int32()).take(array.indices)
-                           for array in arrays]
-                columns.append(pa.DictionaryArray.from_arrays(pa.concat_arrays(indices), shared))
+                shared = shared.take(pc.sort_indices(shared))  # one object: the IPC file cannot replace it
+                columns.append(pa.chunked_array([pa.DictionaryArray.from_arrays(
+                    pc.index_in(array.dictionary, value_set=shared).cast(pa.int32()).take(array.indices), shared)
+                    for array in arrays]))
             else:
-                columns.append(pa.concat_arrays(arrays))
-        columns.append(pa.concat_arrays([base.node_order for base in bases]))
+                columns.append(pa.chunked_array(arrays))
+        columns.append(pa.chunked_array([base.node_order for base in bases]))
         return pa.table(columns, names=[*STATE_SCHEMA.names, "node_order"]), [base.rows for base in bases]
 
     @classmethod
