@@ -259,7 +259,12 @@ class Base:
     def rows_of_kind(self, kind: str) -> list[NodeRow]:
         """Every row of ``kind``, gathered column by column (a row at a time cost 1.2 s for the
         9k directories of a 9M-entry mapped snapshot: a Python scalar and a page fault per cell)."""
-        chosen = pc.indices_nonzero(pc.equal(self.columns["kind"], kind))
+        kinds = self.columns["kind"]  # compared on its indices: pc.equal on the dictionary array decodes every
+        # row first (0.3 of a 0.45 s open at 1M entries, linear in the state)
+        code = kinds.dictionary.index(kind).as_py()
+        if code < 0:
+            return []
+        chosen = pc.indices_nonzero(pc.equal(kinds.indices, pa.scalar(code, kinds.indices.type)))
         columns = [column_values(column.take(chosen)) for column in self._row_columns]
         return list(map(NodeRow._make, zip(*columns, strict=True)))
 
