@@ -12,6 +12,17 @@ import tinylogsql.segments as segments
 from tinylogsql import Pond
 
 
+def mapped_file(address: int) -> str:
+    """The file mapped at ``address`` in this process ("" for anonymous memory), from /proc/self/maps."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            low, high = (int(bound, 16) for bound in fields[0].split("-"))
+            if low <= address < high:
+                return fields[5] if len(fields) > 5 else ""
+    return ""
+
+
 def listing(pond: Pond) -> dict[str, list[tuple[str, str]]]:
     return {top: [(name, node.kind) for name, node in pond.root.open_dir_path(top).entries()]
             for top in pond.root if pond.root.get(top).kind == "dir"}
@@ -52,4 +63,28 @@ def test_merges_of_segments_and_layers_equal_the_views_and_reopen(pond_path, mon
     with Pond.open(pond_path) as fresh:
         assert listing(fresh) == expected and "load1" not in list(fresh.root)
         assert fresh.root.read_file_path("late/f007") == b"late" and fresh.root.get("load0/link").kind == "symlink"
+        state_matches_views(fresh)
+
+
+def test_a_writer_serves_its_base_from_the_snapshot_it_persisted(pond_path, monkeypatch):
+    monkeypatch.setattr(segments, "BACKGROUND_ROWS", 50)  # merged and persisted on the merge thread, as a big state is
+    monkeypatch.setattr(segments, "REBASE_AT", 40)
+    with Pond.create(pond_path) as pond:
+        root = pond.root
+        for load in range(3):
+            root.create_files({f"p{load}/f{i:03d}": f"{load}/{i}".encode() for i in range(120)})
+            root.write_file_path(f"p{load}/f000", b"changed")
+            pond._engine.persist_soon(keep=1)  # keep=1: the older files are deleted while mapped
+            segments.in_background(lambda: None).result()
+        state = pond._engine.state
+        assert all(mapped_file(base.columns["node_id"].buffers()[-1].address).endswith(".arrow")
+                   for base in state.bases())  # the columns lie in a snapshot file, not in the heap
+        expected = {path: root.read_file_path(path) for path in ("p0/f000", "p1/f007", "p2/f119")}
+        assert expected == {"p0/f000": b"changed", "p1/f007": b"1/7", "p2/f119": b"2/119"}
+        root.create_files({f"p3/f{i:03d}": b"more" for i in range(120)})  # merged from the mapped base
+        pond._engine.state.rebase()
+        state_matches_views(pond)
+        assert [name for name, _ in root.open_dir_path("p2").entries()][:2] == ["f000", "f001"]
+    with Pond.open(pond_path) as fresh:
+        assert fresh.root.read_file_path("p1/f007") == b"1/7" and len(fresh.root.open_dir_path("p3")) == 120
         state_matches_views(fresh)

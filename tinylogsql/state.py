@@ -190,6 +190,15 @@ class Base:
                 start = end
         self._order = None if node_order is None else node_order.to_numpy()
 
+    def adopt(self, table: pa.Table) -> None:
+        """Take the columns from ``table``, which holds the same rows in the same order (the
+        snapshot this base was persisted to, mapped: see mapped.py). Every array is swapped for
+        an equal one, so a read on another thread sees the same values whichever it holds."""
+        columns = {name: _one_array(table.column(name)) for name in STATE_SCHEMA.names}
+        self._row_columns = [columns[name] for name in NodeRow._fields]
+        self._names, self._node_ids = _Column(columns["name"]), columns["node_id"]
+        self.columns = columns
+
     @property
     def node_order(self) -> pa.Array:
         """Row positions in node_id order (computed on the first lookup by node, or persisted)."""
