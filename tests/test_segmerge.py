@@ -77,6 +77,7 @@ def test_a_writer_serves_its_base_from_the_snapshot_it_persisted(pond_path, monk
             pond._engine.persist_soon(keep=1)  # keep=1: the older files are deleted while mapped
             segments.in_background(lambda: None).result()
         state = pond._engine.state
+        state.settle()  # the merge just persisted becomes the base
         assert all(mapped_file(base.columns["node_id"].buffers()[-1].address).endswith(".arrow")
                    for base in state.bases())  # the columns lie in a snapshot file, not in the heap
         expected = {path: root.read_file_path(path) for path in ("p0/f000", "p1/f007", "p2/f119")}
