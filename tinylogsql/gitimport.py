@@ -318,10 +318,11 @@ def _run(pond: Pond, repo: str, target: str, report: ImportReport) -> None:
         raise GitError(f"the pond's last imported commit {since[:12]} is not an ancestor of {target[:12]}: "
                        "history was rewritten; import into a new branch")
     contents = Contents(repo)
+    folders = Folders.at(repo, since)
     try:
         for commit, held in _prefetched(repo, since, target):
             contents.held = held
-            _apply(pond, commit, contents, report)
+            _apply(pond, commit, contents, folders, report)
             report.last_sha = commit.sha
     finally:
         contents.close()
@@ -415,18 +416,49 @@ def _parent(path: str) -> str:
     return posixpath.dirname(path)
 
 
-def _ancestors(paths: list[str]) -> set[str]:
-    """Every folder holding one of these paths, up to (not including) the root (each distinct
-    folder walked up once: a commit adds many files to few folders)."""
-    folders: set[str] = set()
-    for parent in {path.rpartition("/")[0] for path in paths}:
-        while parent and parent not in folders:
-            folders.add(parent)
-            parent = parent.rpartition("/")[0]
-    return folders
+class Folders:
+    """How many files (and symlinks) git's tree holds under each folder, kept as the commits are
+    applied: a folder at 0 is gone from git (git has no empty directories), so the pond's is
+    removed, without asking git or listing the pond's folders that still hold files."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, int] = {}
+
+    @classmethod
+    def at(cls, repo: str, sha: str | None) -> Folders:
+        """The counts of commit ``sha``'s tree (none before the first import)."""
+        folders = cls()
+        if sha is not None:
+            for entry in _git(repo, "ls-tree", "-r", "-z", sha).split(b"\x00"):
+                meta, _, path = entry.partition(b"\t")
+                if path and not meta.startswith(GITLINK.encode()):
+                    folders.change(path.decode("utf-8", "replace"), 1)
+        return folders
+
+    def change(self, path: str, delta: int) -> None:
+        """A file at ``path`` added (+1) or gone (-1): every folder holding it."""
+        files = self.files
+        folder = path.rpartition("/")[0]
+        while folder:
+            files[folder] = files.get(folder, 0) + delta
+            folder = folder.rpartition("/")[0]
+
+    def empty(self, folder: str) -> bool:
+        return self.files.get(folder, 0) <= 0
+
+    def apply(self, changes: list[Change]) -> None:
+        """A commit's changes (submodules left out): adds, deletes and the two ends of renames."""
+        for change in changes:
+            if change.status in "AC":
+                self.change(change.path, 1)
+            elif change.status == "D":
+                self.change(change.path, -1)
+            elif change.status == "R":
+                self.change(str(change.old_path), -1)
+                self.change(change.path, 1)
 
 
-def _apply(pond: Pond, commit: GitCommit, contents: Contents, report: ImportReport) -> None:
+def _apply(pond: Pond, commit: GitCommit, contents: Contents, folders: Folders, report: ImportReport) -> None:
     """One git commit as one pond transaction: removes, moves, pruning the directories that left
     empty, then every added and edited file and added symlink in one bulk ingest (edits as writes)."""
     epoch, _, tz = commit.date.partition(" ")
@@ -441,6 +473,7 @@ def _apply(pond: Pond, commit: GitCommit, contents: Contents, report: ImportRepo
     if not changes:
         report.empty += 1
         return
+    folders.apply(changes)
     with pond.transaction(message=commit.message, author=commit.author) as tx:
         tx.txn_id = f"{TXN_PREFIX}{commit.sha}:{int(epoch)}:{tz}"
         emptied: set[str] = set()
@@ -472,9 +505,7 @@ def _apply(pond: Pond, commit: GitCommit, contents: Contents, report: ImportRepo
                 adds.append(change)
             elif change.status in "AC":
                 adds.append(change)
-        # folders left empty go before the adds (one may be where a file is added); a folder that will
-        # hold an added or edited file is not listed
-        _prune(pond, tx, emptied, _ancestors([change.path for change in adds]))
+        _prune(pond, tx, emptied, folders)  # before the adds: a file may be added where a folder was
         if adds:
             _add(pond, adds, contents)
     report.changes += len(changes)
@@ -498,13 +529,13 @@ def _rename(pond: Pond, change: Change, adds: list[Change]) -> None:
         adds.append(change)
 
 
-def _prune(pond: Pond, tx: Transaction, folders: set[str], filled: set[str]) -> None:
-    """Remove directories the commit left empty, and their ancestors that it left empty too (git
-    has no empty directories). A folder in ``filled`` (it will hold something the commit adds) is not
-    listed; a folder that is not a directory in the pond is left alone."""
+def _prune(pond: Pond, tx: Transaction, emptied: set[str], folders: Folders) -> None:
+    """Remove the folders the commit emptied, and their ancestors that it emptied too: those git's
+    tree no longer has (``folders``). A folder still holding something in the pond (put there
+    outside the import) is kept."""
     root = pond.root
-    for folder in sorted(folders, key=len, reverse=True):
-        while folder and folder not in filled:
+    for folder in sorted(emptied, key=len, reverse=True):
+        while folder and folders.empty(folder):
             try:
                 found = resolve(tx, ROOT_ID, folder, False)
             except (PathNotFoundError, NotADirError):
