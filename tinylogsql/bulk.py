@@ -331,7 +331,14 @@ def _directories(tx: Transaction, start: Directory, paths: list[str], parents: b
     (symlinks, "..", "a//b", absolute paths) takes the per-op walk (``_directory``).
     """
     rows: dict[str, NodeRow] = {".": start._row(tx)}
-    for path in sorted(paths):
+    wanted = set(paths)
+    if parents:  # relative folders' ancestors too, so each is one lookup from its parent's row (a/b/c: a, a/b)
+        for path in paths:
+            head = path.rpartition("/")[0]
+            while head and head[0] != "/" and head not in wanted:
+                wanted.add(head)
+                head = head.rpartition("/")[0]
+    for path in sorted(wanted):
         head, slash, name = path.rpartition("/")
         parent = rows.get(head if slash else ".") if path != "." else None
         row = None

@@ -553,7 +553,7 @@ def _add(pond: Pond, adds: list[Change], contents: Contents) -> None:
     paths, kinds, datas, targets = [], [], [], []
     for change in adds:
         data = contents.read(change.new_sha)
-        paths.append("/" + change.path)
+        paths.append(change.path)  # relative to the root: bulk resolves each folder from its parent's row
         if change.new_mode == SYMLINK:
             kinds.append("symlink")
             datas.append(None)
@@ -564,7 +564,7 @@ def _add(pond: Pond, adds: list[Change], contents: Contents) -> None:
             targets.append(None)
     table = pa.table({"path": pa.array(paths, pa.string()), "kind": pa.array(kinds, pa.string()),
                       "content": pa.array(datas, pa.large_binary()), "target": pa.array(targets, pa.string())})
-    pond.ingest(table, exist_ok=True)
+    pond.ingest(table, "/", exist_ok=True)
 
 
 def describe(report: ImportReport) -> dict[str, Any]:
