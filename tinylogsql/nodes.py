@@ -266,6 +266,12 @@ class Directory(Node):
 
     def create_file_path(self, path: str, content: bytes | str = b"") -> File:
         """Create a file with ``content`` (str is stored as UTF-8); FileExistsError if taken."""
+        pond = self.pond
+        tx = pond._tx()
+        if tx is not None and pond._at is None:  # in a transaction: pond._write's first case, without its message
+            parent, name = self._new_slot(tx, path)
+            return File(pond, tx.create(parent, name, "file", path, data=content).node_id)
+
         def op(tx: Transaction) -> NodeRow:
             parent, name = self._new_slot(tx, path)
             return tx.create(parent, name, "file", path, data=content)
