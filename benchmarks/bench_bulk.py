@@ -12,15 +12,21 @@ each beside its baseline in the same run.
 
     python benchmarks/bench_bulk.py                 # 1M bulk creates, 100k files synced, ~10 min
     python benchmarks/bench_bulk.py --quick         # CI: a few seconds
+    python benchmarks/bench_bulk.py --only per-op,import --against /path/to/baseline-checkout --rounds 3
+        # the chosen figures of this checkout beside another checkout's (e.g. `git worktree add ../base main`),
+        # each in its own process, alternating, medians and ratio (wall and CPU seconds)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,6 +52,10 @@ from tinylogsql.location import LOG_DIR  # noqa: E402
 from tinylogsql.store import WRITER_PROPERTIES  # noqa: E402
 
 PER_DIR = 100
+PARTS = ("creates", "per-op", "sync", "import")
+CPU: dict[str, float] = {}
+"""Figure name -> the same rate per CPU second of this process (all threads): steadier than wall time
+on a loaded machine."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,7 +67,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--changes", type=int, default=200, help="changes per git commit")
     parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (a few seconds)")
     parser.add_argument("--out", type=Path, help="write bench_bulk.json here")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts to run, of {','.join(PARTS)}")
+    parser.add_argument("--against", type=Path, help="a baseline checkout (holding tinylogsql/ and sql/): run the "
+                        "parts there and here, alternating, each in a fresh process")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations with --against")
     args = parser.parse_args(argv)
+    args.parts = [part for part in args.only.split(",") if part]
+    if set(args.parts) - set(PARTS):
+        parser.error(f"--only takes {','.join(PARTS)}")
     if args.quick:
         args.creates, args.per_op, args.files, args.commits, args.changes = 5_000, 2_000, 300, 10, 20
     return args
@@ -100,20 +117,7 @@ def bench_creates(tmp: Path, args: argparse.Namespace) -> list[Figure]:
         spent = phases(pond)
         bulk = timed(lambda: pond.ingest(table, message="bulk"))
         rows = pond._fixed_sql("SELECT count(*) FROM log WHERE version = ?", [pond.version])[0][0]
-    with Pond.create(tmp / "per-op") as pond:
-        names = table.column("path").to_pylist()[: args.per_op]
-        contents = table.column("content").to_pylist()[: args.per_op]
-
-        def per_op() -> None:
-            with pond.transaction("per-op"):
-                root = pond.root
-                for index, (path, content) in enumerate(zip(names, contents, strict=True)):
-                    if index % PER_DIR == 0:
-                        root.create_dir_path(path.split("/")[0])
-                    root.create_file_path(path, content)
-
-        one_by_one = timed(per_op)
-        per_op_rows = args.per_op + args.per_op // PER_DIR
+    per_op = bench_per_op(tmp, args) if "per-op" in args.parts else []
     # the floor: the same op rows, as the bulk commit wrote them, written by deltalake into a fresh table
     written = DeltaTable(str(tmp / "bulk" / LOG_DIR)).to_pyarrow_table()
     written = written.filter(pc.equal(written.column("version"), 1))
@@ -123,7 +127,7 @@ def bench_creates(tmp: Path, args: argparse.Namespace) -> list[Figure]:
     size = f"{rows:,} entries"
     return [
         Figure("bulk creates/s (Pond.ingest, one commit)", rows / bulk, "ops/s", size,
-               {"per-op API": per_op_rows / one_by_one, "deltalake write": rows / delta,
+               {"per-op API": per_op[0].value if per_op else None, "deltalake write": rows / delta,
                 "deltalake write, pond's parquet settings": rows / tuned}, target=1_000_000,
                higher_is_better=True,
                note=f"deltalake write: the same op rows written by write_deltalake alone (no checks, no state), with "
@@ -131,10 +135,38 @@ def bench_creates(tmp: Path, args: argparse.Namespace) -> list[Figure]:
                     f"of the bulk's {bulk:.2f} s: its Delta write {spent['delta']:.2f} s, the state fold after it "
                     f"{spent['fold']:.2f} s, reading the table, hashing and building the rows "
                     f"{bulk - spent['delta'] - spent['fold']:.2f} s"),
-        Figure("per-op API creates/s (one transaction)", per_op_rows / one_by_one, "ops/s",
-               f"{per_op_rows:,} entries", {"per-op API": per_op_rows / one_by_one}, target=150_000,
-               higher_is_better=True),
+        *per_op,
     ]
+
+
+def bench_per_op(tmp: Path, args: argparse.Namespace) -> list[Figure]:
+    """Creates through the per-op API in one transaction: a folder per PER_DIR files, 16-byte contents."""
+    table = creates_table(args.per_op)
+    with Pond.create(tmp / "per-op") as pond:
+        names = table.column("path").to_pylist()
+        contents = table.column("content").to_pylist()
+        staged = [0.0]
+
+        def per_op() -> None:
+            with pond.transaction("per-op"):
+                root = pond.root
+                for index, (path, content) in enumerate(zip(names, contents, strict=True)):
+                    if index % PER_DIR == 0:
+                        root.create_dir_path(path.split("/")[0])
+                    root.create_file_path(path, content)
+                staged[0] = now()
+
+        cpu = time.process_time()
+        start = now()
+        one_by_one = timed(per_op)
+        cpu = time.process_time() - cpu
+        per_op_rows = args.per_op + args.per_op // PER_DIR
+    rate = per_op_rows / one_by_one
+    CPU["per-op API creates/s (one transaction)"] = per_op_rows / cpu
+    return [Figure("per-op API creates/s (one transaction)", rate, "ops/s", f"{per_op_rows:,} entries",
+                   {"per-op API": rate}, target=150_000, higher_is_better=True,
+                   note=f"{one_by_one:.3f} s ({cpu:.3f} s CPU): staging {staged[0] - start:.3f} s, the commit "
+                        f"{start + one_by_one - staged[0]:.3f} s")]
 
 
 def make_files(top: Path, count: int) -> None:
@@ -212,30 +244,94 @@ def bench_import(tmp: Path, args: argparse.Namespace) -> list[Figure]:
     git_time = now() - start
     git_changes = sum(1 for line in out.splitlines() if line[:1] in b"AMDRT" and b"\t" in line)
     with Pond.create(tmp / "imported") as pond:
+        cpu = time.process_time()
         start = now()
         report = pond.import_git(repo)
         import_time = now() - start
+        cpu = time.process_time() - cpu
+    CPU["import-git changes/s"] = report.changes / cpu
     return [Figure("import-git changes/s", report.changes / import_time, "changes/s",
                    f"{args.commits:,} commits x {args.changes} changes",
                    {"git log --name-status": git_changes / git_time},
                    target=20_000, higher_is_better=True,
                    note=f"{report.changes:,} changes imported as {len(report.versions):,} pond commits in "
-                        f"{import_time:.1f} s; git log --name-status listed {git_changes:,} in {git_time:.2f} s")]
+                        f"{import_time:.1f} s ({cpu:.1f} s CPU); git log --name-status listed {git_changes:,} in "
+                        f"{git_time:.2f} s")]
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.against is not None:
+        against(args, argv if argv is not None else sys.argv[1:])
+        return
     info = header("bench_bulk: the bulk write path, sync and import-git")
+    figures: list[Figure] = []
     with temp_dir("bench-bulk-") as tmp:
-        figures = bench_creates(tmp, args)
-        print_table(figures, ["per-op API", "deltalake write", "deltalake write, pond's parquet settings"],
-                    title="creates")
-        synced = bench_sync(tmp, args)
-        print_table(synced, ["git add+commit"], title="sync")
-        imported = bench_import(tmp, args)
-        print_table(imported, ["git log --name-status"], title="import-git")
+        if "creates" in args.parts:
+            part = bench_creates(tmp, args)
+            print_table(part, ["per-op API", "deltalake write", "deltalake write, pond's parquet settings"],
+                        title="creates")
+            figures += part
+        if "per-op" in args.parts and "creates" not in args.parts:  # (else measured with the creates)
+            part = bench_per_op(tmp, args)
+            print_table(part, [], title="per-op")
+            figures += part
+        if "sync" in args.parts:
+            part = bench_sync(tmp, args)
+            print_table(part, ["git add+commit"], title="sync")
+            figures += part
+        if "import" in args.parts:
+            part = bench_import(tmp, args)
+            print_table(part, ["git log --name-status"], title="import-git")
+            figures += part
     print(f"load average: {load_average()}")
-    write_json(args.out, "bench_bulk.json", info, figures + synced + imported)
+    write_json(args.out, "bench_bulk.json", info, figures, cpu=CPU)
+
+
+def against(args: argparse.Namespace, argv: list[str]) -> None:
+    """The chosen parts here and in the ``--against`` checkout, each run in a fresh process with that
+    checkout first on PYTHONPATH, alternating for ``--rounds``; medians side by side, as a ratio."""
+    base = args.against.resolve()
+    if not (base / "tinylogsql" / "__init__.py").is_file():
+        raise SystemExit(f"--against {base}: no tinylogsql/ package there")
+    passed, skip = [], False
+    for arg in argv:  # the same options, without --against/--rounds/--out
+        if skip:
+            skip = False
+            continue
+        if arg in ("--against", "--rounds", "--out"):
+            skip = True
+            continue
+        if not arg.startswith(("--against=", "--rounds=", "--out=")):
+            passed.append(arg)
+    here = Path(__file__).resolve().parent.parent
+    runs: dict[str, dict[str, list[tuple[float, str]]]] = {"baseline": {}, "this": {}}
+    header(f"bench_bulk: {args.only} here ({here}) against {base}, {args.rounds} rounds")
+    with temp_dir("bench-bulk-against-") as tmp:
+        for round_ in range(args.rounds):
+            for label, root in (("baseline", base), ("this", here)):
+                out = tmp / f"{label}-{round_}"
+                env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+                subprocess.run([sys.executable, __file__, *passed, "--out", str(out)], check=True, env=env,
+                               stdout=subprocess.DEVNULL)
+                payload = json.loads((out / "bench_bulk.json").read_text())
+                for figure in payload["figures"]:
+                    runs[label].setdefault(figure["name"], []).append((figure["value"], figure["note"]))
+                for name, value in payload.get("cpu", {}).items():
+                    runs[label].setdefault(f"{name} per CPU second", []).append((value, ""))
+                print(f"round {round_ + 1} {label}: " + "; ".join(
+                    f"{name} {values[-1][0]:,.0f}" for name, values in runs[label].items()), flush=True)
+    figures = []
+    for name, values in runs["this"].items():
+        mine = statistics.median(value for value, _ in values)
+        theirs = statistics.median(value for value, _ in runs["baseline"].get(name, [(None, "")]))
+        figures.append(Figure(name, mine, "/s", f"median of {len(values)}", {"baseline": theirs},
+                              higher_is_better=True, note=" | ".join(note for _, note in values if note)))
+    print_table(figures, ["baseline"], title=f"against {base}")
+    for figure in figures:
+        if figure.note:
+            print(f"{figure.name}: {figure.note}")
+    print(f"load average: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ def state_matches_views(pond: Pond) -> None:
     for parent, names in by_parent.items():
         assert [row.name for row in state.children(parent)] == sorted(names)
         assert state.child_names(parent) == sorted(names)
+        assert list(state.child_kinds(parent)) == [(row.name, row.kind, row.node_id) for row in state.children(parent)]
     engine = pond._engine
     dirs = {row[0] for row in nodes if row[1] == "dir"}
     assert set(engine._dir_ids) == dirs

@@ -40,6 +40,8 @@ EXPECTED: dict[str, list[str]] = {
                        "load average"],
     "bench_state.py": ["single-op commit p99.9 during the build", "cold open + first lookup after the build",
                        "RSS after open", "list a 10k-entry directory as handles", "ratio/baseline", "load average"],
+    "bench_listing.py": ["list a 10k-entry directory as handles", "ratio/per-entry", "ratio/os.scandir",
+                         "load average"],
     "bench_sql.py": ["history by path prefix", "commits", "diff v", "files_at v", "load average"],
     "bench_scale.py": [
         "build: batched ops/s", "exists p50", "exists p99", "get p50", "get p99",

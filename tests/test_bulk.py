@@ -113,6 +113,7 @@ def test_errors_leave_the_store_unchanged(pond, check_by):
         ({"d/x": b"again"}, {}, PathExistsError),
         ({"d": b"a dir is there"}, {"exist_ok": True}, IsADirError),
         ({"f/y": b"under a file"}, {}, NotADirError),
+        ({"d/e/z": b"fine", "f/y/z": b"deeper under a file"}, {}, NotADirError),  # (ancestors resolved first)
         ({"new/y": b"no parent"}, {"parents": False}, PathNotFoundError),
         ({"d/ok": b"1", "d//ok": b"2"}, {}, PathExistsError),  # the same entry twice
         ({"./dup": b"1", "dup": b"2"}, {}, PathExistsError),  # ... spelled in ascending order

@@ -116,6 +116,20 @@ def pond_tree(pond: Pond) -> set[tuple[str, str, str]]:
     return rows
 
 
+def git_folders(repo: Repo, sha: str) -> set[str]:
+    """The folders holding a file or symlink at ``sha`` (git has no empty directories)."""
+    folders = set()
+    for _, _, path in git_tree(repo, sha):
+        while (path := path.rpartition("/")[0]):
+            folders.add(path)
+    return folders
+
+
+def pond_folders(pond: Pond) -> set[str]:
+    return {path for (path,) in pond._fixed_sql("SELECT p.path FROM nodes n JOIN paths p USING (node_id) "
+                                                "WHERE n.kind = 'dir' AND p.path <> '/'")}
+
+
 def git_changes(repo: Repo, old: str, new: str) -> set[tuple[str, ...]]:
     """``git diff --name-status -M`` in the pond's diff vocabulary (submodules left out)."""
     out = set()
@@ -154,6 +168,7 @@ def check_every_commit(pond: Pond, repo: Repo, shas: list[str]) -> None:
         assert version is not None
         at = pond.at(version)
         assert pond_tree(at) == git_tree(repo, sha), sha
+        assert pond_folders(at) == git_folders(repo, sha), sha  # emptied folders are gone, no others
         if previous_sha is not None:
             assert pond_changes(pond.at(previous_version), at) == git_changes(repo, previous_sha, sha), sha
             ops = {(op, path, from_path) for op, path, from_path in pond._fixed_sql(
@@ -218,6 +233,51 @@ def test_incremental(repo, pond):
     repo.commit("rewritten history")
     with pytest.raises(GitError, match="not an ancestor"):
         pond.import_git(repo.path)
+
+
+def test_folders_emptied_across_imports(repo, pond):
+    """An import that starts from an earlier one knows which folders git's tree still holds: a
+    folder emptied by a later commit goes, one that a rename refills stays, a file may take a
+    folder's place, and a folder holding files added outside the import is kept."""
+    repo.write("a/b/c/one.txt", "1\n")
+    repo.write("a/b/two.txt", "2\n")
+    repo.write("keep/x.txt", "x\n")
+    repo.write("mine/y.txt", "y\n")
+    shas = [repo.commit("start")]
+    pond.import_git(repo.path)
+    pond.root.write_file_path("/mine/own.txt", "added outside the import")
+    repo.git("rm", "-q", "a/b/c/one.txt", "mine/y.txt")
+    repo.git("mv", "keep/x.txt", "keep/z.txt")
+    shas.append(repo.commit("empty a/b/c and mine, rename inside keep"))
+    repo.git("rm", "-q", "a/b/two.txt")
+    repo.write("a/b", "a file where a folder was\n")
+    shas.append(repo.commit("a/b becomes a file"))
+    pond.import_git(repo.path)
+    assert pond.root.read_file_path("/mine/own.txt") == b"added outside the import"
+    assert pond_folders(pond) == git_folders(repo, shas[-1]) | {"/mine"}
+    assert pond.root.read_file_path("/a/b") == b"a file where a folder was\n"
+    assert pond_tree(pond) == git_tree(repo, shas[-1]) | {p for p in pond_tree(pond) if p[2] == "/mine/own.txt"}
+
+
+def test_error_mid_history_keeps_the_commits_before(repo, pond):
+    """A path git cannot give as UTF-8, read ahead by the reader thread, stops the import at that
+    commit with the per-op error: the commits before it are imported, the reader and git are gone."""
+    import threading
+
+    from tinylogsql.errors import InvalidNameError
+
+    repo.write("fine.txt", "ok\n")
+    good = repo.commit("fine")
+    (repo.path / os.fsdecode(b"bad-\xff.txt")).write_bytes(b"latin-1 name\n")
+    repo.commit("a name that is not UTF-8")
+    repo.write("later.txt", "never imported\n")
+    repo.commit("after it")
+    with pytest.raises(InvalidNameError, match="not valid UTF-8"):
+        pond.import_git(repo.path)
+    assert pond._fixed_sql("SELECT git_sha FROM git_commits") == [(good,)]
+    assert pond_tree(pond) == git_tree(repo, good)
+    assert not [t for t in threading.enumerate() if t.name == "tinylogsql-git-reader"]
+    assert pond.import_git(repo.path, rev=good).commits == 0  # the pond still imports from where it stopped
 
 
 def test_branch_forks_at_the_merge_base(repo, pond):

@@ -331,7 +331,15 @@ def _directories(tx: Transaction, start: Directory, paths: list[str], parents: b
     (symlinks, "..", "a//b", absolute paths) takes the per-op walk (``_directory``).
     """
     rows: dict[str, NodeRow] = {".": start._row(tx)}
-    for path in sorted(paths):
+    given = set(paths)
+    wanted = set(paths)
+    if parents:  # the plain ancestors of relative folders too (a/b/c: a, a/b), each one lookup from its parent's
+        for path in paths:
+            head = path.rpartition("/")[0]
+            while head and head not in wanted and _plain_name(head.rpartition("/")[2]):
+                wanted.add(head)
+                head = head.rpartition("/")[0]
+    for path in sorted(wanted):
         head, slash, name = path.rpartition("/")
         parent = rows.get(head if slash else ".") if path != "." else None
         row = None
@@ -344,7 +352,10 @@ def _directories(tx: Transaction, start: Directory, paths: list[str], parents: b
                 row = tx.create(parent, name, "dir", path)
             elif found.kind == "dir":
                 row = found
-        rows[path] = row if row is not None else _directory(tx, start, path, parents)
+        if row is not None:
+            rows[path] = row
+        elif path in given:  # (an ancestor that is no plain directory is left to its folder's own walk)
+            rows[path] = _directory(tx, start, path, parents)
     return rows
 
 

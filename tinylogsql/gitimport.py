@@ -8,30 +8,38 @@ commit keeps the git message and author (``Name <email>``); its ``txn_id`` is
 newest such row on the branch names the last imported commit) and the author time queryable
 (the ``git_commits`` view). Renames become moves, symlinks stay symlinks, submodules (gitlinks)
 are skipped with a note, directories left empty are removed (git has none), and a file replaced
-by a directory (or the reverse) is a remove then creates. Added files go through the bulk path.
-A git commit that changes no file makes no pond commit (the pond has no empty commits).
+by a directory (or the reverse) is a remove then creates. Added and edited files go through the bulk
+path together (one ``ingest``, edits as writes). A git commit that changes no file makes no pond
+commit (the pond has no empty commits). A reader thread (``_prefetched``) reads the next commits and
+their blobs from git while the pond commits the current one.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
+import queue
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
-from .errors import GitError, InvalidArgumentError, InvalidNameError
+from .errors import GitError, InvalidArgumentError, InvalidNameError, NotADirError, PathNotFoundError
+from .paths import resolve
 from .schema import ROOT_ID
 
 if TYPE_CHECKING:
     from .pond import Pond
+    from .txn import Transaction
 
 SYMLINK, GITLINK = "120000", "160000"
 NULL_SHA = "0" * 40
 BATCH = 500
+AHEAD = 8
+"""git commits (with their blobs) the reader thread reads ahead of the pond's commits."""
 STREAM_CHUNK = 1 << 16
 """Blob requests written to ``git cat-file --batch`` before reading the answers (~20 KB of ids)."""
 TXN_PREFIX = "git:"
@@ -189,25 +197,10 @@ class Blobs:
     def __init__(self, repo: str) -> None:
         self._process = subprocess.Popen(["git", "-C", repo, "cat-file", "--batch"], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE)
-        self._held: dict[str, bytes] = {}
-
-    def hold(self, shas: list[str]) -> None:
-        """Read these blobs now, in one exchange, for the ``read`` calls of one commit (replaces the
-        blobs held before): one round trip per commit instead of one per changed file."""
-        wanted = list(dict.fromkeys(shas))
-        self._held = dict(zip(wanted, self.read_many(wanted), strict=True))
-
-    def read(self, sha: str) -> bytes:
-        held = self._held.get(sha)
-        return held if held is not None else self.read_many([sha])[0]
 
     def read_many(self, shas: list[str]) -> list[bytes]:
         """Blobs in order, in exchanges of BATCH requests (see ``_exchange``)."""
         return self._exchange(shas, self._answer)
-
-    def trees(self, names: list[str]) -> list[bool]:
-        """Does each ``<commit>:<path>`` name a tree (a directory)? One exchange; objects are skipped."""
-        return self._exchange(names, self._is_tree)
 
     def _exchange(self, requests: list[str], answer: Callable[[str], T]) -> list[T]:
         """Answers in order: requests go BATCH at a time (well under a pipe's buffer, so writing them
@@ -220,14 +213,6 @@ class Blobs:
             stdin.flush()
             out += [answer(request) for request in part]
         return out
-
-    def _is_tree(self, name: str) -> bool:
-        stdout: IO[bytes] = self._process.stdout  # type: ignore[assignment]
-        header = stdout.readline().split()
-        if len(header) == 3 and header[2].isdigit():
-            stdout.read(int(header[2]) + 1)  # the object and its newline
-            return header[1] == b"tree"
-        return False  # "<name> missing" (or ambiguous)
 
     def _answer(self, sha: str) -> bytes:
         stdout: IO[bytes] = self._process.stdout  # type: ignore[assignment]
@@ -332,22 +317,150 @@ def _run(pond: Pond, repo: str, target: str, report: ImportReport) -> None:
     if since is not None and not _ancestor(repo, since, target):
         raise GitError(f"the pond's last imported commit {since[:12]} is not an ancestor of {target[:12]}: "
                        "history was rewritten; import into a new branch")
-    blobs = Blobs(repo)
+    contents = Contents(repo)
+    folders = Folders.at(repo, since)
     try:
-        for commit in read_commits(repo, since, target):
-            _apply(pond, commit, blobs, report)
+        for commit, held in _prefetched(repo, since, target):
+            contents.held = held
+            _apply(pond, commit, contents, folders, report)
             report.last_sha = commit.sha
     finally:
-        blobs.close()
+        contents.close()
+
+
+def _wanted(commit: GitCommit) -> list[str]:
+    """The blobs a commit's changes read: added, edited and retyped contents (not a pure rename's)."""
+    wanted = []
+    for change in commit.changes:
+        if change.status == "D" or GITLINK in (change.old_mode, change.new_mode):
+            continue
+        if change.status == "R" and change.old_sha == change.new_sha and \
+                (change.old_mode == SYMLINK) == (change.new_mode == SYMLINK):
+            continue
+        wanted.append(change.new_sha)
+    return list(dict.fromkeys(wanted))
+
+
+def _prefetched(repo: str, since: str | None, until: str) -> Iterator[tuple[GitCommit, dict[str, bytes]]]:
+    """The commits of ``read_commits`` with the blobs each needs (one ``cat-file`` exchange a commit),
+    read by a thread up to AHEAD commits ahead: git's reads (and git computing the diffs) wait on
+    pipes, which release the GIL, so they overlap the pond's work on the commit before."""
+    ahead: queue.Queue[Any] = queue.Queue(AHEAD)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        blobs: Blobs | None = None
+        commits = read_commits(repo, since, until)
+        try:
+            blobs = Blobs(repo)
+            for commit in commits:
+                wanted = _wanted(commit)
+                if not put((commit, dict(zip(wanted, blobs.read_many(wanted), strict=True)))):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the importing thread, raised there
+            put(exc)
+        finally:
+            commits.close()  # (ends git log when the import stopped early)
+            if blobs is not None:
+                blobs.close()
+
+    reader = threading.Thread(target=read, name="tinylogsql-git-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
+class Contents:
+    """Blob contents for the commit being applied: the ones read ahead, else (a rename cycle turned
+    into an add) read now through a ``cat-file`` process of the importing thread's own."""
+
+    def __init__(self, repo: str) -> None:
+        self.repo = repo
+        self.held: dict[str, bytes] = {}
+        self._blobs: Blobs | None = None
+
+    def read(self, sha: str) -> bytes:
+        held = self.held.get(sha)
+        if held is not None:
+            return held
+        if self._blobs is None:
+            self._blobs = Blobs(self.repo)
+        return self._blobs.read_many([sha])[0]
+
+    def close(self) -> None:
+        if self._blobs is not None:
+            self._blobs.close()
 
 
 def _parent(path: str) -> str:
     return posixpath.dirname(path)
 
 
-def _apply(pond: Pond, commit: GitCommit, blobs: Blobs, report: ImportReport) -> None:
-    """One git commit as one pond transaction: removes, moves, empty-directory pruning, writes, then
-    every added file and symlink in bulk."""
+class Folders:
+    """How many files (and symlinks) git's tree holds under each folder, kept as the commits are
+    applied: a folder at 0 is gone from git (git has no empty directories), so the pond's is
+    removed, without asking git or listing the pond's folders that still hold files."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, int] = {}
+
+    @classmethod
+    def at(cls, repo: str, sha: str | None) -> Folders:
+        """The counts of commit ``sha``'s tree (none before the first import)."""
+        folders = cls()
+        if sha is not None:
+            for entry in _git(repo, "ls-tree", "-r", "-z", sha).split(b"\x00"):
+                meta, _, path = entry.partition(b"\t")
+                if path and not meta.startswith(GITLINK.encode()):
+                    folders.change(path.decode("utf-8", "replace"), 1)
+        return folders
+
+    def change(self, path: str, delta: int) -> None:
+        """A file at ``path`` added (+1) or gone (-1): every folder holding it."""
+        files = self.files
+        folder = path.rpartition("/")[0]
+        while folder:
+            files[folder] = files.get(folder, 0) + delta
+            folder = folder.rpartition("/")[0]
+
+    def empty(self, folder: str) -> bool:
+        return self.files.get(folder, 0) <= 0
+
+    def apply(self, changes: list[Change]) -> None:
+        """A commit's changes (submodules left out): adds, deletes and the two ends of renames."""
+        for change in changes:
+            if change.status in "AC":
+                self.change(change.path, 1)
+            elif change.status == "D":
+                self.change(change.path, -1)
+            elif change.status == "R":
+                self.change(str(change.old_path), -1)
+                self.change(change.path, 1)
+
+
+def _apply(pond: Pond, commit: GitCommit, contents: Contents, folders: Folders, report: ImportReport) -> None:
+    """One git commit as one pond transaction: removes, moves, pruning the directories that left
+    empty, then every added and edited file and added symlink in one bulk ingest (edits as writes)."""
     epoch, _, tz = commit.date.partition(" ")
     root = pond.root
     report.commits += 1
@@ -360,11 +473,11 @@ def _apply(pond: Pond, commit: GitCommit, blobs: Blobs, report: ImportReport) ->
     if not changes:
         report.empty += 1
         return
-    blobs.hold([c.new_sha for c in changes if c.status == "M" or (c.status == "R" and c.old_sha != c.new_sha)])
+    folders.apply(changes)
     with pond.transaction(message=commit.message, author=commit.author) as tx:
         tx.txn_id = f"{TXN_PREFIX}{commit.sha}:{int(epoch)}:{tz}"
         emptied: set[str] = set()
-        adds: list[Change] = []
+        adds: list[Change] = []  # added files and symlinks, and edited files
         for change in changes:
             if change.status == "D" or (change.status == "T"):
                 root.remove("/" + change.path)
@@ -382,25 +495,30 @@ def _apply(pond: Pond, commit: GitCommit, blobs: Blobs, report: ImportReport) ->
                 adds.append(stuck)
                 continue
             for change in ready:
-                _rename(pond, change, blobs, adds)
+                _rename(pond, change, adds)
                 emptied.add(_parent(str(change.old_path)))
             pending = [c for c in pending if c not in ready]
-        _prune(pond, emptied, _folders_in(blobs, commit.sha, emptied))
         for change in changes:
             if change.status == "M":
-                _modify(pond, change, blobs)
+                if SYMLINK in (change.old_mode, change.new_mode):  # a symlink's target is not written: replaced
+                    root.remove("/" + change.path)
+                adds.append(change)
             elif change.status in "AC":
                 adds.append(change)
-        _add(pond, adds, blobs)
+        _prune(pond, tx, emptied, folders)  # before the adds: a file may be added where a folder was
+        if adds:
+            _add(pond, adds, contents)
     report.changes += len(changes)
     if tx.ops:
         report.versions.append(tx.committed_version)  # type: ignore[arg-type]
 
 
-def _rename(pond: Pond, change: Change, blobs: Blobs, adds: list[Change]) -> None:
-    """A git rename as a move (plus a write if the content changed); file <-> symlink: remove, add."""
+def _rename(pond: Pond, change: Change, adds: list[Change]) -> None:
+    """A git rename as a move (its new content, if any, is written with the adds); file <-> symlink,
+    or a symlink with another target: remove, add."""
     root = pond.root
-    if (change.old_mode == SYMLINK) != (change.new_mode == SYMLINK):
+    if SYMLINK in (change.old_mode, change.new_mode) and (
+            change.old_mode != change.new_mode or change.old_sha != change.new_sha):
         root.remove("/" + str(change.old_path))
         adds.append(change)
         return
@@ -408,66 +526,45 @@ def _rename(pond: Pond, change: Change, blobs: Blobs, adds: list[Change]) -> Non
         root.create_dir_path("/" + _parent(change.path), parents=True, exist_ok=True)
     root.rename("/" + str(change.old_path), "/" + change.path)
     if change.old_sha != change.new_sha:
-        _modify(pond, change, blobs)
+        adds.append(change)
 
 
-def _modify(pond: Pond, change: Change, blobs: Blobs) -> None:
-    data = blobs.read(change.new_sha)
-    path = "/" + change.path
-    if change.new_mode == SYMLINK or change.old_mode == SYMLINK:
-        pond.root.remove(path)
-        if change.new_mode == SYMLINK:
-            pond.root.create_symlink_path(path, _text(data, "a symlink target"))
-        else:
-            pond.root.create_file_path(path, data)
-        return
-    pond.root.write_file_path(path, data)
-
-
-def _prune(pond: Pond, folders: set[str], in_git: dict[str, bool]) -> None:
-    """Remove directories the commit left empty, and their ancestors that it left empty too. A folder
-    the commit's tree still has (``in_git``, asked of git in one exchange) is not listed."""
+def _prune(pond: Pond, tx: Transaction, emptied: set[str], folders: Folders) -> None:
+    """Remove the folders the commit emptied, and their ancestors that it emptied too: those git's
+    tree no longer has (``folders``). A folder still holding something in the pond (put there
+    outside the import) is kept."""
     root = pond.root
-    for folder in sorted(folders, key=len, reverse=True):
-        while folder:
-            if in_git.get(folder, False):
+    for folder in sorted(emptied, key=len, reverse=True):
+        while folder and folders.empty(folder):
+            try:
+                found = resolve(tx, ROOT_ID, folder, False)
+            except (PathNotFoundError, NotADirError):
                 break
-            node = root.get("/" + folder)
-            if node is None or node.kind != "dir" or node.node_id == ROOT_ID or len(node) > 0:  # type: ignore[arg-type]
+            row = found.row
+            if row is None or row.kind != "dir" or tx.child_names(row.node_id):
                 break
             root.remove("/" + folder)
             folder = _parent(folder)
 
 
-def _folders_in(blobs: Blobs, sha: str, folders: set[str]) -> dict[str, bool]:
-    """Which of these folders (and their ancestors) are directories in commit ``sha``."""
-    every = set()
-    for folder in folders:
-        while folder and folder not in every:
-            every.add(folder)
-            folder = _parent(folder)
-    asked = sorted(f for f in every if "\n" not in f)  # (cat-file names end at a newline: list those)
-    return dict(zip(asked, blobs.trees([f"{sha}:{f}" for f in asked]), strict=True))
-
-
-def _add(pond: Pond, adds: list[Change], blobs: Blobs) -> None:
-    """Added files and symlinks, in one bulk create (missing directories made)."""
-    if not adds:
-        return
-    paths, kinds, contents, targets = [], [], [], []
-    for change, data in zip(adds, blobs.read_many([change.new_sha for change in adds]), strict=True):
-        paths.append("/" + change.path)
+def _add(pond: Pond, adds: list[Change], contents: Contents) -> None:
+    """Added and edited files and added symlinks, in one bulk ingest (missing directories made; a
+    file already there gets the new content as a write)."""
+    paths, kinds, datas, targets = [], [], [], []
+    for change in adds:
+        data = contents.read(change.new_sha)
+        paths.append(change.path)  # relative to the root: bulk resolves each folder from its parent's row
         if change.new_mode == SYMLINK:
             kinds.append("symlink")
-            contents.append(None)
+            datas.append(None)
             targets.append(_text(data, "a symlink target"))
         else:
             kinds.append("file")
-            contents.append(data)
+            datas.append(data)
             targets.append(None)
     table = pa.table({"path": pa.array(paths, pa.string()), "kind": pa.array(kinds, pa.string()),
-                      "content": pa.array(contents, pa.large_binary()), "target": pa.array(targets, pa.string())})
-    pond.ingest(table)
+                      "content": pa.array(datas, pa.large_binary()), "target": pa.array(targets, pa.string())})
+    pond.ingest(table, "/", exist_ok=True)
 
 
 def describe(report: ImportReport) -> dict[str, Any]:

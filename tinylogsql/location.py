@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -89,21 +91,23 @@ class Location:
             raise
         return True
 
-    def write_atomic(self, path: str, data: bytes | pa.Buffer) -> None:
-        """Write a whole file so that readers see all of it or nothing.
+    def write_atomic(self, path: str, data: bytes | pa.Buffer | Callable[[Any], None]) -> None:
+        """Write a whole file so that readers see all of it or nothing; ``data`` may be a function
+        that writes to the stream it is given (a big file, streamed rather than built in memory).
 
         Locally: a temporary file beside it, then a rename. On object storage a PUT is
         already atomic, so the object is written directly (one request).
         """
+        fill = data if callable(data) else lambda out: out.write(data)
         if self.remote:
             with self.fs.open_output_stream(path) as out:
-                out.write(data)
+                fill(out)
             return
         folder = path.rsplit("/", 1)[0]
         tmp = f"{folder}/.tmp-{uuid.uuid4().hex}"
         try:
             with self.fs.open_output_stream(tmp) as out:
-                out.write(data)
+                fill(out)
             self.fs.move(tmp, path)
         except OSError as exc:  # full disk, read-only folder: leave no temp file, name the file
             try:

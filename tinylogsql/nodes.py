@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from .alloc import collector_paused
@@ -25,6 +26,7 @@ from .errors import (
 from .paths import Resolved, resolve, split_path
 from .query import NodeRow
 from .schema import ROOT_ID
+from .state import Listing
 
 if TYPE_CHECKING:
     from .pond import Pond, ReadView
@@ -264,6 +266,12 @@ class Directory(Node):
 
     def create_file_path(self, path: str, content: bytes | str = b"") -> File:
         """Create a file with ``content`` (str is stored as UTF-8); FileExistsError if taken."""
+        pond = self.pond
+        tx = pond._tx()
+        if tx is not None and pond._at is None:  # in a transaction: pond._write's first case, without its message
+            parent, name = self._new_slot(tx, path)
+            return File(pond, tx.create(parent, name, "file", path, data=content).node_id)
+
         def op(tx: Transaction) -> NodeRow:
             parent, name = self._new_slot(tx, path)
             return tx.create(parent, name, "file", path, data=content)
@@ -356,10 +364,10 @@ class Directory(Node):
 
     def entries(self) -> Iterator[tuple[str, File | Directory | Symlink]]:
         """(name, node) for every entry, sorted by name (read at the call, in one read)."""
-        pond, handles = self.pond, HANDLES
+        pond = self.pond
         with collector_paused():  # ~30k acyclic objects (see alloc.py)
-            listed = pond._read(lambda view: (self._row(view), view.child_kinds(self.node_id))[1])
-            return iter([(name, handles[kind](pond, node_id)) for name, kind, node_id in listed])  # no generator
+            listed = Listing.of(pond._read(lambda view: (self._row(view), view.child_kinds(self.node_id))[1]))
+            return iter(list(zip(listed.names, _handles(pond, listed.kinds, listed.node_ids), strict=True)))
 
     def listing(self) -> list[NodeStat]:
         """A NodeStat for every entry, sorted by name, from one read (like os.scandir)."""
@@ -465,6 +473,14 @@ class Directory(Node):
 
 HANDLES: dict[str, Any] = {"dir": Directory, "file": File, "symlink": Symlink}
 """The handle class for each node kind."""
+
+
+def _handles(pond: Pond, kinds: list[str], node_ids: list[str]) -> list[Node]:
+    """A handle per node id, of its kind's class, built by ``map`` (no Python loop or tuple per
+    entry): one class for all when the kinds agree (a folder of files), else each entry's own."""
+    if kinds and kinds.count(kinds[0]) == len(kinds):
+        return list(map(HANDLES[kinds[0]], repeat(pond), node_ids))
+    return list(map(type.__call__, map(HANDLES.__getitem__, kinds), repeat(pond), node_ids))
 
 
 def _glob(view: ReadView, row: NodeRow, path: str, parts: list[str], found: set[str]) -> None:

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import commitbranch, segments
+from . import commitbranch, mapped, segments
 from .errors import CorruptPondError
 from .freshness import Freshness
 from .refs import MAIN, MAIN_CHAIN, Chain, Refs, scan, visible
@@ -57,8 +57,7 @@ def _write_snapshot(store: Store, future: Future[Base] | list[Base], version: in
     """A background persist: wait for the merge that makes the base at ``version`` (or take the
     sorted segments given), write it."""
     try:
-        table, sizes = Base.persisted_all([future.result()] if isinstance(future, Future) else future)
-        store.states.write(table, version, table_id, sizes)
+        mapped.persist(store, future, version, table_id)  # (then served from the file: mapped.py)
         store.states.prune(keep=keep)
     except (OSError, pa.ArrowException) as exc:
         _persist_failed(store, exc)

@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .segmerge import merge
 from .state import STATE_SCHEMA, Base, Content, Entry, NodeRow
 
 REBASE_AT = 100_000
@@ -96,7 +97,7 @@ class Layer:
 def merged(bases: list[Base], layers: list[Layer]) -> Base:
     """A new sorted base: ``bases`` (disjoint node sets) with ``layers`` (oldest first) applied,
     its node order ready."""
-    result = Base.sorted(combined(bases, layers))
+    result = merge(bases, layers)  # (segmerge.py: the columns one at a time, not the table at once)
     result.node_order  # noqa: B018 (computed here, off the reader's path)
     return result
 
@@ -253,7 +254,7 @@ class State:
             if isinstance(level, Base):
                 span = level.ranges.get(parent_id)
                 if span is not None:
-                    listed = take(level, *span) if count == 0 else sorted(listed + take(level, *span), key=name)
+                    listed = take(level, *span) if count == 0 else sorted([*listed, *take(level, *span)], key=name)
                 continue
             touched = level.touched.get(parent_id)
             if not touched:

@@ -32,12 +32,18 @@ def encode(table: pa.Table, metadata: dict[bytes | str, bytes | str], compress: 
     """The snapshot file's bytes: ``table`` with ``metadata`` on its schema; uncompressed for a
     local disk (to be mapped), zstd-compressed buffers for object storage, where the reader
     fetches the whole file anyway and a byte over the wire costs more than decompressing it."""
-    table = table.replace_schema_metadata(metadata)
     sink = pa.BufferOutputStream()
+    write_to(sink, table, metadata, compress)
+    return sink.getvalue()
+
+
+def write_to(sink: Any, table: pa.Table, metadata: dict[bytes | str, bytes | str], compress: bool = False) -> None:
+    """Write the snapshot file to ``sink`` (a stream: a local file is written as it is encoded,
+    never held whole in memory, which cost one more copy of the state at the peak of a persist)."""
+    table = table.replace_schema_metadata(metadata)
     options = pa.ipc.IpcWriteOptions(compression="zstd" if compress else None)
     with pa.ipc.new_file(sink, table.schema, options=options) as writer:
         writer.write_table(table, max_chunksize=max(1, table.num_rows))  # one batch: columns stay contiguous
-    return sink.getvalue()
 
 
 def read(fs: pafs.FileSystem, path: str, data: Any = None) -> pa.Table:
@@ -87,10 +93,12 @@ class Snapshots:
         metadata = {STATE_LABEL: json.dumps(label)}
         if segments is not None and len(segments) > 1:
             metadata[STATE_SEGMENTS] = json.dumps(segments)
-        data = encode(table, metadata, compress=self.location.remote)
         path = self.path(version)
         self.location.fs.create_dir(self.location.path(STATE_DIR), recursive=True)
-        self.location.write_atomic(path, data)
+        if self.location.remote:  # compressed in memory, then one PUT
+            self.location.write_atomic(path, encode(table, metadata, compress=True))
+        else:
+            self.location.write_atomic(path, lambda out: write_to(out, table, metadata))
         return path
 
     def versions(self) -> list[int]:

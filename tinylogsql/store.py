@@ -160,28 +160,36 @@ _OP_FIELDS = pa.struct([field.with_nullable(True) for field in OPLOG_SCHEMA
 
 
 def _op_parts(ops: list[Any]) -> list[pa.Table]:
-    """The per-op columns of pending ops: runs of op dicts converted in one pass each (a struct
-    array, split into its columns), bulk tables (bulk.py) taken as they are, in op order."""
+    """The per-op columns of pending ops: runs of op rows (tuples in _OP_FIELDS order, see
+    txn.OpRow) or of op dicts (ref rows) converted in one pass each (a struct array, split into its
+    columns), bulk tables (bulk.py) taken as they are, in op order."""
     parts: list[pa.Table] = []
-    run: list[dict[str, Any]] = []
+    run: list[Any] = []
     for op in ops:
-        if isinstance(op, dict):
+        if isinstance(op, (tuple, dict)):
+            if run and type(op) is not type(run[0]):  # (pyarrow converts a run of one shape)
+                parts.append(_run_table(run))
+                run = []
             run.append(op)
             continue
         if run:
-            parts.append(pa.Table.from_arrays(pa.array(run, _OP_FIELDS).flatten(), names=_OP_FIELDS.names))
+            parts.append(_run_table(run))
             run = []
         parts.append(op.select(_OP_FIELDS.names).cast(pa.schema(list(_OP_FIELDS))))
     if run or not parts:
-        parts.append(pa.Table.from_arrays(pa.array(run, _OP_FIELDS).flatten(), names=_OP_FIELDS.names))
+        parts.append(_run_table(run))
     return parts
+
+
+def _run_table(run: list[Any]) -> pa.Table:
+    return pa.Table.from_arrays(pa.array(run, _OP_FIELDS).flatten(), names=_OP_FIELDS.names)
 
 
 def stamp(ops: list[Any], version: int, txn_id: str, message: str, author: str,
           branch: str = "main") -> pa.Table:
     """Turn pending ops into op rows for the commit that will become ``version``.
 
-    pyarrow converts the op dicts in one pass (a struct array, split into its columns);
+    pyarrow converts the op rows in one pass (a struct array, split into its columns);
     the per-commit columns are one value repeated, and ``seq`` is the op's position.
     Building the columns in Python cost ~1.5 us per op in a large transaction. Bulk creates come
     as Arrow tables already (see bulk.py) and are only concatenated.

@@ -88,6 +88,21 @@ def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
+OpRow = tuple[Any, ...]
+"""A staged op: the log's per-op columns in ``store._OP_FIELDS`` order (op, node_id, kind, parent_id,
+name, from_parent_id, from_name, size, sha256, content, content_ref, target, branch, ref_version).
+A plain tuple, not a dict: cheaper to build per op, untracked by the cycle collector once seen
+(see Transaction), and converted to the commit's columns in one pass (``store.stamp``)."""
+
+
+def op_row(op: str, row: NodeRow, parent_id: str, name: str, from_parent_id: str | None = None,
+           from_name: str | None = None, size: int | None = None, sha: str | None = None,
+           content: bytes | None = None, ref: str | None = None, target: str | None = None) -> OpRow:
+    """The staged op on the node ``row`` (see OpRow)."""
+    return (op, row.node_id, row.kind, parent_id, name, from_parent_id, from_name, size, sha, content, ref, target,
+            None, None)
+
+
 def as_row(fields: Fields | None) -> NodeRow | None:
     """A kept pending row (or None: removed) as the NodeRow readers expect."""
     return None if fields is None else _NODE_ROW(NodeRow, fields)
@@ -119,7 +134,7 @@ class Transaction:
     author: str
     explicit: bool
     txn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    ops: list[dict[str, Any] | pa.Table] = field(default_factory=list)  # dicts, or tables of bulk creates
+    ops: list[OpRow | dict[str, Any] | pa.Table] = field(default_factory=list)  # op rows (ref ops: dicts), bulk tables
     keys: dict[tuple[str, str], Fields | None] = field(default_factory=dict)
     nodes: dict[str, Fields | None] = field(default_factory=dict)
     contents: dict[str, bytes | str] = field(default_factory=dict)  # pending content, or its blob ref
@@ -358,7 +373,7 @@ class Transaction:
             self._clock = (now, _EPOCH + timedelta(0, now))
         return self._clock[1]
 
-    def _record(self, op: dict[str, Any], row: NodeRow | None, old: NodeRow | None = None) -> None:
+    def _record(self, op: OpRow, row: NodeRow | None, old: NodeRow | None = None) -> None:
         if self.unsettled:
             self._settle()
         self.ops.append(op)
@@ -371,15 +386,14 @@ class Transaction:
             self.touched[row.parent_id].add(row.name)
             self.nodes[row.node_id] = fields
         else:
-            self.nodes[op["node_id"]] = None
+            self.nodes[op[1]] = None  # (the op's node_id)
 
     def create(
         self, parent: NodeRow, name: str, kind: str, path: str, data: object = None, target: str | None = None
     ) -> NodeRow:
         """Create a node named ``name`` in the directory ``parent`` (checked free by the caller).
 
-        The hot path of a batched transaction: the op dict is built in one go, with the keys
-        each kind always had (stamp turns missing keys into nulls).
+        The hot path of a batched transaction: the op row is one tuple literal (see OpRow).
         """
         if parent.kind != "dir":
             raise NotADirError(path)
@@ -398,17 +412,12 @@ class Transaction:
             if type(data) is bytes and len(data) <= INLINE_MAX:  # the common case: _content, inlined
                 size, sha = len(data), hashlib.sha256(data).hexdigest()
                 self.contents[node_id] = data
-                op = {"op": "create", "node_id": node_id, "kind": kind, "parent_id": parent_id, "name": name,
-                      "size": size, "sha256": sha, "content": data}
+                op = ("create", node_id, kind, parent_id, name, None, None, size, sha, data, None, None, None, None)
             else:
                 size, sha, content, ref = self._content(node_id, data)
-                op = {"op": "create", "node_id": node_id, "kind": kind, "parent_id": parent_id, "name": name,
-                      "size": size, "sha256": sha, "content": content, "content_ref": ref}
-        elif kind == "symlink":
-            op = {"op": "create", "node_id": node_id, "kind": kind, "parent_id": parent_id, "name": name,
-                  "target": target}
-        else:
-            op = {"op": "create", "node_id": node_id, "kind": kind, "parent_id": parent_id, "name": name}
+                op = ("create", node_id, kind, parent_id, name, None, None, size, sha, content, ref, None, None, None)
+        else:  # a symlink's target; a directory's is None
+            op = ("create", node_id, kind, parent_id, name, None, None, None, None, None, None, target, None, None)
         now = self._now()
         fields = (node_id, kind, parent_id, name, size, sha, target, now, None, now, None, None, None)
         self.created.add(node_id)
@@ -440,8 +449,7 @@ class Transaction:
         """Replace a file's content (a new content version of the same node)."""
         self._claim("at", path, row.parent_id, row.name, row.node_id)
         size, sha, content, ref = self._content(row.node_id, data)
-        op = {"op": "write", "node_id": row.node_id, "kind": row.kind, "parent_id": row.parent_id, "name": row.name,
-              "size": size, "sha256": sha, "content": content, "content_ref": ref}
+        op = op_row("write", row, row.parent_id, row.name, size=size, sha=sha, content=content, ref=ref)
         new = row._replace(size=size, sha256=sha, modified=self._now(), version=None)
         self._record(op, new)
         return new
@@ -451,8 +459,7 @@ class Transaction:
         """Replace a file's content with content already stored (bulk.py hashed it, wrote any blob)."""
         self._claim("at", path, row.parent_id, row.name, row.node_id)
         self.contents[row.node_id] = content if content is not None else ref  # type: ignore[assignment]
-        op = {"op": "write", "node_id": row.node_id, "kind": row.kind, "parent_id": row.parent_id, "name": row.name,
-              "size": size, "sha256": sha, "content": content, "content_ref": ref}
+        op = op_row("write", row, row.parent_id, row.name, size=size, sha=sha, content=content, ref=ref)
         new = row._replace(size=size, sha256=sha, modified=self._now(), version=None)
         self._record(op, new)
         return new
@@ -468,8 +475,7 @@ class Transaction:
                 self._claim("empty", path, node_id=row.node_id)
             for child in children:
                 self.remove(child, f"{path.rstrip('/')}/{child.name}", recursive=True)
-        op = {"op": "remove", "node_id": row.node_id, "kind": row.kind, "parent_id": row.parent_id, "name": row.name,
-              "size": row.size, "sha256": row.sha256, "target": row.target}
+        op = op_row("remove", row, row.parent_id, row.name, size=row.size, sha=row.sha256, target=row.target)
         self._record(op, None, old=row)
         self.contents.pop(row.node_id, None)
 
@@ -478,9 +484,8 @@ class Transaction:
         self._claim("at", path, row.parent_id, row.name, row.node_id)
         self._claim_dir(path, new_parent.node_id)
         self._claim_absent(path, new_parent.node_id, new_name)
-        op = {"op": "move", "node_id": row.node_id, "kind": row.kind, "parent_id": new_parent.node_id,
-              "name": new_name, "from_parent_id": row.parent_id, "from_name": row.name,
-              "size": row.size, "sha256": row.sha256, "target": row.target}
+        op = op_row("move", row, new_parent.node_id, new_name, row.parent_id, row.name, size=row.size,
+                    sha=row.sha256, target=row.target)
         new = row._replace(parent_id=new_parent.node_id, name=new_name, modified=self._now(), version=None)
         self._record(op, new, old=row)
         return new
