@@ -118,6 +118,7 @@ def test_files_compaction_replaced_are_not_orphans_after_the_log_is_trimmed(tmp_
     with Pond.create(tmp_path / "pond") as pond:
         for i in range(store_module.TRIM_EVERY * 2):  # the second trim drops the first 90 entries
             pond.root.create_file_path(f"f{i}", str(i))
+        pond._store.settle()  # trims and compactions run on threads: wait for the ones asked
         entries = sorted((tmp_path / "pond" / "log" / "_delta_log").glob("*.json"))
         assert int(entries[0].name[:20]) > 15  # the entries that removed compacted files are gone
         report = pond.check()

@@ -18,6 +18,7 @@ def test_commits_trim_old_log_entries_and_readers_keep_working(tmp_path):
     assert lagging.root.exists("/")
     for i in range(305):
         pond.root.create_file_path(f"f{i}", str(i))
+    pond._store.settle()  # checkpoints and trims run on a thread of their own: wait for the ones asked
     log_dir = path / "log" / "_delta_log"
     entries = sorted(int(name[:20]) for name in os.listdir(log_dir) if name.endswith(".json"))
     checkpoints = sorted(int(name[:20]) for name in os.listdir(log_dir) if ".checkpoint" in name)

@@ -23,7 +23,6 @@ import duckdb
 import pyarrow as pa
 from deltalake.exceptions import DeltaError
 
-from . import segments
 from .branching import Branching, open_chain
 from .check import CheckReport, check_pond
 from .errors import BranchNotFoundError, CorruptPondError, InvalidArgumentError, PondError, ReadOnlyError
@@ -189,6 +188,7 @@ class Pond(Branching, ChangeFeed, Retaining):
         """Release the DuckDB connection; snapshots from ``at`` share it and close too."""
         if not self._closed and self._at is None:
             self._engine.close()
+            self._store.settle()  # the checkpoints and log trims its commits asked for (a thread's)
         for engine in self._others.values():
             engine.close()
         self._closed = True
@@ -532,23 +532,11 @@ class Pond(Branching, ChangeFeed, Retaining):
                     warnings.warn(f"tinylogsql: version {version + 1} of {self.uri} landed, but folding it into the"
                                   f" cache failed ({exc!r}); the cache is rebuilt from the log on the next read",
                                   RuntimeWarning, stacklevel=3)
-                if (version + 1) % AUTO_COMPACT_EVERY == 0:
-                    if self._engine.state.size >= segments.BACKGROUND_ROWS:  # seconds at 1M: not on the commit
-                        auto_compact_in_background(self._store)
-                    else:
-                        self._auto_compact()
+                if (version + 1) % AUTO_COMPACT_EVERY == 0:  # on a thread: ~240 ms at 100k entries, seconds at 1M
+                    auto_compact_in_background(self._store)
                 if self._engine.persist_due():
                     self._persist_state()
                 return
-
-    def _auto_compact(self) -> None:
-        """Every AUTO_COMPACT_EVERY commits the committer merges small files, so commit cost
-        stays flat as the log grows (delta-rs writes a checkpoint every 100 commits itself, and
-        the commit that writes it trims old log entries: see ``store.KEEP_VERSIONS``)."""
-        try:
-            self._store.compact(attempts=1)  # one try: a busy pond's next commits would win the race again
-        except (DeltaError, OSError, pa.ArrowException):
-            pass  # best effort: a concurrent maintenance or writer may have won; the next one retries
 
     def _persist_state(self) -> None:
         """Write a state snapshot for later opens (best effort: the commit has landed already,
