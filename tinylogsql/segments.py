@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import prefold
 from .state import STATE_SCHEMA, Base, Content, Entry, NodeRow
 
 REBASE_AT = 100_000
@@ -336,7 +337,7 @@ class State:
         if created.num_rows < max(REBASE_AT, self.size // 8):
             return False
         self.settle()
-        segment = Base.sorted(created)
+        segment = prefold.sorted_segment(created)  # (built beside the commit's write if large)
         if not self.active.nodes and not self.frozen and len(self.created) < MAX_SEGMENTS:
             # nothing above the bases: the segment joins them as it is, no merge (no sort or copy of the base)
             self.created.append(segment)
