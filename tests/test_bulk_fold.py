@@ -117,3 +117,22 @@ def test_duplicate_node_ids_are_caught(ids):
     assert created_rows_of(rows) is None
     unique = rows.filter(pc.not_equal(rows.column("name"), "n2"))
     assert created_rows_of(unique).num_rows == 2
+
+
+def test_a_mid_sized_state_is_persisted_off_the_commit(tmp_path, monkeypatch):
+    """From PERSIST_INLINE_ROWS rows on, the snapshot a commit asks for is written on the
+    background thread; once written, it is the state at that commit and a reopen starts from it."""
+    import tinylogsql.query
+
+    monkeypatch.setattr(tinylogsql.segments, "PERSIST_INLINE_ROWS", 20)
+    monkeypatch.setattr(tinylogsql.query, "PERSIST_MIN_OPS", 50)
+    with Pond.create(str(tmp_path / "pond")) as pond:
+        assert not tinylogsql.segments.persists_inline(pond._engine.state.size + 100)
+        pond.root.create_files(files(100), message="load")
+        tinylogsql.segments.in_background(lambda: None).result()  # the queued persist has run
+        version, table = pond._store.states.read(pond.version)
+        assert version == pond.version and table.num_rows == pond._engine.state.size
+        expected = views(pond)
+    with Pond.open(str(tmp_path / "pond")) as reopened:
+        assert views(reopened) == expected
+        assert reopened.check().ok

@@ -33,6 +33,9 @@ REBASE_AT = 100_000
 BACKGROUND_ROWS = 200_000
 """A state at least this big is merged (and persisted) on the background thread; smaller ones in
 place, where a merge costs milliseconds."""
+PERSIST_INLINE_ROWS = 50_000
+"""A committer persists a smaller state before its commit returns; a bigger one on the background
+thread (writing a snapshot costs ~6 us a row: 0.66 s of a 100k-file sync's 3.3 s was spent there)."""
 MAX_FROZEN = 3
 """Frozen layers allowed to wait for their merge before a commit waits for the oldest."""
 MAX_SEGMENTS = 4
@@ -46,6 +49,11 @@ _merger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-merge
 def in_background(job: Callable[..., Any], *args: Any) -> Future[Any]:
     """Run ``job`` on the merge thread, after the merges already queued (a persist of their base)."""
     return _merger.submit(job, *args)
+
+
+def persists_inline(size: int) -> bool:
+    """Does a committer write the snapshot of a state of ``size`` rows before its commit returns?"""
+    return size < min(PERSIST_INLINE_ROWS, BACKGROUND_ROWS)
 
 
 def release_memory() -> None:
