@@ -251,7 +251,7 @@ def test_opens_start_from_the_persisted_state_and_read_the_tail(pond_path, monke
         random_op(writer, rng, step)
     with Pond.open(pond_path) as fresh:
         assert tree(fresh) == tree(writer)
-        assert fresh._engine._db is None  # every read so far came from the state, not DuckDB
+        assert fresh._engine.resident.db is None  # every read so far came from the state, not DuckDB
         for step in range(45, 60):  # and it follows a foreign writer from there
             random_op(writer, rng, step)
             assert tree(fresh) == tree(writer)
@@ -305,7 +305,7 @@ def test_committers_persist_the_state_for_later_opens(pond_path, monkeypatch):
         writer.root.create_file_path(f"one{i}", str(i))
     assert _snapshot_files(pond_path) == [f"v{v:020d}.arrow" for v in (8, 15)]
     with Pond.open(pond_path) as fresh:  # from v15 plus a tail of one commit
-        assert fresh._engine._db is None
+        assert fresh._engine.resident.db is None
         assert tree(fresh) == tree(writer)
         state_matches_views(fresh)
     writer.close()
@@ -410,7 +410,7 @@ def test_contents_come_from_the_mapped_snapshot_even_after_it_is_replaced_and_pr
     writer.maintain(retention_hours=0, unsafe=True)
     first = _snapshot_files(pond_path)
     reader = Pond.open(pond_path)
-    assert reader._engine._db is None and reader._engine.state.base.rows == 64  # from the snapshot
+    assert reader._engine.resident.db is None and reader._engine.state.base.rows == 64  # from the snapshot
     assert {path: reader.root.read_file_path(path) for path in contents} == contents
     for round_ in range(pond_module.STATES_KEPT + 1):  # each maintain writes a snapshot; old ones go
         path = f"/d{round_}/f{round_:02d}"

@@ -75,9 +75,9 @@ def test_a_table_with_a_feature_it_does_not_write_keeps_delta_rs_appends(tmp_pat
 
 
 def test_the_resident_log_after_a_load_bigger_than_it_queues_holds_every_row_once(tmp_path, monkeypatch):
-    import tinylogsql.query as query
+    import tinylogsql.resident as resident
 
-    monkeypatch.setattr(query, "PENDING_ROWS", 500)  # (100k in use: a load that big is dropped, not written)
+    monkeypatch.setattr(resident, "PENDING_ROWS", 500)  # (100k in use: a load that big is dropped, not written)
     with Pond.create(tmp_path / "pond") as pond:
         pond.root.create_file_path("a.txt", b"one")
         assert pond._fixed_sql("SELECT count(*) FROM log") == [(2,)]  # the resident log is loaded now

@@ -260,4 +260,4 @@ def test_committers_on_s3_persist_the_state_often_and_opens_start_from_it(s3_env
     assert newest > version - query_module.REMOTE_PERSIST_EVERY  # not the state the pond was opened with
     with Pond.open(uri) as fresh:
         assert sorted(fresh.root) == [f"f{i:02d}" for i in range(60)]
-        assert fresh._engine._db is None  # from the snapshot and its short tail, not the whole log
+        assert fresh._engine.resident.db is None  # from the snapshot and its short tail, not the whole log

@@ -55,7 +55,7 @@ class Branching:
         latest = self._engine.sync()
         if isinstance(rev, datetime):
             when = rev.astimezone(timezone.utc).replace(tzinfo=None) if rev.tzinfo else rev
-            return self._branch, self._engine.version_at(when)
+            return self._branch, self._engine.resident.version_at(when)
         if isinstance(rev, int) and not isinstance(rev, bool):
             if rev < 0 or rev > latest:
                 raise VersionNotFoundError(f"version {rev} is not in this pond (versions 0..{latest})")

@@ -139,7 +139,7 @@ def read_batches(pond: Pond, since: int, globs: Globs, skip: Iterable[int] = ())
     """(the version read up to, the batches after ``since``): see ``batches``."""
     engine = pond._engine
     with engine.lock:
-        engine._check_open()
+        engine.check_open()
         head = engine.sync()
         check_since(since, head)
         upto = head if pond._at is None else pond._at

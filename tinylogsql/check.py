@@ -572,7 +572,7 @@ def _compare_persisted_state(pond: Pond, report: CheckReport) -> None:
     version, table = found
     columns = "node_id, kind, parent_id, name, size, sha256, target"
     got = _row_set(table, columns)
-    want = set(engine._run(f"SELECT {columns} FROM {engine.snapshot(version)}.nodes"))
+    want = set(engine.resident.run(f"SELECT {columns} FROM {engine.resident.snapshot(version)}.nodes"))
     if got != want:
         report.problems.append(Problem(
             "state-snapshot",
@@ -594,17 +594,17 @@ def _compare_views(pond: Pond, rows: pa.Table, version: int, live: bool, report:
     want_nodes = {(node_id, *(n[key] for key in _NODE_FIELDS)) for node_id, n in expected.items()}
     want_entries = {(n["parent_id"], n["name"], node_id) for node_id, n in expected.items() if node_id != ROOT_ID}
     want_paths = set(replay_paths(expected).items())
-    schema = "main" if live else engine.snapshot(version)
+    schema = "main" if live else engine.resident.snapshot(version)
     columns = "node_id, kind, parent_id, name, size, sha256, target"
     try:
-        got_nodes = set(engine._run(f"SELECT {columns} FROM {schema}.nodes"))
-        got_entries = set(engine._run(f"SELECT parent_id, name, node_id FROM {schema}.entries"))
-        got_paths = set(engine._run(f"SELECT node_id, path FROM {schema}.paths"))
+        got_nodes = set(engine.resident.run(f"SELECT {columns} FROM {schema}.nodes"))
+        got_entries = set(engine.resident.run(f"SELECT parent_id, name, node_id FROM {schema}.entries"))
+        got_paths = set(engine.resident.run(f"SELECT node_id, path FROM {schema}.paths"))
         got_state = _row_set(engine.state.table(), columns) if live else want_nodes
-        duplicates = engine._run(
+        duplicates = engine.resident.run(
             f"SELECT parent_id, name, count(*) FROM {schema}.nodes WHERE parent_id <> '' "
             "GROUP BY ALL HAVING count(*) > 1")
-        orphans = engine._run(
+        orphans = engine.resident.run(
             f"SELECT n.node_id FROM {schema}.nodes n LEFT JOIN {schema}.nodes p ON n.parent_id = p.node_id "
             "WHERE n.parent_id <> '' AND (p.node_id IS NULL OR p.kind <> 'dir')")
     except duckdb.Error as exc:

@@ -384,7 +384,7 @@ class Pond(Branching, ChangeFeed, Retaining):
         (QueryRejectedError), timeout (QueryTimeoutError) and SQL errors (QueryError) raise
         from this call, and the returned relation is a stable result.
         """
-        self._engine._check_open()
+        self._engine.check_open()
         version = self._at if self._at is not None else self._engine.sync(stale_ok=True)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
             raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {timeout!r}")
@@ -394,15 +394,15 @@ class Pond(Branching, ChangeFeed, Retaining):
             raise InvalidArgumentError(f"params must be a list, tuple or dict, not {type(params).__name__}")
         refs = self._ref_tables(checked, params)  # branches, tags, the revisions it names (sql/branches.sql)
         table = run_query(self, version, checked, params, timeout, spent=time.monotonic() - started, refs=refs)
-        return self._engine.results.from_arrow(table)
+        return self._engine.resident.results.from_arrow(table)
 
     def _fixed_sql(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         """tinylogsql's own fixed queries (history helpers, CLI) over the views at this pond's version,
         on the engine's private DuckDB: trusted text, so no sandbox round trip."""
-        self._engine._check_open()
+        self._engine.check_open()
         if self._at is None:
             self._engine.sync(stale_ok=True)
-        return self._engine.fixed_query(sql, params, self._at)
+        return self._engine.resident.fixed_query(sql, params, self._at)
 
     # -- reading and writing (used by node handles) ---------------------------------
     def _tx(self) -> Transaction | None:

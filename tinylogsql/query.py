@@ -1,11 +1,11 @@
-"""The read side: the version-keyed state cache, and DuckDB with the resident log and the views.
+"""The read side: the version-keyed state cache, kept current with the Delta log.
 
 Everything here is derived from the Delta log. ``Engine.version`` is the Delta version the
 state reflects; ``sync`` checks the table (one stat for the next log entry) before reads and
 folds in only the commits it has not seen. Lookups, listings and file reads are served by the
-state (tinylogsql/state.py); DuckDB is opened, and the whole log loaded into it, only when
-something needs the views: user SQL, history, time travel, checks, or a state built from
-scratch because no persisted snapshot is usable.
+state (tinylogsql/state.py); the engine's DuckDB with the whole log (resident.py) is opened only
+when something needs the views: history, time travel, checks, or a state built from scratch
+because no persisted snapshot is usable.
 """
 
 from __future__ import annotations
@@ -13,28 +13,21 @@ from __future__ import annotations
 import threading
 import warnings
 from concurrent.futures import Future
-from datetime import datetime
 from typing import Any, NamedTuple
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import commitbranch, segments
-from .errors import (
-    CorruptPondError,
-    PondClosedError,
-    VersionNotFoundError,
-)
+from .errors import CorruptPondError
 from .freshness import Freshness
-from .refs import MAIN, MAIN_CHAIN, Chain, Refs, scan, sql_tables, visible
+from .refs import MAIN, MAIN_CHAIN, Chain, Refs, scan, visible
+from .resident import ResidentLog
 from .retention import expired_error
 from .schema import OPLOG_SCHEMA
 from .segments import State
-from .sqlexec import MEMORY_LIMIT, lock_down
 from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, Entry, NodeRow, column_values, created_rows
 from .store import MissingDataFile, Store
-from .views import VIEW_FILES, sql_text
 
 __all__ = ["NODE_COLUMNS", "Changes", "Engine", "NodeRow"]
 
@@ -49,11 +42,6 @@ REMOTE_ROWS_PER_COMMIT = 1000
 """On object storage each commit of a snapshot's tail costs an open two GETs (its entry, its data
 file), so a committer persists after max(REMOTE_PERSIST_EVERY, state rows / REMOTE_ROWS_PER_COMMIT)
 commits: a small state is cheap to write often, a big one as rarely as locally."""
-PENDING_MAX = 1000
-PENDING_ROWS = 100_000
-"""Rows queued for the resident log beyond which it is dropped (reloaded by the next query) rather
-than written on a commit: inserting 1M queued rows into DuckDB held one single-op commit ~11 s."""
-"""Commits whose rows wait in Arrow before they are written to the resident log in one insert."""
 LAZY_CHANGES = 10_000
 """A commit of at least this many rows keeps what it touched as Arrow columns until a transaction asks."""
 CHANGES_KEPT = 1000
@@ -121,21 +109,13 @@ class Engine:
         self._refs: Refs | None = None  # every ref, read on first use and then kept current
         self.deleted = False  # the branch was deleted after this engine opened it
         self.lock = threading.RLock()
-        self._db: duckdb.DuckDBPyConnection | None = None
-        self._results: duckdb.DuckDBPyConnection | None = None
-        self._log_loaded = False
-        self._log_pending: list[pa.Table] = []  # rows ingested since the resident log was last written
-        self._pending_rows = 0
-        self._log_stale = False  # the resident log was dropped: DuckDB still holds its old rows
-        self._travel = False
+        self.version = -1
+        self.resident = ResidentLog(store, chain, self.lock, lambda: self.version)  # DuckDB, on first use
         self._persisted = -1  # version of the newest state snapshot this engine knows of
         self._since_persisted = 0  # op rows folded in since then
-        self._snapshots: set[int] = set()
         self._dir_ids: dict[str, NodeRow] = {}
         self._dir_keys: dict[tuple[str, str], NodeRow] = {}
         self._changes: dict[int, Changes | pa.Table] = {}
-        self.version = -1
-        self.closed = False
         self._needs_reload = False
         self.freshness = Freshness()
         self.state = State(Base(STATE_SCHEMA.empty_table()), -1)
@@ -147,66 +127,16 @@ class Engine:
         self._load_all(store.handle_version())  # the table was loaded by Store.open a moment ago
         segments.release_memory()
 
-    # -- DuckDB, opened on first use -----------------------------------------------
     @property
-    def con(self) -> duckdb.DuckDBPyConnection:
-        """The sandboxed connection with the views, the resident log loaded at ``version``."""
-        with self.lock:
-            self._check_open()
-            if self._db is None:
-                self._db = self._open_database()
-            if not self._log_loaded:
-                self._unload_log()  # (rows of a dropped resident log)
-                self._load_log()
-            self._flush_log()
-            return self._db
+    def closed(self) -> bool:
+        return self.resident.closed
 
-    @property
-    def results(self) -> duckdb.DuckDBPyConnection:
-        """A plain locked connection that holds materialised query results."""
-        with self.lock:
-            if self._results is None:
-                self._results = duckdb.connect()
-                lock_down(self._results, [], MEMORY_LIMIT)
-            return self._results
-
-    def _open_database(self) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(config={"threads": 2, "autoinstall_known_extensions": False})
-        empty = OPLOG_SCHEMA.empty_table()
-        con.register("empty_log", empty)
-        con.execute("CREATE TABLE log AS SELECT * FROM empty_log").fetchall()
-        con.unregister("empty_log")
-        self._store_ref_tables(con, sql_tables(Refs()))  # empty: the views need them; user SQL gets its own
-        for name in VIEW_FILES:
-            con.execute(sql_text(name)).fetchall()
-        lock_down(con, [], MEMORY_LIMIT, allowed_configs=("schema", "search_path"))  # private: no user SQL
-        return con
-
-    @staticmethod
-    def _store_ref_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
-        """The ref tables sql/branches.sql and oplog.sql read, in the engine's private DuckDB."""
-        for name, table in tables.items():  # names are ours (refs.sql_tables), not user input
-            con.register("ref_batch", table)
-            try:
-                con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ref_batch").fetchall()
-            finally:
-                con.unregister("ref_batch")
-
-    def _run(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Execute on the views and fetch everything (DuckDB refuses new work while a result is unfinished)."""
-        with self.lock:
-            return self.con.execute(sql, params).fetchall()
+    def check_open(self) -> None:
+        """Raise PondClosedError once the pond was closed."""
+        self.resident.check_open()
 
     def close(self) -> None:
-        with self.lock:
-            self.closed = True
-            for con in (self._db, self._results):
-                if con is not None:
-                    con.close()
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise PondClosedError(f"{self.store.location.uri} was closed")
+        self.resident.close()
 
     # -- keeping the state current ------------------------------------------------
     def _load_all(self, latest: int | None = None) -> None:
@@ -214,21 +144,12 @@ class Engine:
         or else the `state` query over the whole log (which leaves the log resident). Nothing
         changes unless the rebuild succeeds: a damaged log raises with the old state intact."""
         self._changes = {}
-        self._unload_log()  # reloaded on demand, at the new version
+        self.resident.unload()  # reloaded on demand, at the new version
         latest = self.store.newest_version() if latest is None else latest
         if self._load_snapshot(latest):
             return
-        if self._db is None:
-            self._db = self._open_database()
         _, rows = self.store.read_snapshot(upto=latest)
-        rows = self._take(rows)
-        self._insert(rows)
-        self._log_loaded = True
-        try:
-            table = self._db.sql(sql_text("state")).to_arrow_table()
-        except BaseException:
-            self._unload_log()
-            raise
+        table = self.resident.state_of(self._take(rows))  # (which leaves the log resident)
         self.state = State.from_table(table, latest)
         self.version = latest
         self._load_dirs()
@@ -271,38 +192,6 @@ class Engine:
         finally:
             if not done:
                 self.state, self.version, self._dir_ids, self._dir_keys, self._changes = saved
-
-    def _load_log(self) -> None:
-        """Copy every op row up to ``version`` into DuckDB (read from the table's own file list)."""
-        version, rows = self.store.read_snapshot(upto=None if self.version < 0 else self.version)
-        if self.version >= 0 and version < self.version:
-            raise CorruptPondError(f"the table is at version {version}, behind the state's {self.version}")
-        self._insert(visible(rows, self.chain))
-        self._log_loaded = True
-
-    def _unload_log(self) -> None:
-        if self._db is not None and (self._log_loaded or self._log_stale):
-            self._db.execute("DELETE FROM log").fetchall()
-            if self._travel:
-                self._db.execute("DROP TABLE travel_keys").fetchall()
-        self._log_loaded = self._travel = self._log_stale = False
-        self._log_pending, self._pending_rows = [], 0
-
-    def _flush_log(self) -> None:
-        if self._log_pending:
-            pending, self._log_pending, self._pending_rows = self._log_pending, [], 0
-            self._insert(pa.concat_tables(pending))
-
-    def _insert(self, rows: pa.Table) -> None:
-        con = self._db
-        assert con is not None
-        con.register("batch", rows)
-        try:
-            con.execute("INSERT INTO log SELECT * FROM batch").fetchall()
-            if self._travel:
-                con.execute("INSERT INTO travel_keys SELECT parent_id || '/' || name, node_id, version FROM batch")
-        finally:
-            con.unregister("batch")
 
     def forget(self) -> None:
         """Rebuild everything derived from the log on the next read: after a failure while folding
@@ -351,17 +240,10 @@ class Engine:
 
     def _advance(self, rows: pa.Table) -> None:
         """Fold op rows of the commits after ``version`` into the state, and queue them for
-        the resident log (written to DuckDB on the next query, or every PENDING_MAX commits)."""
+        the resident log (see ResidentLog.queue)."""
         if not rows.num_rows:
             return
-        if self._log_loaded:
-            self._log_pending.append(rows)
-            self._pending_rows += rows.num_rows
-            if self._pending_rows >= PENDING_ROWS:  # not on a commit: the next query reloads it
-                self._log_pending, self._pending_rows = [], 0
-                self._log_loaded, self._log_stale = False, True
-            elif len(self._log_pending) >= PENDING_MAX:
-                self._flush_log()
+        self.resident.queue(rows)
         self._fold(rows)
         self._since_persisted += rows.num_rows
 
@@ -453,7 +335,7 @@ class Engine:
         state current, answer from the state without asking the store at all. On object
         storage a check is one LIST (see objects.py) that also names the new log entries."""
         with self.lock:
-            self._check_open()
+            self.check_open()
             if self._needs_reload:
                 self._load_all()
                 self._needs_reload = False
@@ -568,10 +450,6 @@ class Engine:
             return self._since_persisted >= max(PERSIST_MIN_OPS, self.state.size // share)
 
     # -- reads for the directory API -------------------------------------------
-    def _rows(self, sql: str, params: list[Any]) -> list[NodeRow]:
-        with self.lock:
-            return [NodeRow(*r) for r in self._run(sql, params)]
-
     def lookup(self, parent_id: str, name: str, at: int | None = None) -> NodeRow | None:
         with self.lock:
             if at is not None:
@@ -605,52 +483,19 @@ class Engine:
             return self.state.child_kinds(parent_id)
 
     def _at_version(self, at: int, where: str, params: list[Any]) -> list[NodeRow]:
-        """Nodes matching ``where`` at an old version, in two steps: the few nodes that were ever
-        there, then the `nodes` view at that version for just those ids (the filter on node_id
-        reaches below the view's window, so it does not recompute the whole state)."""
-        with self.lock:
-            found = self._run(f"SELECT DISTINCT node_id FROM log WHERE version <= ? AND {where}", [at, *params])
-            if not found:
-                return []
-            nodes = f"{self.snapshot(at)}.nodes"
-            return self._rows(
-                f"SELECT {NODE_COLUMNS} FROM {nodes} WHERE node_id = ANY(?::VARCHAR[]) AND {where} ORDER BY name",
-                [[row[0] for row in found], *params],
-            )
+        return [NodeRow(*row) for row in self.resident.nodes_at(at, where, params, NODE_COLUMNS)]
 
     # -- point lookups at old versions: two index probes, then the node's ops folded ---------
-    def _travel_index(self) -> None:
-        """Index the resident log for point lookups at old versions (made on first use).
-
-        DuckDB uses an index only for a plain equality on one column, so names get a table of
-        their own (``parent_id/name`` -> node ids and versions) and the log an index on node_id.
-        """
-        if self._travel:
-            return
-        self._run("CREATE OR REPLACE TABLE travel_keys AS"
-                  " SELECT parent_id || '/' || name AS key, node_id, version FROM log")
-        self._run("CREATE INDEX IF NOT EXISTS travel_key ON travel_keys (key)")
-        self._run("CREATE INDEX IF NOT EXISTS log_node ON log (node_id)")
-        self._travel = True
-
     def _lookup_at(self, parent_id: str, name: str, at: int) -> NodeRow | None:
         """The entry at (parent_id, name) at version ``at``, as `entries` picks it."""
-        self._travel_index()
-        ever = self._run("SELECT node_id, version FROM travel_keys WHERE key = ?", [f"{parent_id}/{name}"])
-        rows = [self._node_at(node_id, at) for node_id in {node_id for node_id, version in ever if version <= at}]
+        rows = [self._node_at(node_id, at) for node_id in self.resident.ever_at(parent_id, name, at)]
         there = [row for row in rows if row is not None and (row.parent_id, row.name) == (parent_id, name)]
         there.sort(key=lambda row: (-(row.version or 0), row.node_id))
         return there[0] if there else None
 
     def _node_at(self, node_id: str, at: int) -> NodeRow | None:
         """A node's state at version ``at``: its ops up to then, folded as the `nodes` view does."""
-        self._travel_index()
-        ops = sorted(
-            (row for row in self._run(
-                "SELECT version, seq, op, kind, parent_id, name, size, sha256, target, ts FROM log WHERE node_id = ?",
-                [node_id]) if row[0] <= at),
-            key=lambda row: (row[0], row[1]),
-        )
+        ops = self.resident.ops_of(node_id, at)
         if not ops or ops[-1][2] == "remove":
             return None
         version, _, _, kind, parent_id, name, size, sha256, target, ts = ops[-1]
@@ -664,11 +509,7 @@ class Engine:
         with self.lock:
             found = self.state.content(row.node_id, row.content_version, row.content_seq)
             if found is None:
-                rows = self._run(
-                    "SELECT content, content_ref FROM log WHERE version = ? AND seq = ? AND node_id = ?",
-                    [row.content_version, row.content_seq, row.node_id],
-                )
-                found = rows[0] if rows else None
+                found = self.resident.content(row.content_version, row.content_seq, row.node_id)
         if found is None:
             raise CorruptPondError(f"content row of node {row.node_id} is missing from the log")
         if found[1] is not None:  # stored beside the table: a retention policy may have expired it
@@ -688,47 +529,4 @@ class Engine:
                     for mine, theirs in zip(merged, change, strict=True):  # type: ignore[arg-type]
                         mine |= theirs
                 return merged
-            return Changes.of(self._run(
-                "SELECT parent_id, name, from_parent_id, from_name, node_id, txn_id FROM log"
-                " WHERE version > ? AND version <= ?",
-                [after, upto],
-            ))
-
-    # -- versions ----------------------------------------------------------------
-    def snapshot(self, version: int) -> str:
-        """Name of a schema holding the same views over the log as of ``version``."""
-        schema = f"v{int(version)}"
-        with self.lock:
-            if version not in self._snapshots:
-                self._run(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-                self._run(
-                    f"CREATE OR REPLACE VIEW {schema}.log AS SELECT * FROM main.log WHERE version <= {int(version)}"
-                )
-                self._run(f"SET schema = '{schema}'")
-                try:
-                    for name in VIEW_FILES:
-                        self._run(sql_text(name))
-                finally:
-                    self._run("SET schema = 'main'")
-                self._snapshots.add(version)
-        return schema
-
-    def version_at(self, when: datetime) -> int:
-        """The last version whose commit time is at or before ``when`` (UTC)."""
-        with self.lock:
-            found = self._run("SELECT max(version) FROM log WHERE ts <= ?", [when])[0]
-        if found[0] is None:
-            raise VersionNotFoundError(f"the pond has no version at or before {when.isoformat()}")
-        return int(found[0])
-
-    def fixed_query(self, sql: str, params: Any, version: int | None) -> list[tuple[Any, ...]]:
-        """Run tinylogsql's own fixed SQL (never user text; values only as ``params``) on the
-        engine's private DuckDB, the views at ``version`` (None: live). For history helpers."""
-        with self.lock:
-            schema = "main" if version is None else self.snapshot(version)
-            cursor = self.con.cursor()
-        try:
-            cursor.execute(f"SET schema = '{schema}'").fetchall()
-            return cursor.execute(sql, params).fetchall()
-        finally:
-            cursor.close()
+            return Changes.of(self.resident.touched(after, upto))
