@@ -55,3 +55,32 @@ def test_sync_bad_input_is_refused_and_changes_nothing(pond, tmp_path):
     replaced = pond.sync(local, "/d", delete=True)  # with delete, the file makes way for the folder
     assert replaced.removed == ["/d/x"] and replaced.created == ["/d/x"]
     assert pond.root.get("/d/x").kind == "dir"
+
+
+def test_sync_reads_new_files_while_planning(pond, tmp_path):
+    """New files are read on threads while later folders are still scanned (sync._Reader): every
+    file arrives with its bytes, large ones as blobs, on_file reports each once with its size,
+    and a folder already in the pond gets only what is new there."""
+    local = tmp_path / "src"
+    expected: dict[str, bytes] = {}
+    for folder in range(5):
+        for index in range(40):  # 200 new files: several reader batches
+            path = local / f"f{folder}" / ("sub" if index % 3 else "") / f"x{index:02d}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(os.urandom(index * 30))  # the first is empty
+            expected[path.relative_to(local).as_posix()] = path.read_bytes()
+    (local / "f1" / "big.bin").write_bytes(os.urandom(200_000))  # over the inline limit
+    expected["f1/big.bin"] = (local / "f1" / "big.bin").read_bytes()
+    os.symlink("f1/big.bin", local / "link")
+    pond.root.create_dir_path("/t/f2", parents=True)
+    pond.root.create_file_path("/t/f2/x00.txt", b"")  # already there, same content
+    seen: list[tuple[str, int]] = []
+    report = pond.sync(local, "/t", on_file=lambda path, size: seen.append((path, size)))
+    assert report.unchanged == 1 and "/t/f2/x00.txt" not in report.created
+    del expected["f2/x00.txt"]
+    assert sorted(seen) == sorted((f"/t/{path}", len(data)) for path, data in expected.items())
+    assert report.bytes_written == sum(map(len, expected.values()))
+    for path, data in expected.items():
+        assert pond.root.read_file_path(f"/t/{path}") == data
+    assert pond.root.get("/t/link", follow_symlinks=False).target == "f1/big.bin"
+    assert pond.check().ok

@@ -80,8 +80,12 @@ def append(location: Location, rows: pa.Table, version: int, message: str, autho
     # (no dictionary for a few rows: nothing to share, ~0.06 of ~0.31 ms CPU for a one-row commit)
     pq.write_table(rows, sink, compression="snappy", use_dictionary=rows.num_rows > SMALL_ROWS)
     data = sink.getvalue()
-    with location.fs.open_output_stream(path) as out:
-        out.write(data)
+    try:
+        with location.fs.open_output_stream(path) as out:
+            out.write(data)
+    except BaseException:  # (a partial data file, e.g. a full disk, is not left behind)
+        _drop(location, path)
+        raise
     log = location.path(LOG_DIR, "_delta_log", f"{version:020d}.json")
     try:
         landed = _put_if_absent(location, log, entry(name, data.size, rows.num_rows, version, version - 1,

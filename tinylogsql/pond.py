@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 from deltalake.exceptions import DeltaError
 
+from . import prefold
 from .branching import Branching, open_chain
 from .check import CheckReport, check_pond
 from .errors import BranchNotFoundError, CorruptPondError, InvalidArgumentError, PondError, ReadOnlyError
@@ -511,27 +512,28 @@ class Pond(Branching, ChangeFeed, Retaining):
                 if not self._store.prepare(version):
                     continue
                 rows = stamp(tx.ops, version + 1, tx.txn_id, tx.message, tx.author, branch=self._branch)
-                try:
-                    self._store.commit(rows, version, tx.message, tx.author)
-                except CommitConflict:
-                    attempt += 1
-                    backoff(attempt)
-                    continue
-                except (DeltaError, OSError):
-                    # Outcome unknown: the commit is acknowledged only if its rows are in the log.
-                    self._engine.sync()
-                    if tx.txn_id in self._engine.changes(version, self._engine.version).txn_ids:
-                        tx.committed_version = version + 1
-                        return
-                    raise
-                tx.committed_version = version + 1
-                try:
-                    self._engine.ingest(rows, version + 1)
-                except Exception as exc:  # the commit landed: never report it as failed
-                    self._engine.forget()
-                    warnings.warn(f"tinylogsql: version {version + 1} of {self.uri} landed, but folding it into the"
-                                  f" cache failed ({exc!r}); the cache is rebuilt from the log on the next read",
-                                  RuntimeWarning, stacklevel=3)
+                with prefold.overlapped(rows):  # a large commit's fold runs beside its write (prefold.py)
+                    try:
+                        self._store.commit(rows, version, tx.message, tx.author)
+                    except CommitConflict:
+                        attempt += 1
+                        backoff(attempt)
+                        continue
+                    except (DeltaError, OSError):
+                        # Outcome unknown: the commit is acknowledged only if its rows are in the log.
+                        self._engine.sync()
+                        if tx.txn_id in self._engine.changes(version, self._engine.version).txn_ids:
+                            tx.committed_version = version + 1
+                            return
+                        raise
+                    tx.committed_version = version + 1
+                    try:
+                        self._engine.ingest(rows, version + 1)
+                    except Exception as exc:  # the commit landed: never report it as failed
+                        self._engine.forget()
+                        warnings.warn(f"tinylogsql: version {version + 1} of {self.uri} landed, but folding it into the"
+                                      f" cache failed ({exc!r}); the cache is rebuilt from the log on the next read",
+                                      RuntimeWarning, stacklevel=3)
                 if (version + 1) % AUTO_COMPACT_EVERY == 0:  # on a thread: ~240 ms at 100k entries, seconds at 1M
                     auto_compact_in_background(self._store)
                 if self._engine.persist_due():

@@ -419,7 +419,7 @@ class Engine:
         with self.lock:
             if self.chain != MAIN_CHAIN:
                 return
-            if self.state.size < segments.BACKGROUND_ROWS and not self.store.location.remote:
+            if segments.persists_inline(self.state.size) and not self.store.location.remote:
                 try:
                     self.persist()
                     self.store.states.prune(keep=keep)

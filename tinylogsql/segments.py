@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import prefold
 from .segmerge import merge
 from .state import STATE_SCHEMA, Base, Content, Entry, NodeRow
 
@@ -33,6 +34,9 @@ REBASE_AT = 100_000
 BACKGROUND_ROWS = 200_000
 """A state at least this big is merged (and persisted) on the background thread; smaller ones in
 place, where a merge costs milliseconds."""
+PERSIST_INLINE_ROWS = 50_000
+"""A committer persists a smaller state before its commit returns; a bigger one on the background
+thread (writing a snapshot costs ~6 us a row: 0.66 s of a 100k-file sync's 3.3 s was spent there)."""
 MAX_FROZEN = 3
 """Frozen layers allowed to wait for their merge before a commit waits for the oldest."""
 MAX_SEGMENTS = 4
@@ -46,6 +50,11 @@ _merger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-merge
 def in_background(job: Callable[..., Any], *args: Any) -> Future[Any]:
     """Run ``job`` on the merge thread, after the merges already queued (a persist of their base)."""
     return _merger.submit(job, *args)
+
+
+def persists_inline(size: int) -> bool:
+    """Does a committer write the snapshot of a state of ``size`` rows before its commit returns?"""
+    return size < min(PERSIST_INLINE_ROWS, BACKGROUND_ROWS)
 
 
 def release_memory() -> None:
@@ -337,7 +346,7 @@ class State:
         if created.num_rows < max(REBASE_AT, self.size // 8):
             return False
         self.settle()
-        segment = Base.sorted(created)
+        segment = prefold.sorted_segment(created)  # (built beside the commit's write if large)
         if not self.active.nodes and not self.frozen and len(self.created) < MAX_SEGMENTS:
             # nothing above the bases: the segment joins them as it is, no merge (no sort or copy of the base)
             self.created.append(segment)

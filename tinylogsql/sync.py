@@ -13,10 +13,14 @@ import hashlib
 import os
 import posixpath
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from .alloc import collector_paused
+from .bulk import READERS, _read_all
 from .errors import NotADirError, PathExistsError, PathNotFoundError
 from .txn import INLINE_MAX
 
@@ -81,7 +85,7 @@ class SyncReport:
 class _Action:
     op: str  # mkdir | file | link | remove
     path: str  # absolute pond path
-    local: Path | None = None  # (a new file: its os.DirEntry, no Path object per file)
+    local: Any = None  # a Path; a new file: its os.DirEntry, then its bytes (or Path if large) once read
     size: int = 0
     target: str | None = None
     replace: bool = False  # a write over an existing file (or symlink) rather than a create
@@ -91,12 +95,55 @@ def _join(base: str, name: str) -> str:
     return f"{base.rstrip('/')}/{name}"
 
 
+READ_BATCH = 64
+"""New files handed to a reader thread at a time (a future per file cost more than its read)."""
+_by_name = attrgetter("name")
+
+
+class _Reader:
+    """Reads new small files on a few threads while the plan goes on scanning folders (open and
+    read release the GIL; the scan is Python work): each action's ``local`` becomes the bytes."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._waiting: list[_Action] = []
+        self._parts: list[tuple[list[_Action], Future[list[Any]]]] = []
+
+    def add(self, action: _Action) -> None:
+        self._waiting.append(action)
+        if len(self._waiting) >= READ_BATCH:
+            self._submit()
+
+    def _submit(self) -> None:
+        if not self._waiting:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(READERS, thread_name_prefix="tinylogsql-read")
+        batch, self._waiting = self._waiting, []
+        self._parts.append((batch, self._pool.submit(_read_all, [action.local for action in batch])))
+
+    def abandon(self) -> None:
+        """Drop the reads (the plan failed): nothing waits for them."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def finish(self) -> None:
+        """Wait for every read (a file that vanished meanwhile raises bulk's PathNotFoundError)."""
+        self._submit()
+        try:
+            for batch, future in self._parts:
+                for action, data in zip(batch, future.result(), strict=True):
+                    action.local = data
+        finally:
+            self.abandon()
+
+
 def _plan(pond: Pond, local: Path, directory: Directory | None, path: str, delete: bool,
-          actions: list[_Action], report: SyncReport) -> None:
+          actions: list[_Action], report: SyncReport, reader: _Reader | None = None) -> None:
     """Compare one local folder with the pond directory ``path`` (None: missing, will be made)."""
     existing = {info.name: info for info in directory.listing()} if directory is not None else {}
     with os.scandir(local) as scan:
-        entries = sorted(scan, key=lambda e: e.name)
+        entries = sorted(scan, key=_by_name)
     seen = set()
     for entry in entries:
         seen.add(entry.name)
@@ -104,7 +151,9 @@ def _plan(pond: Pond, local: Path, directory: Directory | None, path: str, delet
         info = existing.get(entry.name)
         if entry.is_file(follow_symlinks=False):  # the common case first, with no Path object
             if info is None and not report.dry_run:  # a new file: its size is learnt as it is read
-                actions.append(_Action("file", target, entry, -1))  # type: ignore[arg-type]
+                actions.append(_Action("file", target, entry, -1))
+                if reader is not None:
+                    reader.add(actions[-1])
                 continue
             size = entry.stat().st_size
             if info is not None and same_content(Path(entry.path), size, info):
@@ -124,11 +173,11 @@ def _plan(pond: Pond, local: Path, directory: Directory | None, path: str, delet
             actions.append(_Action("link", target, here, 0, link, replace=info is not None and info.kind == "symlink"))
         elif entry.is_dir():
             if info is not None and info.kind == "dir":
-                _plan(pond, here, pond.root.open_dir_path(target), target, delete, actions, report)
+                _plan(pond, here, pond.root.open_dir_path(target), target, delete, actions, report, reader)
                 continue
             _replaceable(info, "dir", delete, target, actions)
             actions.append(_Action("mkdir", target, here))
-            _plan(pond, here, None, target, delete, actions, report)
+            _plan(pond, here, None, target, delete, actions, report, reader)
         else:
             size = entry.stat().st_size
             if info is not None and same_content(here, size, info):
@@ -216,9 +265,16 @@ def sync(pond: Pond, local_dir: str | os.PathLike[str], pond_dir: str = "/", *, 
         report = SyncReport(pond.version, committed=False, dry_run=True)
         _staged(pond, local, target, delete, report)
         return report
-    with pond.transaction(message=message or f"sync {local} -> {target}", author=author) as tx:
+    with pond.transaction(message=message or f"sync {local} -> {target}", author=author) as tx, \
+            collector_paused():  # ~100k acyclic objects a 100k-file sync makes: no collector passes over them
         report = SyncReport(tx.base, committed=False, dry_run=False)
-        actions = _staged(pond, local, target, delete, report)
+        reader = _Reader()
+        try:
+            actions = _staged(pond, local, target, delete, report, reader)
+        except BaseException:
+            reader.abandon()
+            raise
+        reader.finish()
         _apply(pond, actions, report, on_file)
     assert tx.committed_version is not None
     report.version = tx.committed_version
@@ -226,7 +282,8 @@ def sync(pond: Pond, local_dir: str | os.PathLike[str], pond_dir: str = "/", *, 
     return report
 
 
-def _staged(pond: Pond, local: Path, target: str, delete: bool, report: SyncReport) -> list[_Action]:
+def _staged(pond: Pond, local: Path, target: str, delete: bool, report: SyncReport,
+            reader: _Reader | None = None) -> list[_Action]:
     """The actions a sync takes; a dry run records them in ``report`` without doing them."""
     actions: list[_Action] = []
     node = pond.root.get(target, follow_symlinks=True)
@@ -237,7 +294,7 @@ def _staged(pond: Pond, local: Path, target: str, delete: bool, report: SyncRepo
         raise NotADirError(target)
     else:
         directory = pond.root.open_dir_path(target)
-    _plan(pond, local, directory, target, delete, actions, report)
+    _plan(pond, local, directory, target, delete, actions, report, reader)
     if report.dry_run:
         for action in actions:
             if action.op == "remove":

@@ -1,0 +1,50 @@
+"""Node ids in sorted order, and the proof that they are distinct, from their numeric form.
+
+Fresh node ids are 32 lowercase hex digits (128 random bits, see ``bulk.new_ids`` and
+``txn.node_ids``). For such strings, ordering by the first 16 digits read as a 64-bit integer is
+their string order whenever those integers differ, and then the ids are distinct too. numpy sorts
+1M integers in ~25 ms; ``pc.sort_indices`` on the strings took ~0.33 s (the biggest single cost of
+folding a 1M-entry bulk load). Anything else (other spellings, a tie in the first 64 bits) takes
+the string sort: the answer is always exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_NIBBLE = np.full(256, 255, dtype=np.uint8)
+for _value, _char in enumerate(b"0123456789abcdef"):
+    _NIBBLE[_char] = _value
+
+
+def _high_bits(ids: pa.Array) -> np.ndarray | None:
+    """The first 16 hex digits of every id as uint64, or None unless every id is 32 lowercase hex digits."""
+    count = len(ids)
+    if ids.null_count or ids.type != pa.string():
+        return None
+    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32, count=count + 1, offset=ids.offset * 4)
+    if offsets[-1] - offsets[0] != 32 * count or (np.diff(offsets) != 32).any():
+        return None
+    data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]].reshape(count, 32)
+    nibbles = _NIBBLE[data[:, :16]]
+    if (nibbles == 255).any():
+        return None
+    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]  # 8 bytes a row, most significant first
+    return np.ascontiguousarray(packed).view(">u8").ravel().astype(np.uint64)
+
+
+def distinct_order(ids: pa.Array | pa.ChunkedArray) -> tuple[bool, pa.Array]:
+    """(are the ids distinct?, their positions in ascending id order)."""
+    ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    high = _high_bits(ids) if len(ids) > 1 else None
+    if high is not None:
+        order = np.argsort(high)  # (no ties to keep in order: a tie falls back below; "stable" is ~3x slower)
+        ordered = high[order]
+        if (ordered[1:] > ordered[:-1]).all():  # all differ: string order = numeric order, and distinct
+            return True, pa.array(order.astype(np.uint64))
+    order = pc.sort_indices(ids)
+    ordered = ids.take(order)
+    repeated = len(ids) > 1 and pc.any(pc.equal(ordered.slice(1), ordered.slice(0, len(ids) - 1))).as_py()
+    return not repeated, order
