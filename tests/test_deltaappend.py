@@ -89,3 +89,32 @@ def test_the_resident_log_after_a_load_bigger_than_it_queues_holds_every_row_onc
         assert pond._fixed_sql("SELECT count(*) FROM log") == [(rows.num_rows,)]
         assert sorted(pond.at(loaded).root) == ["a.txt", "d"] and len(pond.at(loaded).root.open_dir_path("d")) == 800
         assert not pond.at(loaded - 1).root.exists("d")
+
+
+def test_a_writer_stalled_past_a_log_trim_does_not_take_a_version_the_table_has_passed(tmp_path):
+    from tinylogsql import deltaappend
+
+    path = tmp_path / "pond"
+    log_dir = path / "log" / "_delta_log"
+    with Pond.create(path) as pond:
+        pond.root.create_file_path("a.txt", b"one")
+        stale = pond.version + 1  # what a writer synced here, then paused before its write, would write
+        landed = pond.version
+        added = [json.loads(line)["add"]["path"] for line in (log_dir / f"{landed:020d}.json").read_text().split("\n")
+                 if line.startswith('{"add"')]
+        _, rows = pond._store.read_snapshot()
+        for i in range(250):  # others commit; the checkpoints' trims remove the entries of both versions
+            pond.root.create_file_path(f"f{i}", b"x")
+        pond._store.settle()
+        assert not (log_dir / f"{stale:020d}.json").exists() and not (log_dir / f"{landed:020d}.json").exists()
+        entries, files = sorted(os.listdir(log_dir)), sorted(os.listdir(path / "log"))
+        late = rows.slice(rows.num_rows - 1, 1)
+        late = late.set_column(late.schema.get_field_index("version"), "version", pa.array([stale], pa.int64()))
+        assert deltaappend.append(pond._store.location, late, stale, "late", "stalled") is False  # a conflict
+        assert sorted(os.listdir(log_dir)) == entries and sorted(os.listdir(path / "log")) == files
+        # a version that landed before the trim is told apart by the checkpoint that lists its file
+        assert deltaappend._trimmed_before(pond._store.location, landed, added[0]) is False
+        assert deltaappend._trimmed_before(pond._store.location, landed, "part-00000-forged-c000.snappy.parquet")
+        newest = pond.version
+    with Pond.open(path) as fresh:
+        assert fresh.version == newest and len(fresh.root) == 251 and fresh.check().ok

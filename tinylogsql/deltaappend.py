@@ -27,8 +27,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
+from pyarrow.fs import FileSelector, FileType
 
 from .location import LOG_DIR, Location
 from .maintenance import put_if_absent as _put_if_absent  # (bound here: the commit's own, not a compaction's)
@@ -93,9 +95,42 @@ def append(location: Location, rows: pa.Table, version: int, message: str, autho
     except BaseException:
         _drop(location, path)
         raise
+    if landed and _trimmed_before(location, version, name):
+        _drop(location, log)  # behind a newer checkpoint no reader starts before: not a commit
+        landed = False
     if not landed:
         _drop(location, path)
     return landed
+
+
+def _trimmed_before(location: Location, version: int, name: str) -> bool:
+    """Had a log trim already removed ``version`` when this writer's entry of it landed? A writer
+    that stalls between its sync and its write while 100+ versions are committed and trimmed finds
+    the entry name free and "wins" a version the table has passed (the trim keeps entries by count,
+    Store.trim_log). Trims delete oldest first, so the previous entry still there proves ours is
+    the version's one entry (one stat, the usual answer). Else ours is lost unless the oldest
+    checkpoint at or after it lists our file (added, or removed since by a compaction): then the
+    trim came after we landed."""
+    if version == 0 or location.fs.get_file_info(
+            location.path(LOG_DIR, "_delta_log", f"{version - 1:020d}.json")).type != FileType.NotFound:
+        return False
+    try:
+        listed = location.fs.get_file_info(FileSelector(location.path(LOG_DIR, "_delta_log")))
+        parts: dict[int, list[str]] = {}
+        for info in listed:
+            if ".checkpoint" in info.base_name and info.base_name.endswith(".parquet") \
+                    and int(info.base_name[:20]) >= version:
+                parts.setdefault(int(info.base_name[:20]), []).append(info.path)
+        if not parts:
+            return False  # no checkpoint past it: nothing was trimmed past it
+        paths = set()
+        for part in parts[min(parts)]:
+            table = pq.read_table(part, columns=["add", "remove"], filesystem=location.fs)
+            for action in ("add", "remove"):
+                paths.update(pc.struct_field(table.column(action), "path").drop_null().to_pylist())
+    except (OSError, ValueError, pa.ArrowException):
+        return False  # unreadable: never undo a commit that may have landed
+    return quote(name) not in paths and name not in paths
 
 
 def due(version: int, every: int) -> bool:
