@@ -63,6 +63,8 @@ class BranchModel(RuleBasedStateMachine):
         self.ponds = {"main": self.pond}
         self.lines = {"main": Line(None, None, [(self.pond.version, {})])}
         self.merged: dict[tuple[str, str], int] = {}  # (target, source) -> source version last merged
+        self.origin: dict[str, dict[str, tuple[str, int]]] = {}  # branch -> node -> (branch merged, version):
+        # nodes whose last change on the branch came from a merge of another branch
         self.ids = itertools.count()
         self.contents = itertools.count()
 
@@ -76,6 +78,11 @@ class BranchModel(RuleBasedStateMachine):
         if version is None:
             return
         line = self.lines[branch]
+        before = line.state
+        origin = self.origin.setdefault(branch, {})
+        for node in set(before) | set(state):
+            if before.get(node) != state.get(node):
+                origin.pop(node, None)  # changed on this branch itself (a merge sets it again below)
         line.states.append((version, state))
         line.own.append(version)
 
@@ -163,7 +170,12 @@ class BranchModel(RuleBasedStateMachine):
         assert (result.version is not None) == new
         if result.version is not None:
             self.merged[(target, source)] = self.ponds[source].version
+            before = self.lines[target].state
             self.commit(target, expected, result.version)
+            origin = self.origin.setdefault(target, {})
+            for node in set(before) | set(expected):
+                if before.get(node) != expected.get(node):
+                    origin[node] = (source, result.version)
 
     def model_merge(self, target: str, source: str, strategy: str) -> tuple[State, int, bool]:
         """The three-way merge over model nodes: (merged state, conflict count, anything new?)."""
@@ -175,11 +187,22 @@ class BranchModel(RuleBasedStateMachine):
             return self.lines[target].state, 0, False
         base, theirs, ours = src.at(base_version), src.state, dict(self.lines[target].state)
         merged, conflicts = dict(ours), 0
+        # what the source last got from a merge of ours and has not changed since: ours, travelled there
+        back = {node for node, (branch, v) in self.origin.get(source, {}).items()
+                if branch == target and v > base_version}
         place: list[tuple[str, tuple[str, bytes]]] = []
         for node in sorted(set(base) | set(theirs)):
             b, t, o = base.get(node), theirs.get(node), ours.get(node)
-            if b == t:
+            if b == t or node in back:
                 continue
+            if b is None and o is not None and t is not None:  # not at the base, on both sides: it travelled
+                if o == t:
+                    continue
+                if node not in self.origin.get(target, {}):  # ours changed it since it came, theirs too
+                    conflicts += 1
+                    if strategy != "theirs":
+                        continue
+                b = o  # ours as it came from a merge: what theirs changed since applies
             if t is None:
                 if o is None:
                     continue

@@ -199,6 +199,26 @@ def test_merge_into_a_branch_from_main_and_identical_additions(base):
     feature.close()
 
 
+def test_merging_back_a_line_that_merged_us_keeps_what_we_did_since(base):
+    """feature -> main, feature goes on, main -> feature: what main got from feature and did not
+    touch since is feature's own past, not a change of main's (found by the branch model test)."""
+    feature = base.create_branch("feature")
+    feature.root.create_file_path("/new.txt", "n1")  # created after the fork
+    feature.root.write_file_path("/docs/a.txt", "a2")  # there at the fork
+    feature.root.create_file_path("/gone.txt", "g")
+    base.root.write_file_path("/b.txt", "b-main")  # main's own change, feature lacks it
+    assert base.merge("feature").conflicts == []
+    feature.root.rename("/new.txt", "/moved.txt")
+    feature.root.write_file_path("/moved.txt", "n2")
+    feature.root.write_file_path("/docs/a.txt", "a3")
+    feature.root.remove("/gone.txt")
+    result = feature.merge("main", strategy="fail")
+    assert result.conflicts == [] and result.version is not None
+    assert files(feature) == {"/docs/a.txt": b"a3", "/b.txt": b"b-main", "/moved.txt": b"n2"}
+    assert base.merge("feature").conflicts == [] and files(base) == files(feature)
+    feature.close()
+
+
 def conflicted(base: Pond) -> Pond:
     """Both sides change things so that every kind of conflict happens once."""
     base.root.create_dir_path("/gone")

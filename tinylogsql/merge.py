@@ -333,6 +333,9 @@ def plan_merge(pond: Pond, tx: Transaction, source: str, strategy: str) -> tuple
     if recent is None:
         recent = read_rows(pond, (ds.field("version") > base) & (ds.field("version") <= head))
     new = visible(recent, chain_s)
+    back = merged_back(new, {version for into, merged, _, version in refs.merges
+                             if into == source and merged == target and version > base})  # (see merged_back)
+    into_target = {version for into, _, _, version in refs.merges if into == target}
     plan = Plan(pond, tx, strategy, source)
     before = base_states(pond, plan, refs, target, source, base, head, recent, new)
     after = fold(new, head, start=before)
@@ -341,10 +344,18 @@ def plan_merge(pond: Pond, tx: Transaction, source: str, strategy: str) -> tuple
     removals: list[str] = []
     for node_id in sorted(after, key=lambda n: _depth(after, n)):
         b, t = before.get(node_id), after[node_id]
-        if b == t:
+        if b == t or node_id in back:
             continue
         o = plan.node(node_id)
         path = plan.path(o) or (plan.where(t.parent_id, t.name) if t is not None else node_id)
+        if b is None and o is not None and t is not None:  # not at the base, on both sides: it travelled
+            if (o.parent_id, o.name) == (t.parent_id, t.name) and _same_content(o, t):
+                continue
+            if o.version not in into_target and plan.conflict(  # ours changed it since, and so did theirs
+                    path, "changed on both sides since it was merged", _describe(o, path),
+                    _describe(t, plan.where(t.parent_id, t.name))) != "theirs":
+                continue
+            b = Side(o.kind, o.parent_id, o.name, o.size, o.sha256, o.target, None, None)  # ours as it came
         if t is None:  # removed on theirs
             if o is None:
                 continue
@@ -405,6 +416,18 @@ def plan_merge(pond: Pond, tx: Transaction, source: str, strategy: str) -> tuple
                     continue
         plan.remove(row)
     return plan, head
+
+
+def merged_back(new: pa.Table, versions: set[int]) -> set[str]:
+    """Nodes whose last change on the source was made by its own merges of the target (``versions``):
+    the target's state that travelled there and that the source has not touched since. Theirs did not
+    change them (git's merge base would be that merge's parent on the target), so ours stands: else a
+    file the target removed or moved since would come back, or its newer content would conflict."""
+    if not versions or not new.num_rows:
+        return set()
+    rows = new.select(["node_id", "version", "seq"]).sort_by([("version", "ascending"), ("seq", "ascending")])
+    last = dict(zip(rows.column("node_id").to_pylist(), rows.column("version").to_pylist(), strict=True))
+    return {node_id for node_id, version in last.items() if version in versions}
 
 
 def base_states(pond: Pond, plan: Plan, refs: Refs, target: str, source: str, base: int, head: int,
