@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import prefold
-from .segmerge import merge
-from .state import STATE_SCHEMA, Base, Content, Entry, NodeRow
+from .segmerge import layer_rows, merge
+from .state import Base, Content, Entry, NodeRow
 
 REBASE_AT = 100_000
 """Freeze the active layer once it holds this many nodes (or an eighth of the state)."""
@@ -114,21 +114,10 @@ def merged(bases: list[Base], layers: list[Layer]) -> Base:
 def combined(bases: list[Base], layers: list[Layer]) -> pa.Table:
     """The whole state as one Arrow table (base rows a layer superseded dropped), unsorted."""
     table = pa.concat_tables([base.table() for base in bases]) if len(bases) > 1 else bases[0].table()
-    nodes: dict[str, NodeRow | None] = {}
-    contents: dict[str, Content] = {}
-    for layer in layers:
-        nodes.update(layer.nodes)
-        contents.update({node_id: layer.contents.get(node_id, (None, None)) for node_id in layer.nodes})
-    if not nodes:
+    rows, changed = layer_rows(layers)
+    if changed is None:
         return table
-    stale = pc.is_in(table.column("node_id"), value_set=pa.array(list(nodes), pa.string()))
-    table = table.filter(pc.invert(stale))
-    live = [row for row in nodes.values() if row is not None]
-    columns: dict[str, list[Any]] = {name: [getattr(row, name) for row in live] for name in NodeRow._fields}
-    pairs = [contents[row.node_id] for row in live]
-    columns["content"] = [content for content, _ in pairs]
-    columns["content_ref"] = [ref for _, ref in pairs]
-    return pa.concat_tables([table, pa.table(columns, schema=STATE_SCHEMA)])
+    return pa.concat_tables([table.filter(pc.invert(pc.is_in(table.column("node_id"), value_set=changed))), rows])
 
 
 def _merge_after(previous: Future[Base] | None, bases: list[Base], level: Level) -> Base:
