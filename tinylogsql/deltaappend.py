@@ -19,6 +19,7 @@ does not implement, or that are being evolved, keep ``write_deltalake`` (``suppo
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -41,6 +42,8 @@ _UNSAFE_CONFIG = ("delta.enableChangeDataFeed", "delta.enableDeletionVectors", "
                   "delta.columnMapping.mode", "delta.enableInCommitTimestamps")
 """Table properties that change what an append must write: such tables keep write_deltalake."""
 ENGINE = "tinylogsql"
+LOG_FILE = re.compile(r"^(\d{20})\.(json|crc|checkpoint(?:\.[^/]*)?\.parquet)$")
+"""A commit entry, its checksum file or a checkpoint (any part), with its version."""
 SMALL_ROWS = 64
 """A data file of at most this many rows is written without dictionary pages."""
 
@@ -118,9 +121,9 @@ def _trimmed_before(location: Location, version: int, name: str) -> bool:
         listed = location.fs.get_file_info(FileSelector(location.path(LOG_DIR, "_delta_log")))
         parts: dict[int, list[str]] = {}
         for info in listed:
-            if ".checkpoint" in info.base_name and info.base_name.endswith(".parquet") \
-                    and int(info.base_name[:20]) >= version:
-                parts.setdefault(int(info.base_name[:20]), []).append(info.path)
+            if (m := LOG_FILE.match(info.base_name)) and m.group(2).startswith("checkpoint") \
+                    and int(m.group(1)) >= version:
+                parts.setdefault(int(m.group(1)), []).append(info.path)
         if not parts:
             return False  # no checkpoint past it: nothing was trimmed past it
         paths = set()

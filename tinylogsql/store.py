@@ -99,8 +99,6 @@ _HOOKS = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=F
 """delta-rs writes its checkpoint every ``delta.checkpointInterval`` commits; its expired-log
 cleanup (which lists the whole log after every commit) is replaced by ``Store.trim_log``
 every TRIM_EVERY commits."""
-_LOG_FILE = re.compile(r"^(\d{20})\.(json|crc|checkpoint(?:\.[^/]*)?\.parquet)$")
-"""A commit entry, its checksum file or a checkpoint (any part), with its version."""
 
 
 def storage_error(table_uri: str, exc: Exception) -> StorageError:
@@ -343,7 +341,7 @@ class Store:
             infos = self.location.fs.get_file_info(pafs.FileSelector(self.location.path(LOG_DIR, "_delta_log")))
         except OSError:
             return False
-        return any(int(m.group(1)) > version for info in infos if (m := _LOG_FILE.match(info.base_name)))
+        return any(int(m.group(1)) > version for info in infos if (m := deltaappend.LOG_FILE.match(info.base_name)))
 
     def latest_version(self, known: int) -> int:
         """The newest version, probing forward from a version known to exist."""
@@ -679,7 +677,7 @@ class Store:
         except OSError:
             return 0
         files = [(int(m.group(1)), m.group(2), info.path) for info in infos
-                 if (m := _LOG_FILE.match(info.base_name))]
+                 if (m := deltaappend.LOG_FILE.match(info.base_name))]
         if not files:
             return 0
         newest = max(version for version, _, _ in files) if upto is None else upto
