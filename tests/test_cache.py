@@ -366,15 +366,21 @@ def test_the_state_answers_right_while_layers_wait_for_their_background_merge(po
     pond.close()
 
 
-def test_an_open_after_a_bulk_load_keeps_the_new_nodes_in_their_own_sorted_segment(pond_path):
-    """Issue 18: opening a snapshot plus a creates-only tail sorts only the tail, as a second
-    segment; reads and later changes to its nodes (and to the snapshot's) agree with the views."""
-    rng = random.Random(21)
+def maintained_with_bulk_folder(pond_path, seed: int, steps: int) -> tuple[Pond, random.Random]:
+    """A pond after ``steps`` random ops and an empty /bulk folder, maintained (its snapshot written)."""
+    rng = random.Random(seed)
     pond = Pond.create(pond_path)
-    for step in range(12):
+    for step in range(steps):
         random_op(pond, rng, step)
     pond.root.create_dir_path("/bulk")
     pond.maintain(retention_hours=0, unsafe=True)
+    return pond, rng
+
+
+def test_an_open_after_a_bulk_load_keeps_the_new_nodes_in_their_own_sorted_segment(pond_path):
+    """Issue 18: opening a snapshot plus a creates-only tail sorts only the tail, as a second
+    segment; reads and later changes to its nodes (and to the snapshot's) agree with the views."""
+    pond, rng = maintained_with_bulk_folder(pond_path, seed=21, steps=12)
     with pond.transaction():  # creates only, in new and in existing directories
         for i in range(40):
             folder = "/bulk" if i % 2 else "/"
@@ -434,12 +440,7 @@ def test_bulk_loads_stay_sorted_segments_and_are_persisted_as_they_are(pond_path
     monkeypatch.setattr(state_module, "REBASE_AT", 8)
     monkeypatch.setattr(state_module, "BACKGROUND_ROWS", 10)  # persists as a big state's: in the background
     monkeypatch.setattr(query_module, "PERSIST_MIN_OPS", 10**9)  # persisted below when asked only
-    rng = random.Random(5)
-    pond = Pond.create(pond_path)
-    for step in range(10):
-        random_op(pond, rng, step)
-    pond.root.create_dir_path("/bulk")
-    pond.maintain(retention_hours=0, unsafe=True)
+    pond, rng = maintained_with_bulk_folder(pond_path, seed=5, steps=10)
     for load in range(3):
         pond.root.create_files({f"bulk/l{load}-{i:02d}": f"{load}/{i}" for i in range(20 + 10 * load)})
     state = pond._engine.state
