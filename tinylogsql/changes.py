@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 
 from .errors import CorruptPondError, InvalidArgumentError, VersionNotFoundError
 from .globs import compile_glob, mask, match
+from .logfiles import MissingDataFile
 from .refs import visible
 from .schema import OPLOG_SCHEMA, ROOT_ID
-from .store import MissingDataFile
 
 if TYPE_CHECKING:
     from .pond import Pond

@@ -47,10 +47,10 @@ from .content import BLOB_DIR, BLOB_REF
 from .errors import CorruptPondError
 from .guard import duplicates, unique_ops
 from .location import LOG_DIR, Location, locate
+from .logfiles import DELTA_ACTIONS
 from .refs import MAIN_CHAIN, visible
 from .retention import expired_pairs, held_refs
 from .schema import OPLOG_SCHEMA, ROOT_ID
-from .store import _DELTA_ACTIONS
 
 if TYPE_CHECKING:
     from .pond import Pond
@@ -258,7 +258,7 @@ def _read_commit_files(fs: pafs.FileSystem, log_dir: str, report: CheckReport) -
             with fs.open_input_stream(info.path) as stream:
                 text = stream.read().decode("utf-8")
             actions = [json.loads(line) for line in text.splitlines() if line.strip()]
-            if not actions or not all(isinstance(action, dict) and set(action) & _DELTA_ACTIONS for action in actions):
+            if not actions or not all(isinstance(action, dict) and set(action) & DELTA_ACTIONS for action in actions):
                 raise ValueError("not a list of Delta actions")
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             report.problems.append(Problem("delta-log", f"damaged log entry {info.path}: {exc}", info.path, commit))

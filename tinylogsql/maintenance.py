@@ -28,7 +28,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake.exceptions import DeltaError
 
-from . import objects
+from . import logfiles, objects
 from .content import BLOB_DIR
 from .errors import CorruptPondError, InvalidArgumentError, UnsafeRetentionError
 from .guard import unique_ops
@@ -204,7 +204,7 @@ def _commit_after(store: Store, read_version: int, entry: bytes, chosen: set[str
         if put_if_absent(location, path, entry):
             return version
         try:
-            taken = store._read_whole(path).decode("utf-8")
+            taken = logfiles.read_whole(store.location, path).decode("utf-8")
         except (FileNotFoundError, UnicodeDecodeError):
             return None  # cleaned up meanwhile, or unreadable: do not guess
         try:

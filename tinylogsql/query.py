@@ -21,13 +21,14 @@ import pyarrow.compute as pc
 from . import commitbranch, mapped, segments
 from .errors import CorruptPondError
 from .freshness import Freshness
+from .logfiles import MissingDataFile
 from .refs import MAIN, MAIN_CHAIN, Chain, Refs, scan, visible
 from .resident import ResidentLog
 from .retention import expired_error
 from .schema import OPLOG_SCHEMA
 from .segments import State
 from .state import NODE_COLUMNS, STATE_SCHEMA, Base, Content, Entry, NodeRow, column_values, created_rows
-from .store import MissingDataFile, Store
+from .store import Store
 
 __all__ = ["NODE_COLUMNS", "Changes", "Engine", "NodeRow"]
 

@@ -24,7 +24,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 from deltalake import (
     ColumnProperties,
     CommitProperties,
@@ -35,18 +34,14 @@ from deltalake import (
 )
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from . import commitbranch, deltaappend, objects, statefile
+from . import commitbranch, deltaappend, logfiles, objects, statefile
 from .content import BLOB_DIR, ContentStore
 from .errors import CorruptPondError, PondExistsError, PondNotFoundError, StorageError
 from .guard import unique_ops
 from .location import LOG_DIR, Location
+from .logfiles import MissingDataFile
 from .schema import LEGACY_COLUMNS, OPLOG_SCHEMA, ROOT_ID
 
-FEW_FILES = 4
-"""Up to this many data files are read one by one (a new commit's), more as one dataset."""
-_DELTA_ACTIONS = {"add", "remove", "commitInfo", "metaData", "protocol", "txn", "cdc", "domainMetadata",
-                  "checkpointMetadata", "sidecar"}
-"""Top-level keys of the actions a Delta log entry may hold (anything else means damage)."""
 REOPEN_EVERY = 50
 """Reopen the DeltaTable after this many commits: a long-lived one gets slower per commit."""
 LOG_RETENTION = "interval 7 days"
@@ -126,16 +121,11 @@ def unreadable_log(location: Location, exc: Exception) -> CorruptPondError:
         try:
             with location.fs.open_input_stream(info.path) as stream:
                 lines = [json.loads(line) for line in stream.read().decode("utf-8").splitlines() if line.strip()]
-            if not lines or not all(isinstance(a, dict) and set(a) & _DELTA_ACTIONS for a in lines):
+            if not lines or not all(isinstance(a, dict) and set(a) & logfiles.DELTA_ACTIONS for a in lines):
                 raise ValueError("no Delta actions")
         except (OSError, UnicodeDecodeError, ValueError):
             return CorruptPondError(f"damaged log entry {info.path}: {detail}")
     return CorruptPondError(f"cannot read the op log at {location.table_uri}: {detail}")
-
-
-class MissingDataFile(CorruptPondError):
-    """A data file the log lists is gone: damage, or vacuumed after a concurrent compaction
-    (then a fresh load of the table no longer lists it: callers reload a few times)."""
 
 
 RELOADS = 3
@@ -202,13 +192,6 @@ def stamp(ops: list[Any], version: int, txn_id: str, message: str, author: str,
     columns["seq"] = pa.array(np.arange(count, dtype=np.int32))  # (from a range: ~0.18 s per 1M ops)
     columns["branch"] = pc.fill_null(columns["branch"], branch)  # ref rows name their own branch
     return pa.table([columns[name] for name in OPLOG_SCHEMA.names], schema=OPLOG_SCHEMA)
-
-
-def _with_branch_columns(table: pa.Table) -> pa.Table:
-    """Rows of a data file written before branches, with the branch columns as nulls (= main)."""
-    for name in OPLOG_SCHEMA.names[len(LEGACY_COLUMNS):]:
-        table = table.append_column(OPLOG_SCHEMA.field(name), pa.nulls(table.num_rows, OPLOG_SCHEMA.field(name).type))
-    return table
 
 
 class Store:
@@ -289,7 +272,7 @@ class Store:
 
     # -- versions ----------------------------------------------------------------
     def _log_entry(self, version: int) -> str:
-        return self.location.path(LOG_DIR, "_delta_log", f"{version:020d}.json")
+        return logfiles.entry_path(self.location, version)
 
     def has_version(self, version: int) -> bool:
         """Does the commit file for ``version`` exist? One stat (one HEAD on object storage)."""
@@ -326,7 +309,7 @@ class Store:
             if (info.mtime_ns, info.size) == self._checkpoint_seen[0]:
                 return self._checkpoint_seen[1]
         try:
-            newest = int(json.loads(self._read_whole(path))["version"])
+            newest = int(json.loads(logfiles.read_whole(self.location, path))["version"])
         except (OSError, ValueError, KeyError):
             return -1  # none, being rewritten or unreadable: the listing decides
         if not self.location.remote:
@@ -405,7 +388,7 @@ class Store:
                 raise unreadable_log(self.location, exc) from exc
             last = version if upto is None else min(upto, version)
             try:
-                rows = self._read_files([self.location.fs_path(uri) for uri in uris], last)
+                rows = logfiles.read_files(self.location, [self.location.fs_path(uri) for uri in uris], last)
                 break
             except MissingDataFile:
                 if attempt == RELOADS:
@@ -441,7 +424,7 @@ class Store:
                 if newest is None or newest[index] is None or newest[index] > after  # no statistics: read it
             ]
             try:
-                rows = self._read_files(files, version)
+                rows = logfiles.read_files(self.location, files, version)
                 break
             except MissingDataFile:  # compacted and vacuumed since the load: the newer version has the rows
                 if attempt == RELOADS:
@@ -458,18 +441,18 @@ class Store:
         Files a maintenance commit re-adds (dataChange=false) carry no new ops and are skipped.
         """
         files = self._added_files(version)
-        return None if files is None else self._read_files(files, version, only_version=version)
+        return None if files is None else logfiles.read_files(self.location, files, version, only_version=version)
 
     def read_commit_unless(self, version: int, skip: Callable[[str], bool]) -> tuple[pa.Table | None, str | None]:
         """``read_commit``, except for a commit whose log entry names a branch (see commitbranch.py)
         that ``skip`` accepts: then only the entry is read, and this returns (no rows, that branch)."""
-        entry = self._entry(version)
+        entry = logfiles.entry(self.location, version)
         if entry is None:
             return None, None
         files, branch = entry
         if branch is not None and skip(branch):
             return OPLOG_SCHEMA.empty_table(), branch
-        return self._read_files(files, version, only_version=version), None
+        return logfiles.read_files(self.location, files, version, only_version=version), None
 
     def read_commits(self, first: int, last: int) -> pa.Table | None:
         """Op rows of commits ``first``..``last``, their data files read in one go (a state
@@ -487,101 +470,14 @@ class Store:
             if added is None:
                 return None
             files.extend(added)
-        rows = unique_ops(self._read_files(files, last), self.location.table_uri)
+        rows = unique_ops(logfiles.read_files(self.location, files, last), self.location.table_uri)
         return rows.filter(pc.greater_equal(rows["version"], first)) if rows.num_rows else rows
 
     def _added_files(self, version: int, data: bytes | None = None) -> list[str] | None:
         """Data files that commit ``version`` added with new ops (None: its log entry is gone);
         ``data``: the entry, if already read."""
-        entry = self._entry(version, data)
+        entry = logfiles.entry(self.location, version, data)
         return None if entry is None else entry[0]
-
-    def _entry(self, version: int, data: bytes | None = None) -> tuple[list[str], str | None] | None:
-        """The data files commit ``version`` added with new ops and the branch its commitInfo
-        names (commitbranch.py), or None if its log entry is gone."""
-        path = self._log_entry(version)
-        try:
-            text = (self._read_whole(path) if data is None else data).decode("utf-8")
-        except FileNotFoundError:
-            return None
-        except UnicodeDecodeError as exc:
-            raise CorruptPondError(f"damaged log entry {path}: {exc}") from exc
-        files = []
-        known = False
-        branch = None
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            try:
-                action = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CorruptPondError(f"damaged log entry {path}: {exc}") from exc
-            if not isinstance(action, dict) or not set(action) & _DELTA_ACTIONS:
-                raise CorruptPondError(f"damaged log entry {path}: {line[:80]!r} is not a Delta action")
-            known = True
-            if "commitInfo" in action:
-                branch = commitbranch.branch_of(action["commitInfo"])
-            if "add" in action and action["add"].get("dataChange", True):
-                files.append(self.location.path(LOG_DIR, unquote(action["add"]["path"])))
-            elif "remove" in action and action["remove"].get("dataChange", True):
-                raise CorruptPondError(f"{path} removes op rows; a pond's log is append-only")
-        if not known:
-            raise CorruptPondError(f"damaged log entry {path}: it holds no Delta actions")
-        return files, branch
-
-    def _read_whole(self, path: str) -> bytes:
-        """A whole small file: on object storage one GET (pyarrow would HEAD first)."""
-        if self.location.remote:
-            return objects.get(self.location, path)
-        with self.location.fs.open_input_stream(path) as stream:
-            return stream.read()
-
-    def _read_file(self, path: str, data: bytes | None = None) -> pa.Table:
-        try:
-            if data is None and self.location.remote:
-                data = objects.get(self.location, path)
-            with (pa.BufferReader(data) if data is not None else self.location.fs.open_input_file(path)) as source:
-                parquet = pq.ParquetFile(source)
-                if parquet.schema_arrow.names == list(LEGACY_COLUMNS):  # written before branches
-                    return _with_branch_columns(parquet.read(columns=list(LEGACY_COLUMNS)))
-                return parquet.read(columns=OPLOG_SCHEMA.names)
-        except FileNotFoundError as exc:
-            raise MissingDataFile(f"a data file of the op log is missing: {path}") from exc
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise CorruptPondError(f"a data file of the op log is damaged: {path}: {exc}") from exc
-
-    def _read_files(self, files: list[str], upto: int, only_version: int | None = None) -> pa.Table:
-        if not files:
-            return OPLOG_SCHEMA.empty_table()
-        try:
-            if len(files) <= FEW_FILES:  # a commit or two: skip the dataset machinery (0.4 vs 1.2 ms a file)
-                table = pa.concat_tables([self._read_file(path) for path in files]).cast(OPLOG_SCHEMA)
-            elif self.location.remote:  # one GET per file, many in flight (the dataset would HEAD each first)
-                try:
-                    whole = objects.get_many(self.location, files)
-                except FileNotFoundError as exc:
-                    raise MissingDataFile(f"a data file of the op log is missing: {exc}") from exc
-                table = pa.concat_tables([self._read_file(path, data).cast(OPLOG_SCHEMA)
-                                          for path, data in zip(files, whole, strict=True)])
-            else:
-                table = pq.read_table(files, schema=OPLOG_SCHEMA, filesystem=self.location.fs)
-        except MissingDataFile:
-            raise
-        except FileNotFoundError as exc:
-            raise MissingDataFile(f"a data file of the op log is missing: {exc}") from exc
-        except CorruptPondError:
-            raise
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise CorruptPondError(f"a data file of the op log is damaged: {exc}") from exc
-        bounds = pc.min_max(table["version"])
-        low, high = bounds["min"].as_py(), bounds["max"].as_py()
-        if only_version is not None:
-            if low == high == only_version:
-                return table  # the usual case: nothing to filter, no copy
-            return table.filter(pc.equal(table["version"], only_version))
-        if high is None or high <= upto:
-            return table
-        return table.filter(pc.less_equal(table["version"], upto))
 
     # -- writing -----------------------------------------------------------------
     def commit(self, rows: pa.Table, base_version: int, message: str, author: str) -> None:
