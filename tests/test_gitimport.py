@@ -259,6 +259,30 @@ def test_folders_emptied_across_imports(repo, pond):
     assert pond_tree(pond) == git_tree(repo, shas[-1]) | {p for p in pond_tree(pond) if p[2] == "/mine/own.txt"}
 
 
+def test_a_commit_the_importer_has_not_seen_is_kept(repo, pond_path):
+    """Each git commit claims the version after the one the importing handle knows, without asking
+    the store first: a commit by another process that the handle has not seen (its reads may be a
+    minute stale here) is found when the append meets its entry; the import lands after it, and
+    that commit's file stays beside git's tree."""
+    import multiprocessing
+
+    import proc_helpers
+
+    shas = build(repo)
+    Pond.create(pond_path).close()
+    with Pond.open(pond_path, max_staleness=600) as pond:
+        pond.import_git(repo.path, rev=shas[1])
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            pool.apply(proc_helpers.create_file, (pond_path, "/theirs.txt", b"another process"))
+        report = pond.import_git(repo.path)
+        assert report.commits == len(shas) - 2
+        theirs = pond._fixed_sql("SELECT max(version) FROM commits WHERE txn_id NOT LIKE 'git:%'")[0][0]
+        assert report.versions == list(range(theirs + 1, theirs + 1 + len(report.versions)))
+        assert pond.root.read_file_path("/theirs.txt") == b"another process"
+        assert pond_tree(pond) == git_tree(repo, shas[-1]) | {("100644", blob_id(b"another process"),
+                                                               "/theirs.txt")}
+
+
 def test_error_mid_history_keeps_the_commits_before(repo, pond):
     """A path git cannot give as UTF-8, read ahead by the reader thread, stops the import at that
     commit with the per-op error: the commits before it are imported, the reader and git are gone."""

@@ -474,7 +474,7 @@ def _apply(pond: Pond, commit: GitCommit, contents: Contents, folders: Folders, 
         report.empty += 1
         return
     folders.apply(changes)
-    with pond.transaction(message=commit.message, author=commit.author) as tx:
+    with pond.transaction(message=commit.message, author=commit.author, optimistic=True) as tx:
         tx.txn_id = f"{TXN_PREFIX}{commit.sha}:{int(epoch)}:{tz}"
         emptied: set[str] = set()
         adds: list[Change] = []  # added files and symlinks, and edited files

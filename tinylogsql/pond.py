@@ -470,13 +470,21 @@ class Pond(Branching, ChangeFeed, Retaining):
         raise PondError(f"gave up after {MAX_ATTEMPTS} attempts against concurrent writers")
 
     @contextmanager
-    def transaction(self, message: str | None = None, author: str | None = None) -> Iterator[Transaction]:
-        """All ops in the block land in one commit, or none if it raises (or conflicts)."""
+    def transaction(self, message: str | None = None, author: str | None = None, *,
+                    optimistic: bool = False) -> Iterator[Transaction]:
+        """All ops in the block land in one commit, or none if it raises (or conflicts).
+
+        ``optimistic``: for a writer that expects to be alone (import-git, a commit after commit): start
+        from the version this handle knows and claim the next one without asking the store first (four
+        stats a commit). Another writer's commit in between is found by the append (its entry exists):
+        then the commit syncs, re-checks what it read and retries, or raises, as any transaction does."""
         if self._at is not None:
             raise ReadOnlyError(self.uri, f"pond.at({self._at}) is read-only")
         if self._tx() is not None:
             raise PondError("transactions do not nest")
-        tx = Transaction(self, self._engine.sync(), message or "transaction", author or self.author, explicit=True)
+        base = self._engine.known() if optimistic else self._engine.sync()
+        tx = Transaction(self, base, message or "transaction", author or self.author, explicit=True)
+        tx.optimistic = optimistic
         self._local.tx = tx
         try:
             yield tx
@@ -503,8 +511,10 @@ class Pond(Branching, ChangeFeed, Retaining):
             raise BranchNotFoundError(f"the branch {self._branch!r} was deleted")
         with self._engine.lock:
             attempt = 0
+            trust = tx.optimistic  # (the first try claims the version after the one known; any retry syncs)
             while True:
-                version = self._engine.sync()
+                version = self._engine.known() if trust else self._engine.sync()
+                trust = False
                 if version != tx.base:
                     tx.rebase(version)
                 if tx.acks:  # subscription acks are compare-and-set (subscriptions.py)

@@ -327,6 +327,15 @@ class Engine:
             for row in base.rows_of_kind("dir"):
                 self._remember_dir(row)
 
+    def known(self) -> int:
+        """The version folded in so far, without asking the store (reloaded first if a failed fold
+        asked for it): the base of an optimistic transaction (see Pond.transaction)."""
+        with self.lock:
+            self.check_open()
+            if self._needs_reload:
+                return self.sync()
+            return self.version
+
     def sync(self, upto: int | None = None, *, stale_ok: bool = False) -> int:
         """Catch up with the table (to ``upto`` or the newest version) and return the version.
 
