@@ -283,6 +283,25 @@ def test_a_commit_the_importer_has_not_seen_is_kept(repo, pond_path):
                                                                "/theirs.txt")}
 
 
+def test_the_state_snapshot_is_written_at_the_end(repo, pond_path, monkeypatch):
+    """An import merges and persists the state once, after its last commit, not at each commit whose
+    op count makes a snapshot due (every one here); later opens start from it. A snapshot due by the
+    commit count still comes during the import (a stopped import leaves opens a bounded tail)."""
+    import tinylogsql.query as query_module
+
+    monkeypatch.setattr(query_module, "PERSIST_MIN_OPS", 1)
+    shas = build(repo)
+    with Pond.create(pond_path) as pond:
+        report = pond.import_git(repo.path)
+        assert pond._store.states.versions() == [report.versions[-1]]
+    with Pond.open(pond_path) as fresh:
+        check_every_commit(fresh, repo, shas)
+    monkeypatch.setattr(query_module, "PERSIST_EVERY", 2)
+    with Pond.create(f"{pond_path}-2") as pond:
+        report = pond.import_git(repo.path)
+        assert min(pond._store.states.versions()) < report.versions[-1]
+
+
 def test_error_mid_history_keeps_the_commits_before(repo, pond):
     """A path git cannot give as UTF-8, read ahead by the reader thread, stops the import at that
     commit with the per-op error: the commits before it are imported, the reader and git are gone."""

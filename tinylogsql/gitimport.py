@@ -320,10 +320,11 @@ def _run(pond: Pond, repo: str, target: str, report: ImportReport) -> None:
     contents = Contents(repo)
     folders = Folders.at(repo, since)
     try:
-        for commit, held in _prefetched(repo, since, target):
-            contents.held = held
-            _apply(pond, commit, contents, folders, report)
-            report.last_sha = commit.sha
+        with pond._persisting_at_end():  # (the state snapshot once, after the last commit)
+            for commit, held in _prefetched(repo, since, target):
+                contents.held = held
+                _apply(pond, commit, contents, folders, report)
+                report.last_sha = commit.sha
     finally:
         contents.close()
 

@@ -443,14 +443,17 @@ class Engine:
             self._persisted, self._since_persisted = version, len(self.state.active.nodes)
         segments.in_background(_write_snapshot, self.store, future, version, table_id, keep)
 
-    def persist_due(self) -> bool:
+    def persist_due(self, by_ops: bool = True) -> bool:
         """Is the last persisted snapshot (as far as this engine knows) far enough behind that
-        opens would spend long on the tail after it? Asked by a committer after its commit."""
+        opens would spend long on the tail after it? Asked by a committer after its commit;
+        ``by_ops=False`` counts commits only (a run of commits that persists once at its end)."""
         with self.lock:
             if self.chain != MAIN_CHAIN:
                 return False
             if self.version - self._persisted >= PERSIST_EVERY:
                 return True
+            if not by_ops:
+                return False
             if self.store.location.remote and self.version - self._persisted >= max(
                     REMOTE_PERSIST_EVERY, self.state.size // REMOTE_ROWS_PER_COMMIT):
                 return True
