@@ -302,6 +302,24 @@ def test_the_state_snapshot_is_written_at_the_end(repo, pond_path, monkeypatch):
         assert min(pond._store.states.versions()) < report.versions[-1]
 
 
+def test_large_and_small_files_in_one_commit(repo, pond):
+    """Blobs of inline size are hashed by the reader thread and committed from those digests; a commit
+    with a larger blob (stored beside the table) or a symlink takes the general bulk path. Both give
+    git's tree, and the pond's content hashes verify."""
+    big = os.urandom(200_000)
+    (repo.path / "big.bin").parent.mkdir(parents=True, exist_ok=True)
+    (repo.path / "big.bin").write_bytes(big)
+    repo.write("small/a.txt", "a\n")
+    first = repo.commit("a large file beside a small one")
+    repo.write("small/a.txt", "edited\n")
+    repo.write("small/b.txt", "")  # an empty file
+    second = repo.commit("small files only")
+    pond.import_git(repo.path)
+    check_every_commit(pond, repo, [first, second])
+    assert pond.root.read_file_path("/big.bin") == big and pond.root.read_file_path("/small/b.txt") == b""
+    assert pond.check().ok
+
+
 def test_error_mid_history_keeps_the_commits_before(repo, pond):
     """A path git cannot give as UTF-8, read ahead by the reader thread, stops the import at that
     commit with the per-op error: the commits before it are imported, the reader and git are gone."""

@@ -217,6 +217,23 @@ def batch_from_table(pond: Pond, table: pa.Table) -> Batch:
     return _batch(pond, path, column("kind", pa.string()), content, large, column("target", pa.string()))
 
 
+def batch_of_files(pond: Pond, paths: list[str], contents: list[bytes], digests: list[str]) -> Batch:
+    """A batch of regular files whose contents are inline-sized (at most INLINE_MAX bytes) and whose
+    hex sha256 the caller has already (import-git hashes each blob on its reader thread): what
+    ``batch_from_table`` builds for them, without hashing or casting on this thread."""
+    writable(pond)
+    count = len(paths)
+    if len(contents) != count or len(digests) != count or any(len(data) > INLINE_MAX for data in contents):
+        raise InvalidArgumentError("batch_of_files takes one inline-sized content and digest per path")
+    try:
+        path = pa.array(paths, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError) as exc:
+        raise InvalidNameError(f"every path must be a str of valid UTF-8: {exc}") from exc
+    return Batch(path, pa.repeat(pa.scalar("file"), count) if count else pa.array([], pa.string()),
+                 pa.array(map(len, contents), pa.int64(), size=count), pa.array(digests, pa.string()),
+                 pa.array(contents, pa.binary()), pa.nulls(count, pa.string()), pa.nulls(count, pa.string()))
+
+
 def _flat(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     if isinstance(column, pa.ChunkedArray):  # (combine_chunks copies even a single chunk)
         return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
