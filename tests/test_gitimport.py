@@ -302,7 +302,7 @@ def test_the_state_snapshot_is_written_at_the_end(repo, pond_path, monkeypatch):
         assert min(pond._store.states.versions()) < report.versions[-1]
 
 
-def test_large_and_small_files_in_one_commit(repo, pond):
+def test_large_and_small_files_and_a_rename_into_new_folders(repo, pond):
     """Blobs of inline size are hashed by the reader thread and committed from those digests; a commit
     with a larger blob (stored beside the table) or a symlink takes the general bulk path. Both give
     git's tree, and the pond's content hashes verify."""
@@ -314,8 +314,11 @@ def test_large_and_small_files_in_one_commit(repo, pond):
     repo.write("small/a.txt", "edited\n")
     repo.write("small/b.txt", "")  # an empty file
     second = repo.commit("small files only")
+    (repo.path / "new/deeper").mkdir(parents=True)
+    repo.git("mv", "small/a.txt", "new/deeper/a.txt")  # a rename into folders the pond does not have yet
+    third = repo.commit("a rename into new folders")
     pond.import_git(repo.path)
-    check_every_commit(pond, repo, [first, second])
+    check_every_commit(pond, repo, [first, second, third])
     assert pond.root.read_file_path("/big.bin") == big and pond.root.read_file_path("/small/b.txt") == b""
     assert pond.check().ok
 

@@ -532,9 +532,13 @@ def _rename(pond: Pond, change: Change, adds: list[Change]) -> None:
         root.remove("/" + str(change.old_path))
         adds.append(change)
         return
-    if _parent(change.path):
+    try:
+        root.rename("/" + str(change.old_path), "/" + change.path)
+    except PathNotFoundError:  # (its folder is new: made here, not walked for every rename into a folder)
+        if not _parent(change.path):
+            raise
         root.create_dir_path("/" + _parent(change.path), parents=True, exist_ok=True)
-    root.rename("/" + str(change.old_path), "/" + change.path)
+        root.rename("/" + str(change.old_path), "/" + change.path)
     if change.old_sha != change.new_sha:
         adds.append(change)
 
