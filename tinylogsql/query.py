@@ -89,13 +89,22 @@ class Changes(NamedTuple):
     @classmethod
     def of_table(cls, rows: pa.Table) -> Changes:
         """The same from op rows, column by column (a bulk commit builds no per-row tuples)."""
-        moved = rows.filter(pc.is_valid(rows.column("from_parent_id")))
+        moved = pc.is_valid(rows.column("from_parent_id"))  # (the two columns filtered, not the rows' content)
         parents = rows.column("parent_id").to_pylist()
         keys = set(zip(parents, rows.column("name").to_pylist(), strict=True))
-        from_parents = moved.column("from_parent_id").to_pylist()
-        keys.update(zip(from_parents, moved.column("from_name").to_pylist(), strict=True))
+        from_parents = rows.column("from_parent_id").filter(moved).to_pylist()
+        keys.update(zip(from_parents, rows.column("from_name").filter(moved).to_pylist(), strict=True))
         return cls(keys, set(parents) | set(from_parents), set(rows.column("node_id").to_pylist()),
                    set(pc.unique(rows.column("txn_id")).to_pylist()))
+
+
+def _in_commit_order(rows: pa.Table) -> bool:
+    """Are the op rows of one version, in ascending ``seq``?"""
+    version = rows.column("version")
+    if version.num_chunks != 1 or rows.column("seq").num_chunks != 1 or version.null_count:
+        return False
+    versions, seqs = version.chunk(0).to_numpy(), rows.column("seq").chunk(0).to_numpy(zero_copy_only=False)
+    return bool((versions == versions[0]).all() and (seqs[1:] > seqs[:-1]).all())
 
 
 class Engine:
@@ -258,7 +267,8 @@ class Engine:
         if created is not None:  # a bulk load: every row is a new node as it stands
             self._fold_creates(created)
             return
-        rows = rows.sort_by([("version", "ascending"), ("seq", "ascending")])
+        if not _in_commit_order(rows):  # (one stamped commit is: its rows need no sort and copy)
+            rows = rows.sort_by([("version", "ascending"), ("seq", "ascending")])
         column = {name: column_values(rows.column(name).combine_chunks()) for name in (
             "node_id", "op", "kind", "parent_id", "name", "size", "sha256", "target", "ts", "version", "seq",
             "content", "content_ref")}
