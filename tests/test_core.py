@@ -385,6 +385,33 @@ def test_transaction_conflict_and_precondition(pond_path):
     second.close()
 
 
+def test_optimistic_transaction_finds_commits_it_did_not_ask_for(pond_path):
+    """An optimistic transaction starts from the version its handle knows and claims the next one
+    without asking the store: commits it has not seen are found by the append, then synced and
+    re-checked as any transaction's (landed after them, or the per-op error with nothing of it kept)."""
+    first = Pond.create(pond_path)
+    second = Pond.open(pond_path)
+    first.root.create_file_path("shared", b"v1")
+    second.root.create_file_path("theirs", b"t")  # commits the first handle has not seen
+    second.root.create_file_path("n", b"theirs")
+    theirs = second.version
+    with first.transaction(optimistic=True) as tx:
+        first.root.create_file_path("mine", b"m")
+    assert tx.committed_version == theirs + 1 == first.version  # after them, in the next version
+    assert [first.root.read_file_path(name) for name in ("shared", "theirs", "n", "mine")] == [b"v1", b"t", b"theirs",
+                                                                                              b"m"]
+    versions = [v for (v,) in first.sql("SELECT version FROM commits ORDER BY version").fetchall()]
+    assert versions == list(range(versions[0], versions[0] + len(versions)))  # one version each, none lost
+    second.root.create_file_path("late", b"theirs")
+    before = second.version
+    with pytest.raises(FileExistsError):
+        with first.transaction(optimistic=True):
+            first.root.create_file_path("late", b"mine")
+    assert first.root.read_file_path("late") == b"theirs" and first.version == before
+    first.close()
+    second.close()
+
+
 def test_threads_race_for_one_name(pond):
     results: list[str] = []
     barrier = threading.Barrier(6)

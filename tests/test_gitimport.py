@@ -259,6 +259,70 @@ def test_folders_emptied_across_imports(repo, pond):
     assert pond_tree(pond) == git_tree(repo, shas[-1]) | {p for p in pond_tree(pond) if p[2] == "/mine/own.txt"}
 
 
+def test_a_commit_the_importer_has_not_seen_is_kept(repo, pond_path):
+    """Each git commit claims the version after the one the importing handle knows, without asking
+    the store first: a commit by another process that the handle has not seen (its reads may be a
+    minute stale here) is found when the append meets its entry; the import lands after it, and
+    that commit's file stays beside git's tree."""
+    import multiprocessing
+
+    import proc_helpers
+
+    shas = build(repo)
+    Pond.create(pond_path).close()
+    with Pond.open(pond_path, max_staleness=600) as pond:
+        pond.import_git(repo.path, rev=shas[1])
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            pool.apply(proc_helpers.create_file, (pond_path, "/theirs.txt", b"another process"))
+        report = pond.import_git(repo.path)
+        assert report.commits == len(shas) - 2
+        theirs = pond._fixed_sql("SELECT max(version) FROM commits WHERE txn_id NOT LIKE 'git:%'")[0][0]
+        assert report.versions == list(range(theirs + 1, theirs + 1 + len(report.versions)))
+        assert pond.root.read_file_path("/theirs.txt") == b"another process"
+        assert pond_tree(pond) == git_tree(repo, shas[-1]) | {("100644", blob_id(b"another process"),
+                                                               "/theirs.txt")}
+
+
+def test_the_state_snapshot_is_written_at_the_end(repo, pond_path, monkeypatch):
+    """An import merges and persists the state once, after its last commit, not at each commit whose
+    op count makes a snapshot due (every one here); later opens start from it. A snapshot due by the
+    commit count still comes during the import (a stopped import leaves opens a bounded tail)."""
+    import tinylogsql.query as query_module
+
+    monkeypatch.setattr(query_module, "PERSIST_MIN_OPS", 1)
+    shas = build(repo)
+    with Pond.create(pond_path) as pond:
+        report = pond.import_git(repo.path)
+        assert pond._store.states.versions() == [report.versions[-1]]
+    with Pond.open(pond_path) as fresh:
+        check_every_commit(fresh, repo, shas)
+    monkeypatch.setattr(query_module, "PERSIST_EVERY", 2)
+    with Pond.create(f"{pond_path}-2") as pond:
+        report = pond.import_git(repo.path)
+        assert min(pond._store.states.versions()) < report.versions[-1]
+
+
+def test_large_and_small_files_and_a_rename_into_new_folders(repo, pond):
+    """Blobs of inline size are hashed by the reader thread and committed from those digests; a commit
+    with a larger blob (stored beside the table) or a symlink takes the general bulk path. Both give
+    git's tree, and the pond's content hashes verify."""
+    big = os.urandom(200_000)
+    (repo.path / "big.bin").parent.mkdir(parents=True, exist_ok=True)
+    (repo.path / "big.bin").write_bytes(big)
+    repo.write("small/a.txt", "a\n")
+    first = repo.commit("a large file beside a small one")
+    repo.write("small/a.txt", "edited\n")
+    repo.write("small/b.txt", "")  # an empty file
+    second = repo.commit("small files only")
+    (repo.path / "new/deeper").mkdir(parents=True)
+    repo.git("mv", "small/a.txt", "new/deeper/a.txt")  # a rename into folders the pond does not have yet
+    third = repo.commit("a rename into new folders")
+    pond.import_git(repo.path)
+    check_every_commit(pond, repo, [first, second, third])
+    assert pond.root.read_file_path("/big.bin") == big and pond.root.read_file_path("/small/b.txt") == b""
+    assert pond.check().ok
+
+
 def test_error_mid_history_keeps_the_commits_before(repo, pond):
     """A path git cannot give as UTF-8, read ahead by the reader thread, stops the import at that
     commit with the per-op error: the commits before it are imported, the reader and git are gone."""

@@ -217,6 +217,23 @@ def batch_from_table(pond: Pond, table: pa.Table) -> Batch:
     return _batch(pond, path, column("kind", pa.string()), content, large, column("target", pa.string()))
 
 
+def batch_of_files(pond: Pond, paths: list[str], contents: list[bytes], digests: list[str]) -> Batch:
+    """A batch of regular files whose contents are inline-sized (at most INLINE_MAX bytes) and whose
+    hex sha256 the caller has already (import-git hashes each blob on its reader thread): what
+    ``batch_from_table`` builds for them, without hashing or casting on this thread."""
+    writable(pond)
+    count = len(paths)
+    if len(contents) != count or len(digests) != count or any(len(data) > INLINE_MAX for data in contents):
+        raise InvalidArgumentError("batch_of_files takes one inline-sized content and digest per path")
+    try:
+        path = pa.array(paths, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError) as exc:
+        raise InvalidNameError(f"every path must be a str of valid UTF-8: {exc}") from exc
+    return Batch(path, pa.repeat(pa.scalar("file"), count) if count else pa.array([], pa.string()),
+                 pa.array(map(len, contents), pa.int64(), size=count), pa.array(digests, pa.string()),
+                 pa.array(contents, pa.binary()), pa.nulls(count, pa.string()), pa.nulls(count, pa.string()))
+
+
 def _flat(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     if isinstance(column, pa.ChunkedArray):  # (combine_chunks copies even a single chunk)
         return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
@@ -460,10 +477,11 @@ def _rewrite(tx: Transaction, batch: Batch, keys: pa.Array, taken: pa.Array, exi
              exist_ok: bool) -> None:
     """Entries that exist: with ``exist_ok`` a file gets the new content as a write op (a same
     symlink is left alone); anything else is the per-op error."""
-    for index in np.flatnonzero(taken.to_numpy(zero_copy_only=False)).tolist():
-        path = batch.path[index].as_py()
-        row = existing[keys[index].as_py()]
-        kind = batch.kind[index].as_py()
+    # (the taken rows' columns as Python lists at once: a scalar's as_py per value cost ~1 us each)
+    columns = [column.filter(taken).to_pylist() for column in (
+        batch.path, keys, batch.kind, batch.target, batch.size, batch.sha256, batch.content, batch.content_ref)]
+    for path, key, kind, target, size, sha, content, ref in zip(*columns, strict=True):
+        row = existing[key]
         if not exist_ok:
             raise PathExistsError(path)
         if row.kind == "dir":
@@ -471,11 +489,10 @@ def _rewrite(tx: Transaction, batch: Batch, keys: pa.Array, taken: pa.Array, exi
         if kind != row.kind:
             raise PathExistsError(path, f"a {row.kind} is there")
         if kind == "symlink":
-            if row.target != batch.target[index].as_py():
+            if row.target != target:
                 raise PathExistsError(path, "a symlink with another target is there")
             continue
-        tx.write_stored(row, path, batch.size[index].as_py(), batch.sha256[index].as_py(),
-                        batch.content[index].as_py(), batch.content_ref[index].as_py())
+        tx.write_stored(row, path, size, sha, content, ref)
 
 
 def new_ids(count: int) -> pa.Array:

@@ -16,6 +16,7 @@ their blobs from git while the pond commits the current one.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import queue
@@ -27,9 +28,11 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
+from .bulk import batch_of_files, create
 from .errors import GitError, InvalidArgumentError, InvalidNameError, NotADirError, PathNotFoundError
 from .paths import resolve
 from .schema import ROOT_ID
+from .txn import INLINE_MAX
 
 if TYPE_CHECKING:
     from .pond import Pond
@@ -320,10 +323,11 @@ def _run(pond: Pond, repo: str, target: str, report: ImportReport) -> None:
     contents = Contents(repo)
     folders = Folders.at(repo, since)
     try:
-        for commit, held in _prefetched(repo, since, target):
-            contents.held = held
-            _apply(pond, commit, contents, folders, report)
-            report.last_sha = commit.sha
+        with pond._persisting_at_end():  # (the state snapshot once, after the last commit)
+            for commit, held, digests in _prefetched(repo, since, target):
+                contents.held, contents.digests = held, digests
+                _apply(pond, commit, contents, folders, report)
+                report.last_sha = commit.sha
     finally:
         contents.close()
 
@@ -341,10 +345,12 @@ def _wanted(commit: GitCommit) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
-def _prefetched(repo: str, since: str | None, until: str) -> Iterator[tuple[GitCommit, dict[str, bytes]]]:
-    """The commits of ``read_commits`` with the blobs each needs (one ``cat-file`` exchange a commit),
-    read by a thread up to AHEAD commits ahead: git's reads (and git computing the diffs) wait on
-    pipes, which release the GIL, so they overlap the pond's work on the commit before."""
+def _prefetched(repo: str, since: str | None,
+                until: str) -> Iterator[tuple[GitCommit, dict[str, bytes], dict[str, str]]]:
+    """The commits of ``read_commits`` with the blobs each needs (one ``cat-file`` exchange a commit)
+    and the hex sha256 of those of inline size, read by a thread up to AHEAD commits ahead: git's
+    reads (and git computing the diffs) wait on pipes, which release the GIL, so they overlap the
+    pond's work on the commit before, and the hashing is off the committing thread."""
     ahead: queue.Queue[Any] = queue.Queue(AHEAD)
     stop = threading.Event()
     done = object()
@@ -365,7 +371,10 @@ def _prefetched(repo: str, since: str | None, until: str) -> Iterator[tuple[GitC
             blobs = Blobs(repo)
             for commit in commits:
                 wanted = _wanted(commit)
-                if not put((commit, dict(zip(wanted, blobs.read_many(wanted), strict=True)))):
+                held = dict(zip(wanted, blobs.read_many(wanted), strict=True))
+                digests = {sha: hashlib.sha256(data).hexdigest() for sha, data in held.items()
+                           if len(data) <= INLINE_MAX}
+                if not put((commit, held, digests)):
                     return
             put(done)
         except BaseException as exc:  # handed to the importing thread, raised there
@@ -397,6 +406,7 @@ class Contents:
     def __init__(self, repo: str) -> None:
         self.repo = repo
         self.held: dict[str, bytes] = {}
+        self.digests: dict[str, str] = {}  # hex sha256 of the held blobs of inline size
         self._blobs: Blobs | None = None
 
     def read(self, sha: str) -> bytes:
@@ -474,7 +484,7 @@ def _apply(pond: Pond, commit: GitCommit, contents: Contents, folders: Folders, 
         report.empty += 1
         return
     folders.apply(changes)
-    with pond.transaction(message=commit.message, author=commit.author) as tx:
+    with pond.transaction(message=commit.message, author=commit.author, optimistic=True) as tx:
         tx.txn_id = f"{TXN_PREFIX}{commit.sha}:{int(epoch)}:{tz}"
         emptied: set[str] = set()
         adds: list[Change] = []  # added files and symlinks, and edited files
@@ -522,9 +532,13 @@ def _rename(pond: Pond, change: Change, adds: list[Change]) -> None:
         root.remove("/" + str(change.old_path))
         adds.append(change)
         return
-    if _parent(change.path):
+    try:
+        root.rename("/" + str(change.old_path), "/" + change.path)
+    except PathNotFoundError:  # (its folder is new: made here, not walked for every rename into a folder)
+        if not _parent(change.path):
+            raise
         root.create_dir_path("/" + _parent(change.path), parents=True, exist_ok=True)
-    root.rename("/" + str(change.old_path), "/" + change.path)
+        root.rename("/" + str(change.old_path), "/" + change.path)
     if change.old_sha != change.new_sha:
         adds.append(change)
 
@@ -549,8 +563,15 @@ def _prune(pond: Pond, tx: Transaction, emptied: set[str], folders: Folders) -> 
 
 def _add(pond: Pond, adds: list[Change], contents: Contents) -> None:
     """Added and edited files and added symlinks, in one bulk ingest (missing directories made; a
-    file already there gets the new content as a write)."""
+    file already there gets the new content as a write). Files only, all read and hashed ahead (the
+    usual commit): their batch is built from those digests (``bulk.batch_of_files``)."""
     paths, kinds, datas, targets = [], [], [], []
+    digests = contents.digests
+    if all(change.new_mode != SYMLINK and change.new_sha in digests for change in adds):  # files read ahead
+        batch = batch_of_files(pond, [change.path for change in adds], [contents.read(c.new_sha) for c in adds],
+                               [digests[change.new_sha] for change in adds])
+        create(pond, pond.root, batch, True, True, None, None)
+        return
     for change in adds:
         data = contents.read(change.new_sha)
         paths.append(change.path)  # relative to the root: bulk resolves each folder from its parent's row

@@ -246,7 +246,8 @@ def visible(rows: pa.Table, chain: Chain) -> pa.Table:
     if not rows.num_rows:
         return rows
     nodes = pc.is_in(rows.column("op"), pa.array(OPS))
-    if chain == MAIN_CHAIN and rows.column("branch").null_count == rows.num_rows:
+    branches = rows.column("branch")  # (null is main; a commit on main names it in every row)
+    if chain == MAIN_CHAIN and (branches.null_count == rows.num_rows or pc.all(pc.equal(branches, MAIN)).as_py()):
         if pc.all(nodes).as_py():
             return rows  # the usual case on main: nothing to filter, no copy
         return rows.filter(nodes)

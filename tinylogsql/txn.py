@@ -146,6 +146,7 @@ class Transaction:
     created: set[str] = field(default_factory=set)
     touched: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     committed_version: int | None = None
+    optimistic: bool = False  # commit without asking the store first (see Pond.transaction)
     acks: dict[str, int | None] = field(default_factory=dict)  # subscription -> the row its ack expects
     new_ids: Iterator[str] = field(default_factory=node_ids, repr=False)
     unsettled: list[pa.Table] = field(default_factory=list, repr=False)  # bulk creates not yet in keys/nodes
