@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from deltalake.exceptions import DeltaError
 
 from . import logfiles, objects
+from .background import lower_priority
 from .content import BLOB_DIR
 from .errors import CorruptPondError, InvalidArgumentError, UnsafeRetentionError
 from .guard import unique_ops
@@ -149,7 +150,7 @@ def _compact_once(store: Store, zorder: bool) -> dict[str, Any] | None:
     return {"numFilesAdded": len(added), "numFilesRemoved": len(removed), "version": version}
 
 
-_compactor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-compact")
+_compactor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-compact", initializer=lower_priority)
 _compacting: dict[str, bool] = {}
 """Ponds (by URI) whose automatic compaction runs, and whether one more was asked meanwhile."""
 _compacting_lock = threading.Condition()
