@@ -12,7 +12,7 @@ transient memory is the keys and one column, not the table.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -27,22 +27,40 @@ SORT_KEYS = [("parent_id", "ascending"), ("name", "ascending"), ("version", "des
 """The base's order (as ``Base.sorted``): a name taken twice resolves to the newest, then the lowest node id."""
 
 
+CHUNK = 8192
+"""Rows converted from Python objects to Arrow in one call: a merge on the background thread holds
+the GIL for one such call at a time, so a committer waits milliseconds for it, not a whole column."""
+
+
 def layer_rows(layers: list[Layer]) -> tuple[pa.Table, pa.Array | None]:
     """The layers' (oldest first) current nodes as a table, and the ids of every node they
     changed (their rows in the segments below are superseded), None if they changed none."""
-    nodes: dict[str, NodeRow | None] = {}
-    contents: dict[str, Content] = {}
-    for layer in layers:
-        nodes.update(layer.nodes)
-        contents.update({node_id: layer.contents.get(node_id, (None, None)) for node_id in layer.nodes})
+    nodes: dict[str, NodeRow | None]
+    contents: dict[str, Content]
+    if len(layers) == 1:  # the usual merge: one layer, its dicts read as they are (no copy)
+        nodes, contents = layers[0].nodes, layers[0].contents
+    else:
+        nodes, contents = {}, {}
+        for layer in layers:
+            nodes.update(layer.nodes)
+            for node_id in layer.nodes:
+                contents[node_id] = layer.contents.get(node_id, (None, None))
     if not nodes:
         return STATE_SCHEMA.empty_table(), None
     live = [row for row in nodes.values() if row is not None]
-    columns: dict[str, list[Any]] = {name: [getattr(row, name) for row in live] for name in NodeRow._fields}
-    pairs = [contents[row.node_id] for row in live]
-    columns["content"] = [content for content, _ in pairs]
-    columns["content_ref"] = [ref for _, ref in pairs]
-    return pa.table(columns, schema=STATE_SCHEMA), pa.array(list(nodes), pa.string())
+    chunks: list[list[pa.Array]] = [[] for _ in STATE_SCHEMA]
+    for start in range(0, len(live), CHUNK):  # (a loop in Python between conversions: see CHUNK)
+        part = live[start:start + CHUNK]
+        for index, values in enumerate(zip(*part, strict=True)):
+            chunks[index].append(pa.array(values, STATE_SCHEMA[index].type))
+        pairs = [contents.get(row.node_id, (None, None)) for row in part]
+        chunks[-2].append(pa.array([content for content, _ in pairs], pa.binary()))
+        chunks[-1].append(pa.array([ref for _, ref in pairs], pa.string()))
+    table = pa.table([pa.chunked_array(arrays, field.type) for arrays, field in zip(chunks, STATE_SCHEMA, strict=True)],
+                     schema=STATE_SCHEMA)
+    ids = list(nodes)
+    return table, pa.chunked_array([pa.array(ids[start:start + CHUNK], pa.string())
+                                    for start in range(0, len(ids), CHUNK)], pa.string()).combine_chunks()
 
 
 def _shared(dictionaries: list[pa.Array]) -> pa.Array:
