@@ -11,7 +11,7 @@ their own), on the same disk:
 
 Each builds N entries (``--entries``, 1M) in ``--batch``-op transactions (files of 100 B in
 directories of 1,000), and after every transaction times ``--singles`` single-op commits.
-Figures: p99.9 and max single-op commit latency during the build, the slowest batch commit,
+Figures: p99.9, max, p99 and p50 single-op commit latency during the build, the slowest batch commit,
 cold open + first lookup right after the build (no maintain) and after ``maintain``, RSS and
 peak RSS of those opens, and listing a 10k-entry directory as handles.
 
@@ -146,6 +146,7 @@ def run_variant(variant: str, folder: Path, args: argparse.Namespace) -> dict[st
     singles = built["single_ms"]
     return {
         "p999_ms": quantile(singles, 0.999), "max_ms": max(singles), "p50_ms": quantile(singles, 0.5),
+        "p99_ms": quantile(singles, 0.99),
         "batch_max_ms": max(built["batch_ms"]), "build_s": built["build_s"], "list_ms": built["list_ms"],
         "open_s": cold["open_s"] + cold["lookup_s"], "rss_mb": cold["rss_mb"], "peak_mb": cold["peak_mb"],
         "open_maintained_s": after["open_s"] + after["lookup_s"], "rss_maintained_mb": after["rss_mb"],
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [
             ("single-op commit p99.9 during the build", "p999_ms", "ms", 100.0, f"{lsm['samples']:.0f} commits"),
             ("single-op commit max during the build", "max_ms", "ms", None, ""),
+            ("single-op commit p99 during the build", "p99_ms", "ms", None, ""),
             ("single-op commit p50 during the build", "p50_ms", "ms", None, ""),
             ("slowest build transaction", "batch_max_ms", "ms", None, f"{args.batch:,} ops each"),
             ("cold open + first lookup after the build, no maintain", "open_s", "s", 0.5, ""),

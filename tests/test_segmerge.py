@@ -9,6 +9,7 @@ import random
 from cache_helpers import state_matches_views
 
 import tinylogsql.segments as segments
+import tinylogsql.segmerge as segmerge
 from tinylogsql import Pond
 
 
@@ -31,6 +32,7 @@ def listing(pond: Pond) -> dict[str, list[tuple[str, str]]]:
 def test_merges_of_segments_and_layers_equal_the_views_and_reopen(pond_path, monkeypatch):
     monkeypatch.setattr(segments, "REBASE_AT", 40)  # bulk loads become segments; layers freeze often
     monkeypatch.setattr(segments, "MAX_SEGMENTS", 2)
+    monkeypatch.setattr(segmerge, "CHUNK", 7)  # a layer's rows converted to Arrow in several chunks
     rng = random.Random(5)
     with Pond.create(pond_path) as pond:
         root = pond.root

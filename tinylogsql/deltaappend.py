@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from pyarrow.fs import FileSelector, FileType
 
+from .background import lower_priority
 from .location import LOG_DIR, Location
 from .maintenance import put_if_absent as _put_if_absent  # (bound here: the commit's own, not a compaction's)
 
@@ -186,6 +187,7 @@ class Checkpointer:
             self._cond.wait_for(lambda: self._asked is None and not self._busy, timeout)
 
     def _work(self) -> None:
+        lower_priority()  # (background.py)
         while True:
             with self._cond:
                 if not self._cond.wait_for(lambda: self._asked is not None, 30.0):

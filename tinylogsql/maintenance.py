@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from deltalake.exceptions import DeltaError
 
 from . import logfiles, objects
+from .background import lower_priority
 from .content import BLOB_DIR
 from .errors import CorruptPondError, InvalidArgumentError, UnsafeRetentionError
 from .guard import unique_ops
@@ -79,18 +80,19 @@ def check_retention(retention_hours: object, unsafe: bool) -> float:
 
 
 # -- compaction --------------------------------------------------------------------------------
-def compact(store: Store, zorder: bool, attempts: int = COMPACT_ATTEMPTS) -> dict[str, Any]:
+def compact(store: Store, zorder: bool, attempts: int = COMPACT_ATTEMPTS, threads: bool = True) -> dict[str, Any]:
     """Merge data files (all of them sorted by parent_id if ``zorder``, else the small ones)
     in one commit at the version read; redone if another commit took it, given up after
-    ``attempts``. Rows are re-added with dataChange=false, each (version, seq) once."""
+    ``attempts``. Rows are re-added with dataChange=false, each (version, seq) once.
+    ``threads``: decode the files on Arrow's thread pool (False: on the calling thread alone)."""
     for _ in range(attempts):
-        done = _compact_once(store, zorder)
+        done = _compact_once(store, zorder, threads)
         if done is not None:
             return done
     return {"numFilesAdded": 0, "numFilesRemoved": 0, "gaveUp": True}
 
 
-def _compact_once(store: Store, zorder: bool) -> dict[str, Any] | None:
+def _compact_once(store: Store, zorder: bool, threads: bool = True) -> dict[str, Any] | None:
     location = store.location
     dt = store._fresh_table()
     read_version = dt.version()
@@ -102,7 +104,7 @@ def _compact_once(store: Store, zorder: bool) -> dict[str, Any] | None:
         return {"numFilesAdded": 0, "numFilesRemoved": 0}
     files = [location.path(LOG_DIR, p) for p, _ in chosen]
     try:
-        rows = pq.read_table(files, schema=OPLOG_SCHEMA, filesystem=location.fs)
+        rows = pq.read_table(files, schema=OPLOG_SCHEMA, filesystem=location.fs, use_threads=threads)
     except FileNotFoundError:  # compacted and vacuumed by another maintainer since the load: redo
         return None
     rows = unique_ops(rows, location.table_uri)
@@ -149,7 +151,7 @@ def _compact_once(store: Store, zorder: bool) -> dict[str, Any] | None:
     return {"numFilesAdded": len(added), "numFilesRemoved": len(removed), "version": version}
 
 
-_compactor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-compact")
+_compactor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-compact", initializer=lower_priority)
 _compacting: dict[str, bool] = {}
 """Ponds (by URI) whose automatic compaction runs, and whether one more was asked meanwhile."""
 _compacting_lock = threading.Condition()
@@ -171,7 +173,9 @@ def auto_compact_in_background(store: Store) -> None:
         again = True
         while again:
             try:
-                compact(store, zorder=False, attempts=1)  # not store.compact: that swaps the committer's handle
+                # not store.compact: that swaps the committer's handle; decoded on this (niced) thread
+                # alone: Arrow's pool threads run at the committer's priority (background.py)
+                compact(store, zorder=False, attempts=1, threads=False)
             except (DeltaError, OSError, pa.ArrowException):
                 pass  # a concurrent maintenance or writer won; the next one retries
             finally:

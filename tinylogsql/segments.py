@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import prefold
+from .background import lower_priority
 from .segmerge import layer_rows, merge
 from .state import Base, Content, Entry, NodeRow
 
@@ -43,8 +44,9 @@ MAX_SEGMENTS = 4
 """Bulk loads kept as sorted segments of their own beside the base (each costs a lookup one more
 bisect); the next one is merged with all of them on the background thread."""
 
-_merger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-merge")
-"""One thread for every state of the process: merges run in order (each builds on the last)."""
+_merger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinylogsql-merge", initializer=lower_priority)
+"""One thread for every state of the process: merges run in order (each builds on the last), at a
+lower priority than committers (background.py)."""
 
 
 def in_background(job: Callable[..., Any], *args: Any) -> Future[Any]:

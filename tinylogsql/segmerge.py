@@ -12,7 +12,7 @@ transient memory is the keys and one column, not the table.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -27,22 +27,45 @@ SORT_KEYS = [("parent_id", "ascending"), ("name", "ascending"), ("version", "des
 """The base's order (as ``Base.sorted``): a name taken twice resolves to the newest, then the lowest node id."""
 
 
+CHUNK = 4096
+"""Rows converted from Python objects to Arrow in one call: a merge on the background thread holds
+the GIL for one such call at a time (~2 ms), so a committer waits for one chunk, not a column."""
+_ROW_TYPE = pa.struct([STATE_SCHEMA.field(name) for name in NodeRow._fields])
+"""A NodeRow as an Arrow struct: pyarrow converts the tuples themselves, field by field (no Python
+object made per row: per-row objects made the merge thread run the garbage collector, holding the
+GIL for up to 0.3 s at 500k entries)."""
+_CONTENT_TYPE = pa.struct([STATE_SCHEMA.field("content"), STATE_SCHEMA.field("content_ref")])
+"""A layer's Content (inline bytes, blob reference) as an Arrow struct."""
+
+
 def layer_rows(layers: list[Layer]) -> tuple[pa.Table, pa.Array | None]:
     """The layers' (oldest first) current nodes as a table, and the ids of every node they
     changed (their rows in the segments below are superseded), None if they changed none."""
-    nodes: dict[str, NodeRow | None] = {}
-    contents: dict[str, Content] = {}
-    for layer in layers:
-        nodes.update(layer.nodes)
-        contents.update({node_id: layer.contents.get(node_id, (None, None)) for node_id in layer.nodes})
+    nodes: dict[str, NodeRow | None]
+    contents: dict[str, Content]
+    if len(layers) == 1:  # the usual merge: one layer, its dicts read as they are (no copy)
+        nodes, contents = layers[0].nodes, layers[0].contents
+    else:
+        nodes, contents = {}, {}
+        for layer in layers:
+            nodes.update(layer.nodes)
+            for node_id in layer.nodes:
+                contents[node_id] = layer.contents.get(node_id, (None, None))
     if not nodes:
         return STATE_SCHEMA.empty_table(), None
-    live = [row for row in nodes.values() if row is not None]
-    columns: dict[str, list[Any]] = {name: [getattr(row, name) for row in live] for name in NodeRow._fields}
-    pairs = [contents[row.node_id] for row in live]
-    columns["content"] = [content for content, _ in pairs]
-    columns["content_ref"] = [ref for _, ref in pairs]
-    return pa.table(columns, schema=STATE_SCHEMA), pa.array(list(nodes), pa.string())
+    live = list(filter(None, nodes.values()))  # (a NodeRow is never empty: only None goes)
+    chunks: dict[str, list[pa.Array]] = {name: [] for name in STATE_SCHEMA.names}
+    for start in range(0, len(live), CHUNK):  # no Python loop over rows: C calls of a chunk each (see CHUNK)
+        columns = pa.array(live[start:start + CHUNK], _ROW_TYPE).flatten()
+        for field, values in zip(NodeRow._fields, columns, strict=True):
+            chunks[field].append(values)
+        stored = pa.array(list(map(contents.get, columns[0].to_pylist())), _CONTENT_TYPE).flatten()
+        chunks["content"].append(stored[0])  # (a node without content: null in both)
+        chunks["content_ref"].append(stored[1])
+    table = pa.table([pa.chunked_array(chunks[field.name], field.type) for field in STATE_SCHEMA], schema=STATE_SCHEMA)
+    ids = list(nodes)
+    return table, pa.chunked_array([pa.array(ids[start:start + CHUNK], pa.string())
+                                    for start in range(0, len(ids), CHUNK)], pa.string()).combine_chunks()
 
 
 def _shared(dictionaries: list[pa.Array]) -> pa.Array:
