@@ -236,8 +236,10 @@ class Base:
         given = _one_array(table.column("node_order")) if "node_order" in table.column_names else None
         table = pa.table([table.column(field.name).cast(field.type) for field in STATE_SCHEMA],
                          schema=STATE_SCHEMA)  # (a snapshot's encoded columns decoded to sort)
-        moved = pc.sort_indices(table, sort_keys=[("parent_id", "ascending"), ("name", "ascending"),
-                                                  ("version", "descending"), ("node_id", "ascending")])
+        moved = grouped_order(_one_array(table.column("parent_id")), _one_array(table.column("name")))
+        if moved is None:
+            moved = pc.sort_indices(table, sort_keys=[("parent_id", "ascending"), ("name", "ascending"),
+                                                      ("version", "descending"), ("node_id", "ascending")])
         table = table.take(moved)
         if given is None or len(given) != table.num_rows:
             return cls(table)
@@ -374,6 +376,33 @@ def _column(column: pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
     if pa.types.is_dictionary(array.type) and array.type.value_type == kind:
         return array
     return array if array.type == kind else array.cast(kind)
+
+
+def grouped_order(parents: pa.Array, names: pa.Array) -> pa.Array | None:
+    """The (parent_id, name) sort order of rows that come grouped: each parent's rows in one run,
+    names strictly ascending in it (a bulk load of sorted paths). Only the runs are sorted, by
+    their parent (a few thousand strings instead of 1M rows by two string keys: ~0.09 s of CPU at
+    1M). No two rows share a key, so the tie-breaks of the full sort never apply. None if the
+    rows are not grouped so."""
+    rows = len(parents)
+    if rows < 2 or parents.null_count or names.null_count:
+        return None
+    changed = pc.not_equal(parents.slice(1), parents.slice(0, rows - 1))
+    if not pc.all(pc.or_(changed, pc.less(names.slice(0, rows - 1), names.slice(1)))).as_py():
+        return None
+    starts = np.concatenate(([0], np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1))
+    heads = parents.take(pa.array(starts))
+    runs = pc.sort_indices(heads).to_numpy()
+    ordered = heads.take(pa.array(runs))
+    if len(runs) > 1 and not pc.all(pc.less(ordered.slice(0, len(runs) - 1), ordered.slice(1))).as_py():
+        return None  # (a parent in two runs)
+    lengths = np.diff(np.append(starts, rows))[runs]
+    first = starts[runs]  # each run's rows, runs in parent order: its start, then one step a row
+    steps = np.ones(rows, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    steps[0] = first[0]
+    steps[ends[:-1]] = first[1:] - (first[:-1] + lengths[:-1] - 1)
+    return pa.array(np.cumsum(steps))
 
 
 def _key_ordered(parents: pa.Array, names: pa.ChunkedArray | pa.Array) -> bool:
