@@ -236,10 +236,12 @@ class Base:
         given = _one_array(table.column("node_order")) if "node_order" in table.column_names else None
         table = pa.table([table.column(field.name).cast(field.type) for field in STATE_SCHEMA],
                          schema=STATE_SCHEMA)  # (a snapshot's encoded columns decoded to sort)
-        moved = grouped_order(_one_array(table.column("parent_id")), _one_array(table.column("name")))
+        moved = grouped_order(table.column("parent_id"), table.column("name"))
         if moved is None:
             moved = pc.sort_indices(table, sort_keys=[("parent_id", "ascending"), ("name", "ascending"),
                                                       ("version", "descending"), ("node_id", "ascending")])
+        elif moved is IN_ORDER:  # (a load of sorted paths into folders it made: bulk._directories)
+            return cls(table, given if given is not None and len(given) == table.num_rows else None)
         table = table.take(moved)
         if given is None or len(given) != table.num_rows:
             return cls(table)
@@ -378,12 +380,16 @@ def _column(column: pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
     return array if array.type == kind else array.cast(kind)
 
 
-def grouped_order(parents: pa.Array, names: pa.Array) -> pa.Array | None:
+IN_ORDER = pa.array([], pa.uint64())
+"""What ``grouped_order`` returns for rows in (parent_id, name) order already."""
+
+
+def grouped_order(parents: pa.Array | pa.ChunkedArray, names: pa.Array | pa.ChunkedArray) -> pa.Array | None:
     """The (parent_id, name) sort order of rows that come grouped: each parent's rows in one run,
     names strictly ascending in it (a bulk load of sorted paths). Only the runs are sorted, by
     their parent (a few thousand strings instead of 1M rows by two string keys: ~0.09 s of CPU at
-    1M). No two rows share a key, so the tie-breaks of the full sort never apply. None if the
-    rows are not grouped so."""
+    1M). No two rows share a key, so the tie-breaks of the full sort never apply. IN_ORDER if the
+    runs are in that order already; None if the rows are not grouped so."""
     rows = len(parents)
     if rows < 2 or parents.null_count or names.null_count:
         return None
@@ -396,6 +402,8 @@ def grouped_order(parents: pa.Array, names: pa.Array) -> pa.Array | None:
     ordered = heads.take(pa.array(runs))
     if len(runs) > 1 and not pc.all(pc.less(ordered.slice(0, len(runs) - 1), ordered.slice(1))).as_py():
         return None  # (a parent in two runs)
+    if (runs[1:] > runs[:-1]).all():
+        return IN_ORDER
     lengths = np.diff(np.append(starts, rows))[runs]
     first = starts[runs]  # each run's rows, runs in parent order: its start, then one step a row
     steps = np.ones(rows, dtype=np.int64)
