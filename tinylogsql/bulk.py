@@ -282,15 +282,18 @@ def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array 
 def _split(path: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(directory part, final name) of every path, column-wise: "a/b/c" -> ("a/b", "c"),
     "/c" -> ("/", "c"), "c" -> (".", "c"); trailing slashes ignored."""
-    trimmed = pc.utf8_rtrim(path, characters="/")
-    parts = pc.split_pattern(trimmed, "/", max_splits=1, reverse=True)
+    if len(path) and pc.any(pc.ends_with(path, "/")).as_py():  # (each step a copy of the column: only if needed)
+        path = pc.utf8_rtrim(path, characters="/")
+    parts = pc.split_pattern(path, "/", max_splits=1, reverse=True)
     offsets = parts.offsets.to_numpy()
-    lengths = np.diff(offsets)
     flat = parts.flatten()
     names = flat.take(pa.array(offsets[1:] - 1))
-    heads = flat.take(pa.array(offsets[:-1]))
-    dirs = pc.if_else(pa.array(lengths == 2), heads, ".")
-    dirs = pc.if_else(pc.equal(dirs, ""), "/", dirs)  # "/c": the root
+    dirs = flat.take(pa.array(offsets[:-1]))
+    single = np.diff(offsets) != 2
+    if single.any():
+        dirs = pc.if_else(pa.array(single), ".", dirs)
+    if pc.any(pc.equal(dirs, "")).as_py():
+        dirs = pc.if_else(pc.equal(dirs, ""), "/", dirs)  # "/c": the root
     return dirs, names
 
 
