@@ -17,7 +17,7 @@ import tinylogsql.segments
 from tinylogsql import Pond
 from tinylogsql.errors import StorageError
 from tinylogsql.nodeorder import distinct_order
-from tinylogsql.state import created_rows_of
+from tinylogsql.state import IN_ORDER, created_rows_of, grouped_order
 from tinylogsql.store import stamp
 
 
@@ -33,8 +33,13 @@ def files(count: int, prefix: str = "data") -> dict[str, bytes]:
     return {f"{prefix}/d{i % 9}/f{i:04d}": b"%d\n" % i * (i % 4) for i in range(count)}
 
 
-def test_overlapped_fold_equals_one_by_one(tmp_path, overlapped):
+@pytest.mark.parametrize("grouped", [False, True], ids=["interleaved", "grouped"])
+def test_overlapped_fold_equals_one_by_one(tmp_path, overlapped, grouped):
+    """Paths interleaved across folders, or grouped by folder (sorted: the segment's order is then
+    built from the runs, state.grouped_order); the state equals the views either way."""
     first, second = files(400), files(300, "more")
+    if grouped:
+        first, second = dict(sorted(first.items())), dict(sorted(second.items()))
     with Pond.create(str(tmp_path / "ref"), author="tester") as reference:
         one_by_one(reference, first, "load")
         one_by_one(reference, second, "again")
@@ -79,6 +84,42 @@ def test_failed_write_while_folding_changes_nothing(tmp_path, overlapped):
         pond.ingest(table, message="fits")
         assert pond.root.read_file_path("data/d1/f0001") == table.column("content")[1].as_py()
         assert pond.check().ok
+
+
+def test_grouped_order_is_the_sort_order():
+    """Rows grouped by parent with ascending names are ordered as the full (parent_id, name) sort
+    orders them (IN_ORDER: as they come); rows not so grouped get None (the full sort)."""
+    import random
+
+    chance = random.Random(18)
+    decided = 0
+    for _ in range(2000):
+        parents, names = [], []
+        for parent in chance.sample([f"p{i}" for i in range(12)], chance.randint(1, 6)):
+            picked = sorted(chance.sample("abcdefgh", chance.randint(1, 5)))
+            if chance.random() < 0.1:
+                picked.reverse()  # (a run out of order)
+            if chance.random() < 0.05:
+                picked.append(picked[-1])  # (a name twice)
+            parents += [parent] * len(picked)
+            names += picked
+        if chance.random() < 0.1:
+            parents.append(parents[0])  # (a parent in two runs)
+            names.append("z")
+        order = grouped_order(pa.array(parents), pa.array(names))
+        keys = list(zip(parents, names, strict=True))
+        if order is None:
+            assert len(keys) < 2 or len(set(keys)) < len(keys) or any(
+                b < a for a, b in zip(keys, keys[1:], strict=False) if a[0] == b[0]) or len(
+                {p for p, _ in keys}) < sum(1 for i, p in enumerate(parents) if i == 0 or parents[i - 1] != p)
+            continue
+        decided += 1
+        if order is IN_ORDER:
+            assert keys == sorted(keys)
+        else:
+            assert [keys[i] for i in order.to_pylist()] == sorted(keys)
+    assert decided > 1000
+    assert grouped_order(pa.array(["a", "a", "b"]), pa.array(["x", "y", "x"])) is IN_ORDER
 
 
 def test_distinct_order_is_the_string_order():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -298,15 +299,18 @@ def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array 
 def _split(path: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(directory part, final name) of every path, column-wise: "a/b/c" -> ("a/b", "c"),
     "/c" -> ("/", "c"), "c" -> (".", "c"); trailing slashes ignored."""
-    trimmed = pc.utf8_rtrim(path, characters="/")
-    parts = pc.split_pattern(trimmed, "/", max_splits=1, reverse=True)
+    if len(path) and pc.any(pc.ends_with(path, "/")).as_py():  # (each step a copy of the column: only if needed)
+        path = pc.utf8_rtrim(path, characters="/")
+    parts = pc.split_pattern(path, "/", max_splits=1, reverse=True)
     offsets = parts.offsets.to_numpy()
-    lengths = np.diff(offsets)
     flat = parts.flatten()
     names = flat.take(pa.array(offsets[1:] - 1))
-    heads = flat.take(pa.array(offsets[:-1]))
-    dirs = pc.if_else(pa.array(lengths == 2), heads, ".")
-    dirs = pc.if_else(pc.equal(dirs, ""), "/", dirs)  # "/c": the root
+    dirs = flat.take(pa.array(offsets[:-1]))
+    single = np.diff(offsets) != 2
+    if single.any():
+        dirs = pc.if_else(pa.array(single), ".", dirs)
+    if pc.any(pc.equal(dirs, "")).as_py():
+        dirs = pc.if_else(pc.equal(dirs, ""), "/", dirs)  # "/c": the root
     return dirs, names
 
 
@@ -346,6 +350,9 @@ def _directories(tx: Transaction, start: Directory, paths: list[str], parents: b
     plain name is one lookup (and a create if missing), not a walk from ``start`` (a bulk load
     into thousands of new directories spent ~35 us a directory walking twice). Anything else
     (symlinks, "..", "a//b", absolute paths) takes the per-op walk (``_directory``).
+    The directories made here take fresh ids (random, as any) handed out in ascending order: a
+    load of sorted paths into new folders then comes in (parent_id, name) order already, and the
+    state's segment of it is built without a reordering copy (state.Base.sorted).
     """
     rows: dict[str, NodeRow] = {".": start._row(tx)}
     given = set(paths)
@@ -356,24 +363,35 @@ def _directories(tx: Transaction, start: Directory, paths: list[str], parents: b
             while head and head not in wanted and _plain_name(head.rpartition("/")[2]):
                 wanted.add(head)
                 head = head.rpartition("/")[0]
-    for path in sorted(wanted):
-        head, slash, name = path.rpartition("/")
-        parent = rows.get(head if slash else ".") if path != "." else None
-        row = None
-        if parent is not None and _plain_name(name):
-            validate_name(name)
-            found = tx.lookup(parent.node_id, name)
-            if found is None:
-                if not parents:
-                    raise PathNotFoundError(path)
-                row = tx.create(parent, name, "dir", path)
-            elif found.kind == "dir":
-                row = found
-        if row is not None:
-            rows[path] = row
-        elif path in given:  # (an ancestor that is no plain directory is left to its folder's own walk)
-            rows[path] = _directory(tx, start, path, parents)
+    ids = tx.new_ids
+    tx.new_ids = itertools.chain(sorted_ids(len(wanted)), ids)
+    try:
+        for path in sorted(wanted):
+            head, slash, name = path.rpartition("/")
+            parent = rows.get(head if slash else ".") if path != "." else None
+            row = None
+            if parent is not None and _plain_name(name):
+                validate_name(name)
+                found = tx.lookup(parent.node_id, name)
+                if found is None:
+                    if not parents:
+                        raise PathNotFoundError(path)
+                    row = tx.create(parent, name, "dir", path)
+                elif found.kind == "dir":
+                    row = found
+            if row is not None:
+                rows[path] = row
+            elif path in given:  # (an ancestor that is no plain directory is left to its folder's own walk)
+                rows[path] = _directory(tx, start, path, parents)
+    finally:
+        tx.new_ids = ids
     return rows
+
+
+def sorted_ids(count: int) -> list[str]:
+    """``count`` fresh node ids (as ``txn.node_ids``: 128 random bits each), in ascending order."""
+    text = binascii.hexlify(os.urandom(16 * count)).decode()
+    return sorted(text[start:start + 32] for start in range(0, 32 * count, 32))
 
 
 def _distinct(index: pa.Array, names: pa.Array, parent_rows: list[NodeRow]) -> bool:

@@ -67,7 +67,7 @@ WRITER_PROPERTIES = WriterProperties(
                        "name": ColumnProperties(statistics_enabled="NONE")},
 )
 """Parquet layout of a data file that a commit writes through ``write_deltalake`` (the direct
-append, deltaappend.py, writes with pyarrow, where the same settings measured no gain): no
+append, deltaappend.py, writes with pyarrow the same way, its hex columns uncompressed too): no
 statistics for columns no reader filters on (the Delta file stats come from ``version``'s; undo
 and merge skip row groups by ``node_id``, refs by ``op``), no page index, and no dictionary
 attempt on columns whose values are all distinct.
