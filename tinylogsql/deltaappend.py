@@ -46,6 +46,13 @@ LOG_FILE = re.compile(r"^(\d{20})\.(json|crc|checkpoint(?:\.[^/]*)?\.parquet)$")
 """A commit entry, its checksum file or a checkpoint (any part), with its version."""
 SMALL_ROWS = 64
 """A data file of at most this many rows is written without dictionary pages."""
+STREAM_BYTES = 8 << 20
+"""Rows of at least this many bytes (in memory) are written straight to the data file, through a
+STREAM_BUFFER-byte buffer; smaller ones into memory first, then in one write (one PUT on S3).
+Why: for a 100k-file sync (~110 MB) the in-memory copy cost more than the parquet encoding (fresh
+pages for a buffer grown by doubling, then a second copy into the file): 0.16-0.6 s of CPU for
+write and copy against 0.10-0.11 s straight to the file."""
+STREAM_BUFFER = 1 << 20
 
 
 def supported(dt: DeltaTable) -> tuple[bool, int]:
@@ -81,19 +88,28 @@ def append(location: Location, rows: pa.Table, version: int, message: str, autho
     False if that entry exists already (another writer's: the data file written is then deleted)."""
     name = f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
     path = location.path(LOG_DIR, name)
-    sink = pa.BufferOutputStream()
     # (no dictionary for a few rows: nothing to share, ~0.06 of ~0.31 ms CPU for a one-row commit)
-    pq.write_table(rows, sink, compression="snappy", use_dictionary=rows.num_rows > SMALL_ROWS)
-    data = sink.getvalue()
+    options = {"compression": "snappy", "use_dictionary": rows.num_rows > SMALL_ROWS}
+    if rows.nbytes < STREAM_BYTES:
+        sink = pa.BufferOutputStream()
+        pq.write_table(rows, sink, **options)
+        data = sink.getvalue()
     try:
         with location.fs.open_output_stream(path) as out:
-            out.write(data)
+            if rows.nbytes < STREAM_BYTES:
+                out.write(data)
+                size = data.size
+            else:
+                buffered = pa.BufferedOutputStream(out, STREAM_BUFFER)
+                pq.write_table(rows, buffered, **options)
+                size = buffered.tell()
+                buffered.detach()  # (flushed; ``out`` is closed by its own block)
     except BaseException:  # (a partial data file, e.g. a full disk, is not left behind)
         _drop(location, path)
         raise
     log = location.path(LOG_DIR, "_delta_log", f"{version:020d}.json")
     try:
-        landed = _put_if_absent(location, log, entry(name, data.size, rows.num_rows, version, version - 1,
+        landed = _put_if_absent(location, log, entry(name, size, rows.num_rows, version, version - 1,
                                                     message, author, metadata), durable=False)
     except BaseException:
         _drop(location, path)
