@@ -187,11 +187,11 @@ def _plan(pond: Pond, local: Path, directory: Directory | None, path: str, delet
     existing = {info.name: info for info in directory.listing()} if directory is not None else {}
     with os.scandir(local) as scan:
         entries = sorted(scan, key=_by_name)
-    seen = set()
-    for entry in entries:
-        seen.add(entry.name)
-        target = _join(path, entry.name)
-        info = existing.get(entry.name)
+    prefix = path.rstrip("/") + "/"
+    for entry in entries:  # (the loop of every file: each attribute and call in it costs 0.1 s per 1M)
+        name = entry.name
+        target = prefix + name
+        info = existing.get(name) if existing else None
         if entry.is_file(follow_symlinks=False):  # the common case first, with no Path object
             if info is None and reader is not None:  # a new file: read as the scan goes on
                 actions.append(target)  # (its place in plan order: the report lists it there)
@@ -228,7 +228,7 @@ def _plan(pond: Pond, local: Path, directory: Directory | None, path: str, delet
             _replaceable(info, "file", delete, target, actions)
             actions.append(_Action("file", target, here, size, replace=info is not None and info.kind == "file"))
     if delete:
-        for name in sorted(set(existing) - seen):
+        for name in sorted(set(existing).difference(entry.name for entry in entries)):
             actions.append(_Action("remove", _join(path, name)))
 
 
