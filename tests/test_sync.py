@@ -125,3 +125,17 @@ def test_sync_equals_the_same_creates_one_by_one(tmp_path, pond_path):
         assert report.version == pond.version == 1
         assert views(pond) == expected
         assert pond.check().ok
+
+
+def test_sync_refuses_a_local_name_that_is_not_utf8_and_changes_nothing(pond, tmp_path):
+    from tinylogsql.errors import InvalidNameError
+
+    local = tmp_path / "src"
+    local.mkdir()
+    (local / "fine.txt").write_bytes(b"fine")
+    with open(os.path.join(os.fsencode(local), b"caf\xe9.txt"), "wb") as handle:  # latin-1, not UTF-8
+        handle.write(b"x")
+    version = pond.version
+    with pytest.raises(InvalidNameError):
+        pond.sync(local, "/m")
+    assert pond.version == version and pond.root.get("/m") is None
