@@ -329,10 +329,10 @@ def sync(pond: Pond, local_dir: str | os.PathLike[str], pond_dir: str = "/", *, 
         reader = _Reader()
         try:
             actions = _staged(pond, local, target, delete, report, reader)
+            _apply(pond, target, actions, report, reader, on_file)  # (its per-op actions go first, reads go on)
         except BaseException:
-            reader.abandon()
+            reader.abandon()  # (a failed plan or per-op action: no thread goes on reading for it)
             raise
-        _apply(pond, target, actions, report, reader, on_file)
     assert tx.committed_version is not None
     report.version = tx.committed_version
     report.committed = bool(tx.ops)
