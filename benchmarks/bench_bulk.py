@@ -325,6 +325,7 @@ def against(args: argparse.Namespace, argv: list[str]) -> None:
             passed.append(arg)
     here = Path(__file__).resolve().parent.parent
     runs: dict[str, dict[str, list[tuple[float, str]]]] = {"baseline": {}, "this": {}}
+    kinds: dict[str, tuple[str, bool]] = {}  # a figure's unit and direction (sync's is seconds: lower is better)
     header(f"bench_bulk: {args.only} here ({here}) against {base}, {args.rounds} rounds")
     with temp_dir("bench-bulk-against-") as tmp:
         for round_ in range(args.rounds):
@@ -336,6 +337,7 @@ def against(args: argparse.Namespace, argv: list[str]) -> None:
                 payload = json.loads((out / "bench_bulk.json").read_text())
                 for figure in payload["figures"]:
                     runs[label].setdefault(figure["name"], []).append((figure["value"], figure["note"]))
+                    kinds[figure["name"]] = (figure["unit"], figure["higher_is_better"])
                 for name, value in payload.get("cpu", {}).items():
                     runs[label].setdefault(f"{name} per CPU second", []).append((value, ""))
                 print(f"round {round_ + 1} {label}: " + "; ".join(
@@ -344,8 +346,9 @@ def against(args: argparse.Namespace, argv: list[str]) -> None:
     for name, values in runs["this"].items():
         mine = statistics.median(value for value, _ in values)
         theirs = statistics.median(value for value, _ in runs["baseline"].get(name, [(None, "")]))
-        figures.append(Figure(name, mine, "/s", f"median of {len(values)}", {"baseline": theirs},
-                              higher_is_better=True, note=" | ".join(note for _, note in values if note)))
+        unit, higher = kinds.get(name, ("/s", True))
+        figures.append(Figure(name, mine, unit, f"median of {len(values)}", {"baseline": theirs},
+                              higher_is_better=higher, note=" | ".join(note for _, note in values if note)))
     print_table(figures, ["baseline"], title=f"against {base}")
     for figure in figures:
         if figure.note:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
+from urllib.parse import unquote
 
 import pyarrow as pa
+import pytest
 from deltalake import DeltaTable
 
-from tinylogsql import Pond
-from tinylogsql.location import locate
+from tinylogsql import Pond, deltaappend
+from tinylogsql.location import LOG_DIR, locate
 from tinylogsql.schema import ROOT_ID
 from tinylogsql.store import CommitConflict, Store, stamp
 
@@ -118,3 +121,22 @@ def test_a_writer_stalled_past_a_log_trim_does_not_take_a_version_the_table_has_
         newest = pond.version
     with Pond.open(path) as fresh:
         assert fresh.version == newest and len(fresh.root) == 251 and fresh.check().ok
+
+
+@pytest.mark.backends("local", "s3")
+def test_a_large_commit_streamed_to_its_data_file_lands_whole_with_its_true_size(backend, pond_path, monkeypatch):
+    monkeypatch.setattr(deltaappend, "STREAM_BYTES", 4096)  # (8 MiB in use: this commit streams, and
+    monkeypatch.setattr(deltaappend, "STREAM_BUFFER", 1024)  # its buffer is flushed many times)
+    files = {f"d{i % 7}/f{i:03d}.bin": os.urandom(i % 50) * 40 for i in range(300)}
+    with Pond.create(pond_path) as pond:
+        version = pond.root.create_files(files)
+        location = pond._store.location
+        entry = location.fs.open_input_stream(location.path(LOG_DIR, "_delta_log", f"{version:020d}.json")).read()
+        add = next(json.loads(line)["add"] for line in entry.decode().splitlines() if '"add"' in line)
+        stored = location.fs.get_file_info(location.path(LOG_DIR, unquote(add["path"])))
+        assert add["size"] == stored.size > 4096
+    with Pond.open(pond_path) as pond:  # read back from the log, not from the writer's cache
+        assert {path: pond.root.read_file_path(path) for path in files} == files
+    if backend == "local":  # and Delta readers read it: the 7 folders and 300 files of that version
+        rows = DeltaTable(_log(Path(pond_path))).to_pyarrow_table(filters=[("version", "=", version)])
+        assert rows.num_rows == 307

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,57 @@ def test_sync_reads_new_files_while_planning(pond, tmp_path):
         assert pond.root.read_file_path(f"/t/{path}") == data
     assert pond.root.get("/t/link", follow_symlinks=False).target == "f1/big.bin"
     assert pond.check().ok
+
+
+def test_sync_equals_the_same_creates_one_by_one(tmp_path, pond_path):
+    """A sync into an empty pond (new files read and hashed by reader threads, created by the bulk
+    path) shows users what the per-op API shows for the same creates: files, sizes, sha256 and
+    contents, entries, history and commits; large files anywhere in a reader's batch included."""
+    from test_bulk import views
+
+    from tinylogsql import Pond
+
+    local = tmp_path / "src"
+    for folder in range(3):
+        (local / f"d{folder}").mkdir(parents=True)
+        for index in range(100):  # reader batches of 64: large files inside, first and last in one
+            size = 70_000 + index if index in (0, 5, 63, 64, 99) else (index * 37) % 2000
+            (local / f"d{folder}" / f"f{index:03d}").write_bytes(os.urandom(size))
+    (local / "empty").mkdir()
+    (local / "top.txt").write_bytes(b"top")
+    os.symlink("top.txt", local / "link")
+    with Pond.create(str(tmp_path / "ref"), author="tester") as reference:
+        with reference.transaction("mirror"):
+            reference.root.create_dir_path("/m")
+            for folder, dirs, names in os.walk(local):
+                relative = os.path.relpath(folder, local)
+                here = "/m" if relative == "." else f"/m/{relative}"
+                for name in sorted(dirs + names):
+                    source, path = os.path.join(folder, name), f"{here}/{name}"
+                    if os.path.islink(source):
+                        reference.root.create_symlink_path(path, os.readlink(source))
+                    elif os.path.isdir(source):
+                        reference.root.create_dir_path(path)
+                    else:
+                        reference.root.create_file_path(path, Path(source).read_bytes())
+        expected = views(reference)
+    with Pond.create(pond_path, author="tester") as pond:
+        report = pond.sync(local, "/m", message="mirror")
+        assert len(report.created) == 1 + 3 + 3 * 100 + 3  # /m, its folders, their files, 3 at the top
+        assert report.version == pond.version == 1
+        assert views(pond) == expected
+        assert pond.check().ok
+
+
+def test_sync_refuses_a_local_name_that_is_not_utf8_and_changes_nothing(pond, tmp_path):
+    from tinylogsql.errors import InvalidNameError
+
+    local = tmp_path / "src"
+    local.mkdir()
+    (local / "fine.txt").write_bytes(b"fine")
+    with open(os.path.join(os.fsencode(local), b"caf\xe9.txt"), "wb") as handle:  # latin-1, not UTF-8
+        handle.write(b"x")
+    version = pond.version
+    with pytest.raises(InvalidNameError):
+        pond.sync(local, "/m")
+    assert pond.version == version and pond.root.get("/m") is None

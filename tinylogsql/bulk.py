@@ -179,6 +179,15 @@ def batch_from_mapping(pond: Pond, files: Mapping[str, Any],
                   None if on_file is None else lambda index, size: on_file(paths[index], size))
 
 
+def batch_from_columns(pond: Pond, path: pa.Array, content: pa.Array, sha256: pa.Array, large: dict[int, Path],
+                       stored: Callable[[int, int], None] | None = None) -> Batch:
+    """A batch of files read and hashed already (``sync``'s readers): ``content`` and its hex
+    ``sha256`` (null where ``large`` names a local file over INLINE_MAX, stored here as a stream;
+    ``stored(index, size)`` is called as each is)."""
+    writable(pond)
+    return _batch(pond, path, None, content, dict(large), None, stored, sha256)
+
+
 def batch_from_table(pond: Pond, table: pa.Table) -> Batch:
     """A batch from an Arrow table: ``path`` (string) and optionally ``content`` (binary or string;
     null: empty), ``kind`` (file | dir | symlink; default file) and ``target`` (symlinks)."""
@@ -242,8 +251,10 @@ def _flat(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array | None, large: dict[int, Any],
-           target: pa.Array | None, stored: Callable[[int, int], None] | None = None) -> Batch:
-    """Hash the inline contents, store the large ones (a few at once), and check kinds and targets."""
+           target: pa.Array | None, stored: Callable[[int, int], None] | None = None,
+           hashed: pa.Array | None = None) -> Batch:
+    """Hash the inline contents (unless ``hashed`` gives their hex sha256 already), store the large
+    ones (a few at once), and check kinds and targets."""
     count = len(path)
     if path.null_count:
         raise InvalidNameError("a path is null")
@@ -276,8 +287,8 @@ def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array 
         content = pc.if_else(inline, pc.fill_null(content, b""), pa.scalar(None, pa.binary()))
     # null where content is (large ones, dirs, symlinks); a large batch hashes on a thread (DuckDB and
     # hashlib release the GIL) while the transaction resolves its directories and builds its rows
-    digests: pa.Array | Future[pa.Array] = _hasher().submit(sha256_hex, content) if count >= BACKGROUND_HASH \
-        else sha256_hex(content)
+    digests: pa.Array | Future[pa.Array] = hashed if hashed is not None else \
+        _hasher().submit(sha256_hex, content) if count >= BACKGROUND_HASH else sha256_hex(content)
     sizes = pc.cast(pc.binary_length(content), pa.int64())
     refs = pa.nulls(count, pa.string())
     if large:
