@@ -36,8 +36,9 @@ from deltalake.transaction import AddAction  # noqa: E402
 
 from tinylogsql import Pond, deltaappend  # noqa: E402
 from tinylogsql.location import locate  # noqa: E402
+from tinylogsql.oprows import stamp  # noqa: E402
 from tinylogsql.schema import OPLOG_SCHEMA  # noqa: E402
-from tinylogsql.store import CHECKPOINT_INTERVAL, STATS_COLUMNS, stamp  # noqa: E402
+from tinylogsql.store import CHECKPOINT_INTERVAL, STATS_COLUMNS  # noqa: E402
 
 CONFIG = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL), "delta.dataSkippingStatsColumns": STATS_COLUMNS}
 HOOKS = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)

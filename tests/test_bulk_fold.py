@@ -17,8 +17,8 @@ import tinylogsql.segments
 from tinylogsql import Pond
 from tinylogsql.errors import StorageError
 from tinylogsql.nodeorder import distinct_order
+from tinylogsql.oprows import stamp
 from tinylogsql.state import IN_ORDER, created_rows_of, grouped_order
-from tinylogsql.store import stamp
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from reliability_helpers import worker_env
 import tinylogsql.pond as pond_module
 import tinylogsql.store as store_module
 from tinylogsql import Pond
+from tinylogsql.oprows import stamp
 from tinylogsql.schema import ROOT_ID
-from tinylogsql.store import stamp
 
 
 def _forge(path: Path, ops: list[dict[str, object]]) -> None:

@@ -13,8 +13,9 @@ from deltalake import DeltaTable
 
 from tinylogsql import Pond, deltaappend
 from tinylogsql.location import LOG_DIR, locate
+from tinylogsql.oprows import stamp
 from tinylogsql.schema import ROOT_ID
-from tinylogsql.store import CommitConflict, Store, stamp
+from tinylogsql.store import CommitConflict, Store
 
 
 def _log(path) -> str:  # type: ignore[no-untyped-def]

@@ -19,9 +19,10 @@ from .errors import (
     RefExistsError,
     VersionNotFoundError,
 )
+from .oprows import stamp
 from .query import Engine
 from .refs import MAIN, Branch, Refs, Tag, check_name, resolve_rev, scan_branches
-from .store import CommitConflict, Store, backoff, stamp
+from .store import CommitConflict, Store, backoff
 
 if TYPE_CHECKING:
     from .merge import MergePreview, MergeResult

@@ -50,7 +50,7 @@ WORKERS = 4
 """Large contents (over INLINE_MAX) stored at once (each is itself chunked by a few threads)."""
 OP_COLUMNS = ("op", "node_id", "kind", "parent_id", "name", "from_parent_id", "from_name", "size", "sha256",
               "content", "content_ref", "target", "branch", "ref_version")
-"""The per-op columns of a bulk table, in the order ``store.stamp`` builds them."""
+"""The per-op columns of a bulk table, in the order ``oprows.stamp`` builds them."""
 KINDS = ("file", "dir", "symlink")
 LOOKUP_MAX = 2000
 """Up to this many entries a batch looks each name up; more, it lists each parent directory once."""

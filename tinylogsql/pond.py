@@ -32,6 +32,7 @@ from .freshness import checked_staleness
 from .location import locate
 from .maintenance import MIN_SAFE_RETENTION_HOURS, auto_compact_in_background, check_retention, collect
 from .nodes import Directory
+from .oprows import stamp
 from .paths import resolve
 from .query import Engine, NodeRow
 from .refs import MAIN, MAIN_CHAIN, Chain, scan
@@ -41,7 +42,7 @@ from .schema import ROOT_ID
 from .sqlworker import prestart as prestart_sql_worker
 from .sqlworker import run_query
 from .state import Entry
-from .store import CommitConflict, Store, backoff, stamp
+from .store import CommitConflict, Store, backoff
 from .subscriptions import check_acks
 from .txn import Stale, Transaction
 

@@ -89,10 +89,10 @@ def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
 
 
 OpRow = tuple[Any, ...]
-"""A staged op: the log's per-op columns in ``store._OP_FIELDS`` order (op, node_id, kind, parent_id,
+"""A staged op: the log's per-op columns in ``oprows._OP_FIELDS`` order (op, node_id, kind, parent_id,
 name, from_parent_id, from_name, size, sha256, content, content_ref, target, branch, ref_version).
 A plain tuple, not a dict: cheaper to build per op, untracked by the cycle collector once seen
-(see Transaction), and converted to the commit's columns in one pass (``store.stamp``)."""
+(see Transaction), and converted to the commit's columns in one pass (``oprows.stamp``)."""
 
 
 def op_row(op: str, row: NodeRow, parent_id: str, name: str, from_parent_id: str | None = None,
