@@ -171,10 +171,7 @@ def batch_from_mapping(pond: Pond, files: Mapping[str, Any],
         else:
             contents.append(None)
             large[index] = data
-    try:
-        path_array = pa.array(paths, pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError) as exc:
-        raise InvalidNameError(f"every path must be a str of valid UTF-8: {exc}") from exc
+    path_array = _path_array(paths)
     return _batch(pond, path_array, None, pa.array(contents, pa.binary()), large, None,
                   None if on_file is None else lambda index, size: on_file(paths[index], size))
 
@@ -235,13 +232,18 @@ def batch_of_files(pond: Pond, paths: list[str], contents: list[bytes], digests:
     count = len(paths)
     if len(contents) != count or len(digests) != count or any(len(data) > INLINE_MAX for data in contents):
         raise InvalidArgumentError("batch_of_files takes one inline-sized content and digest per path")
-    try:
-        path = pa.array(paths, pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError) as exc:
-        raise InvalidNameError(f"every path must be a str of valid UTF-8: {exc}") from exc
+    path = _path_array(paths)
     return Batch(path, pa.repeat(pa.scalar("file"), count) if count else pa.array([], pa.string()),
                  pa.array(map(len, contents), pa.int64(), size=count), pa.array(digests, pa.string()),
                  pa.array(contents, pa.binary()), pa.nulls(count, pa.string()), pa.nulls(count, pa.string()))
+
+
+def _path_array(paths: list[str]) -> pa.Array:
+    """The paths as an Arrow string column; anything but valid UTF-8 text is InvalidNameError."""
+    try:
+        return pa.array(paths, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError) as exc:
+        raise InvalidNameError(f"every path must be a str of valid UTF-8: {exc}") from exc
 
 
 def _flat(column: pa.ChunkedArray | pa.Array) -> pa.Array:
