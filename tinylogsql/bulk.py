@@ -402,9 +402,8 @@ def _directories(tx: Transaction, start: Directory, paths: list[str], parents: b
 
 
 def sorted_ids(count: int) -> list[str]:
-    """``count`` fresh node ids (as ``txn.node_ids``: 128 random bits each), in ascending order."""
-    text = binascii.hexlify(os.urandom(16 * count)).decode()
-    return sorted(text[start:start + 32] for start in range(0, 32 * count, 32))
+    """``count`` fresh node ids (``new_ids``), in ascending order."""
+    return sorted(new_ids(count).to_pylist())
 
 
 def _distinct(index: pa.Array, names: pa.Array, parent_rows: list[NodeRow]) -> bool:
