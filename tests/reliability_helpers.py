@@ -349,7 +349,7 @@ def maintenance_commit(pond_path: Path, version: int) -> bool:
     log = Path(pond_path) / "log" / "_delta_log"
     entry = log / f"{version:020d}.json"
     if not entry.exists():
-        # Trimmed (store.KEEP_VERSIONS): it cannot tell. An acknowledged op committed there
+        # Trimmed (logtrim.KEEP_VERSIONS): it cannot tell. An acknowledged op committed there
         # would be reported as lost by verify(), so only a version older than every kept entry
         # passes, where the log promises nothing.
         kept = [int(p.name[:20]) for p in log.glob("*.json") if p.name[:20].isdigit()]

@@ -12,8 +12,8 @@ from deltalake import DeltaTable, write_deltalake
 from reliability_helpers import worker_env
 
 import tinylogsql.pond as pond_module
-import tinylogsql.store as store_module
 from tinylogsql import Pond
+from tinylogsql.logtrim import TRIM_EVERY
 from tinylogsql.oprows import stamp
 from tinylogsql.schema import ROOT_ID
 
@@ -116,7 +116,7 @@ def test_a_persisted_state_that_disagrees_with_the_log_is_reported(tmp_path: Pat
 def test_files_compaction_replaced_are_not_orphans_after_the_log_is_trimmed(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(pond_module, "AUTO_COMPACT_EVERY", 15)
     with Pond.create(tmp_path / "pond") as pond:
-        for i in range(store_module.TRIM_EVERY * 2):  # the second trim drops the first 90 entries
+        for i in range(TRIM_EVERY * 2):  # the second trim drops the first 90 entries
             pond.root.create_file_path(f"f{i}", str(i))
         pond._store.settle()  # trims and compactions run on threads: wait for the ones asked
         entries = sorted((tmp_path / "pond" / "log" / "_delta_log").glob("*.json"))

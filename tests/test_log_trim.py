@@ -8,7 +8,8 @@ import polars  # (the test extra installs it: a missing one fails here, it is ne
 from deltalake import DeltaTable
 
 from tinylogsql import Pond
-from tinylogsql.store import CHECKPOINT_INTERVAL, KEEP_VERSIONS, TRIM_EVERY
+from tinylogsql.logtrim import KEEP_VERSIONS, TRIM_EVERY
+from tinylogsql.store import CHECKPOINT_INTERVAL
 
 
 def test_commits_trim_old_log_entries_and_readers_keep_working(tmp_path):

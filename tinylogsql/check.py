@@ -213,7 +213,7 @@ def _check_store(location: Location, report: CheckReport, version: int | None) -
 
 def _tombstones(fs: pafs.FileSystem, log_dir: str) -> set[str]:
     """Data files that checkpoints record as removed: commits trim the log entries that removed
-    them (store.KEEP_VERSIONS), so without these, files compaction replaced would look orphaned."""
+    them (logtrim.KEEP_VERSIONS), so without these, files compaction replaced would look orphaned."""
     try:
         infos = fs.get_file_info(pafs.FileSelector(log_dir))
     except OSError:

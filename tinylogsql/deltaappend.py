@@ -147,7 +147,7 @@ def _trimmed_before(location: Location, version: int, name: str) -> bool:
     """Had a log trim already removed ``version`` when this writer's entry of it landed? A writer
     that stalls between its sync and its write while 100+ versions are committed and trimmed finds
     the entry name free and "wins" a version the table has passed (the trim keeps entries by count,
-    Store.trim_log). Trims delete oldest first, so the previous entry still there proves ours is
+    logtrim.trim). Trims delete oldest first, so the previous entry still there proves ours is
     the version's one entry (one stat, the usual answer). Else ours is lost unless the oldest
     checkpoint at or after it lists our file (added, or removed since by a compaction): then the
     trim came after we landed."""
@@ -190,10 +190,10 @@ class Checkpointer:
       then its checkpoint names an old version and its ``_last_checkpoint`` lands after a newer one.
       deltalake's open lists from the hint and takes the newest complete checkpoint it finds
       (delta-kernel-rs ``LogSegmentFiles::list_with_checkpoint_hint``), and tinylogsql's readers never
-      trust the hint alone (``Store.checkpoint_after``). Building a checkpoint whose entries were
+      trust the hint alone (``logtrim.checkpoint_after``). Building a checkpoint whose entries were
       trimmed fails ("No files in log segment") and is skipped.
     - The trim runs after the checkpoint it was asked with, counting back from it (not from the
-      newest entry): every entry after a checkpoint that exists stays (``Store.trim_log``).
+      newest entry): every entry after a checkpoint that exists stays (``logtrim.trim``).
     """
 
     def __init__(self, open_table: Callable[[int], DeltaTable], trim: Callable[[int], Any],

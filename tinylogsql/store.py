@@ -32,12 +32,13 @@ from deltalake import (
 )
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from . import commitbranch, deltaappend, logfiles, objects, statefile
+from . import commitbranch, deltaappend, logfiles, logtrim, objects, statefile
 from .content import BLOB_DIR, ContentStore
 from .errors import CorruptPondError, PondExistsError, PondNotFoundError, StorageError
 from .guard import unique_ops
 from .location import LOG_DIR, Location
 from .logfiles import MissingDataFile
+from .logtrim import KEEP_VERSIONS, TRIM_EVERY
 from .oprows import stamp
 from .schema import LEGACY_COLUMNS, OPLOG_SCHEMA, ROOT_ID
 
@@ -45,7 +46,7 @@ REOPEN_EVERY = 50
 """Reopen the DeltaTable after this many commits: a long-lived one gets slower per commit."""
 LOG_RETENTION = "interval 7 days"
 """``delta.logRetentionDuration`` of a new pond: what ``maintain`` (``cleanup_metadata``) keeps.
-Commits do not wait for it: see ``KEEP_VERSIONS``."""
+Commits do not wait for it: see ``logtrim.KEEP_VERSIONS``."""
 CHECKPOINT_INTERVAL = 10
 """``delta.checkpointInterval`` of a new pond (Delta's default is 100). delta-rs rebuilds its
 snapshot after each commit from the newest checkpoint plus every entry since, so a commit
@@ -72,27 +73,10 @@ and merge skip row groups by ``node_id``, refs by ``op``), no page index, and no
 attempt on columns whose values are all distinct.
 The floor of a 1M-row commit (write_deltalake alone) measured ~0.50 s CPU this way against
 ~0.61-0.74 s with the defaults, for the same file size."""
-TRIM_EVERY = 100
-"""Commits between two trims of the Delta log (one listing of ``_delta_log`` each)."""
-KEEP_VERSIONS = 100
-"""A trim keeps the log entries from the newest checkpoint at least this many versions old.
-
-Why: every delta-rs commit lists ``_delta_log`` (the snapshot update after the commit; and,
-unless disabled as here, the expired-log cleanup hook after *every* commit), and a local
-listing stats the whole folder, so commit cost grew with every entry ever written
-(measured: ~47 -> ~18 commits/s over 7k commits with a 7-day retention that never expired
-anything). After a trim ``_delta_log`` holds ~100-200 entries.
-
-Trade-off: pond time travel (``pond.at``, the ``log`` view) does not need old entries, every op
-row carries its version. Delta-level readers do: ``DeltaTable(uri, version=v)`` (and polars or
-duckdb time travel) reach only versions from the kept checkpoint on, not 7 days back, and a
-pond process lagging more than ~100 commits behind reads the rows it missed from the current
-data files (``read_since``) instead of the missed entries. The newest version is always
-readable by every Delta reader."""
 _HOOKS = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
 """delta-rs writes its checkpoint every ``delta.checkpointInterval`` commits; its expired-log
-cleanup (which lists the whole log after every commit) is replaced by ``Store.trim_log``
-every TRIM_EVERY commits."""
+cleanup (which lists the whole log after every commit) is replaced by ``logtrim.trim``
+every ``logtrim.TRIM_EVERY`` commits."""
 
 
 def storage_error(table_uri: str, exc: Exception) -> StorageError:
@@ -145,7 +129,7 @@ class Store:
         self.states = statefile.Snapshots(location, lambda: self.table_id)
         self.chunks = self.content.chunks
         self._commits_since_open = 0
-        self._checkpoint_seen: tuple[tuple[int | None, int] | None, int] = (None, -1)
+        self.checkpoint_hint = logtrim.CheckpointHint(location)
         self._legacy = False  # a table without the branch columns: the next commit adds them
         self._at = dt.version()  # the table's version as far as this store knows (its own commits included)
         self._direct, self._checkpoint_every = deltaappend.supported(dt)
@@ -225,47 +209,8 @@ class Store:
         return objects.newer_entries(self.location, version) if self.location.remote else None
 
     def checkpoint_after(self, version: int) -> bool:
-        """Is there a version newer than ``version`` whose log entries were cleaned up? Asked when
-        ``version + 1`` has no log entry. Trims delete oldest first, so ``version``'s own entry still
-        there proves ``version + 1`` was never trimmed: nothing is newer (one stat). Only when it is
-        gone too, ``_last_checkpoint`` is asked, and if it names nothing newer, the log is listed: the
-        hint may be stale (delta-rs overwrites it unconditionally, so a lagging checkpoint's hint can
-        land after newer ones and after a trim). Trusting it alone let a writer recreate a trimmed
-        entry behind the newest checkpoint, where no reader looks (tests/test_checkpoint_race.py)."""
-        if self.has_version(version):
-            return False
-        return self._hint_after(version) or self._listed_after(version)
-
-    def _hint_after(self, version: int) -> bool:
-        return self.checkpoint_hint() > version
-
-    def checkpoint_hint(self) -> int:
-        """The version ``_last_checkpoint`` names (-1: none or unreadable). Locally one stat (the small
-        file is read only when it changed); on object storage one GET."""
-        path = self.location.path(LOG_DIR, "_delta_log", "_last_checkpoint")
-        if not self.location.remote:
-            info = self.location.fs.get_file_info(path)
-            if info.type != pafs.FileType.File:
-                return -1
-            if (info.mtime_ns, info.size) == self._checkpoint_seen[0]:
-                return self._checkpoint_seen[1]
-        try:
-            newest = int(json.loads(logfiles.read_whole(self.location, path))["version"])
-        except (OSError, ValueError, KeyError):
-            return -1  # none, being rewritten or unreadable: the listing decides
-        if not self.location.remote:
-            self._checkpoint_seen = ((info.mtime_ns, info.size), newest)
-        return newest
-
-    def _listed_after(self, version: int) -> bool:
-        """Does any log entry or checkpoint of a version newer than ``version`` exist? One listing."""
-        if self.location.remote:
-            return objects.newer_entries(self.location, version).newest > version
-        try:
-            infos = self.location.fs.get_file_info(pafs.FileSelector(self.location.path(LOG_DIR, "_delta_log")))
-        except OSError:
-            return False
-        return any(int(m.group(1)) > version for info in infos if (m := deltaappend.LOG_FILE.match(info.base_name)))
+        """Is there a version newer than ``version`` whose log entries were trimmed (logtrim)?"""
+        return logtrim.checkpoint_after(self.location, version, self.checkpoint_hint)
 
     def latest_version(self, known: int) -> int:
         """The newest version, probing forward from a version known to exist."""
@@ -500,41 +445,8 @@ class Store:
         self._checkpointer.settle()
 
     def trim_log(self, keep_versions: int = KEEP_VERSIONS, upto: int | None = None) -> int:
-        """Delete log entries (and checkpoints) older than the newest checkpoint that is at least
-        ``keep_versions`` versions old; return how many files went. Oldest first and best
-        effort: a failure leaves the rest (a contiguous log) for the next trim.
-
-        What stays is a complete Delta log from that checkpoint on (see KEEP_VERSIONS). ``upto``:
-        count back from this version (the newest checkpoint) rather than from the newest entry.
-        One listing of ``_delta_log`` (one LIST on object storage) per call.
-        """
-        log_dir = self.location.path(LOG_DIR, "_delta_log")
-        try:
-            infos = self.location.fs.get_file_info(pafs.FileSelector(log_dir))
-        except OSError:
-            return 0
-        files = [(int(m.group(1)), m.group(2), info.path) for info in infos
-                 if (m := deltaappend.LOG_FILE.match(info.base_name))]
-        if not files:
-            return 0
-        newest = max(version for version, _, _ in files) if upto is None else upto
-        old_enough = [version for version, kind, _ in files
-                      if kind.startswith("checkpoint") and version <= newest - keep_versions]
-        if not old_enough:
-            return 0
-        keep_from = max(old_enough)
-        deleted = 0
-        for version, _, path in sorted(files):
-            if version >= keep_from:
-                break
-            try:
-                self.location.fs.delete_file(path)
-                deleted += 1
-            except FileNotFoundError:
-                pass  # another writer trimmed it first
-            except OSError:
-                break
-        return deleted
+        """Delete log entries older than a checkpoint kept for Delta readers (``logtrim.trim``)."""
+        return logtrim.trim(self.location, keep_versions, upto)
 
     # -- maintenance ---------------------------------------------------------------
     def opened_file_uris(self) -> list[str]:
