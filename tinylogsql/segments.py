@@ -11,6 +11,11 @@ Layer invariants: ``nodes[id]`` is a changed node's row as of that layer (None o
 ``keys[(parent, name)]`` the node at a name a change in that layer touched (None once vacated);
 a key or node absent from a layer is answered by the layers below it, then the base.
 ``touched[parent]`` lists the names that make a directory's listing below stale.
+
+A layer keeps its rows as plain tuples, made NodeRows again when read: the cycle collector stops
+tracking a tuple of atoms, never a NodeRow (a tuple subclass), so with up to four layers of 100k+
+rows each, every full collection walked them all, holding the GIL for 0.2-0.5 s at 500k entries
+while a committer waited for it (issue 18, p99.9 commit latency).
 """
 
 from __future__ import annotations
@@ -83,13 +88,24 @@ def _same(item: Any) -> Any:
     return item
 
 
+Stored = tuple[Any, ...]
+"""A NodeRow's fields as a plain tuple: what a layer keeps (see the module docstring)."""
+_as_row = tuple.__new__
+_CONTENT_POINTER = slice(NodeRow._fields.index("content_version"), NodeRow._fields.index("content_seq") + 1)
+
+
+def _row(stored: Stored | None) -> NodeRow | None:
+    """A layer's stored row as a NodeRow (None stays None: a removed node)."""
+    return None if stored is None else _as_row(NodeRow, stored)
+
+
 class Layer:
     """The nodes one stretch of commits changed (see the module docstring)."""
 
     __slots__ = ("contents", "keys", "nodes", "touched")
 
     def __init__(self) -> None:
-        self.nodes: dict[str, NodeRow | None] = {}
+        self.nodes: dict[str, Stored | None] = {}
         self.keys: dict[tuple[str, str], str | None] = {}
         self.touched: defaultdict[str, set[str]] = defaultdict(set)
         self.contents: dict[str, Content] = {}
@@ -189,7 +205,7 @@ class State:
                     return level.row(index)
             elif key in level.keys:
                 node_id = level.keys[key]
-                return None if node_id is None else level.nodes[node_id]
+                return None if node_id is None else _as_row(NodeRow, level.nodes[node_id])
         found = None
         for base in self.bases():  # a name taken twice (racing creates): the newest, as `entries` picks
             index = base.find(parent_id, name)
@@ -206,7 +222,7 @@ class State:
                 if index is not None:
                     return level.row(index)
             elif node_id in level.nodes:
-                return level.nodes[node_id]
+                return _row(level.nodes[node_id])
         for base in self.bases():
             index = base.position(node_id)
             if index is not None:
@@ -227,7 +243,7 @@ class State:
                     return level.content(index, content_version, content_seq)
             elif node_id in level.nodes:
                 row = level.nodes[node_id]
-                if row is None or (row.content_version, row.content_seq) != (content_version, content_seq):
+                if row is None or row[_CONTENT_POINTER] != (content_version, content_seq):
                     return None
                 return level.contents.get(node_id)
         return None
@@ -263,7 +279,7 @@ class State:
             for key in touched:
                 node_id = level.keys[(parent_id, key)]
                 if node_id is not None:
-                    kept.append(shape(level.nodes[node_id]))  # type: ignore[arg-type]
+                    kept.append(shape(_as_row(NodeRow, level.nodes[node_id])))
             kept.sort(key=name)
             listed = kept
         return listed
@@ -282,7 +298,7 @@ class State:
                 if node_id not in seen:
                     seen.add(node_id)
                     if row is not None:
-                        yield row
+                        yield _as_row(NodeRow, row)
 
     def table(self) -> pa.Table:
         """The whole state as one Arrow table (segment rows a layer superseded dropped)."""
@@ -304,7 +320,7 @@ class State:
                 layer.set_key(old.parent_id, old.name, None)
         for old, new, content in changed:
             node_id = (new or old).node_id  # type: ignore[union-attr]
-            layer.nodes[node_id] = new
+            layer.nodes[node_id] = None if new is None else tuple(new)
             if new is None:
                 layer.contents.pop(node_id, None)
                 continue
@@ -323,7 +339,7 @@ class State:
         layer = self.active
         nodes, keys, touched, stored = layer.nodes, layer.keys, layer.touched, layer.contents
         for row, content in zip(rows, contents, strict=True):
-            nodes[row.node_id] = row
+            nodes[row.node_id] = tuple(row)
             keys[(row.parent_id, row.name)] = row.node_id
             touched[row.parent_id].add(row.name)
             stored[row.node_id] = content

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from .state import ENCODED, STATE_SCHEMA, Base, Content, NodeRow
 
 if TYPE_CHECKING:
-    from .segments import Layer
+    from .segments import Layer, Stored
 
 SORT_KEYS = [("parent_id", "ascending"), ("name", "ascending"), ("version", "descending"), ("node_id", "ascending")]
 """The base's order (as ``Base.sorted``): a name taken twice resolves to the newest, then the lowest node id."""
@@ -41,7 +41,7 @@ _CONTENT_TYPE = pa.struct([STATE_SCHEMA.field("content"), STATE_SCHEMA.field("co
 def layer_rows(layers: list[Layer]) -> tuple[pa.Table, pa.Array | None]:
     """The layers' (oldest first) current nodes as a table, and the ids of every node they
     changed (their rows in the segments below are superseded), None if they changed none."""
-    nodes: dict[str, NodeRow | None]
+    nodes: dict[str, Stored | None]
     contents: dict[str, Content]
     if len(layers) == 1:  # the usual merge: one layer, its dicts read as they are (no copy)
         nodes, contents = layers[0].nodes, layers[0].contents
