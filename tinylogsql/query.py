@@ -327,7 +327,8 @@ class Engine:
         for row in rows:
             if row.kind == "dir":
                 self._remember_dir(row)
-        self.state.add(rows, zip(column["content"], column["content_ref"], strict=True), max(column["version"]))
+        self.state.add(rows, zip(column["content"], column["content_ref"], strict=True), max(column["version"]),
+                       table=created)
 
     # -- the directory cache: every live directory, derived with the state ----------------
     def _remember_dir(self, row: NodeRow) -> None:

@@ -16,6 +16,11 @@ A layer keeps its rows as plain tuples, made NodeRows again when read: the cycle
 tracking a tuple of atoms, never a NodeRow (a tuple subclass), so with up to four layers of 100k+
 rows each, every full collection walked them all, holding the GIL for 0.2-0.5 s at 500k entries
 while a committer waited for it (issue 18, p99.9 commit latency).
+
+A layer also keeps the state rows of the nodes commits *created* in it as the Arrow tables the
+fold had them in (``tables``), and which of those nodes a later commit of the layer changed
+(``edited``): a merge takes those rows as they are and converts only the edited nodes from Python
+(converting every row held the GIL for most of a background merge: py-spy, 1M build).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import pyarrow.compute as pc
 from . import prefold
 from .background import lower_priority
 from .segmerge import layer_rows, merge
-from .state import Base, Content, Entry, NodeRow
+from .state import STATE_SCHEMA, Base, Content, Entry, NodeRow
 
 REBASE_AT = 100_000
 """Freeze the active layer once it holds this many nodes (or an eighth of the state)."""
@@ -76,6 +81,8 @@ def _dispose(level: Level) -> None:
     between (one ``del`` of a 100k-node dict holds the GIL for its whole length), then hand the
     memory back."""
     if isinstance(level, Layer):
+        level.tables.clear()
+        level.edited.clear()
         for table in (level.nodes, level.keys, level.contents, level.touched):
             while table:
                 for _ in range(min(len(table), 5000)):
@@ -102,18 +109,21 @@ def _row(stored: Stored | None) -> NodeRow | None:
 class Layer:
     """The nodes one stretch of commits changed (see the module docstring)."""
 
-    __slots__ = ("contents", "keys", "nodes", "touched")
+    __slots__ = ("contents", "edited", "keys", "nodes", "tables", "touched")
 
     def __init__(self) -> None:
         self.nodes: dict[str, Stored | None] = {}
         self.keys: dict[tuple[str, str], str | None] = {}
         self.touched: defaultdict[str, set[str]] = defaultdict(set)
         self.contents: dict[str, Content] = {}
+        self.tables: list[pa.Table] = []  # state rows (STATE_SCHEMA) of nodes created in this layer
+        self.edited: set[str] = set()  # nodes whose row in ``nodes`` is not theirs in ``tables``
 
     def copy(self) -> Layer:
         twin = Layer()
         twin.nodes, twin.keys, twin.contents = dict(self.nodes), dict(self.keys), dict(self.contents)
         twin.touched = defaultdict(set, {parent: set(names) for parent, names in self.touched.items()})
+        twin.tables, twin.edited = list(self.tables), set(self.edited)
         return twin
 
     def set_key(self, parent_id: str, name: str, node_id: str | None) -> None:
@@ -315,12 +325,14 @@ class State:
         self.settle()
         layer = self.active
         changed = list(changed)
+        edited = layer.edited
         for old, _new, _content in changed:
             if old is not None:
                 layer.set_key(old.parent_id, old.name, None)
         for old, new, content in changed:
             node_id = (new or old).node_id  # type: ignore[union-attr]
             layer.nodes[node_id] = None if new is None else tuple(new)
+            edited.add(node_id)
             if new is None:
                 layer.contents.pop(node_id, None)
                 continue
@@ -333,8 +345,10 @@ class State:
         self.version = version
         self._maybe_freeze()
 
-    def add(self, rows: list[NodeRow], contents: Iterable[Content], version: int) -> None:
-        """Move to ``version`` by new nodes only, at names that were free (a bulk load)."""
+    def add(self, rows: list[NodeRow], contents: Iterable[Content], version: int,
+            table: pa.Table | None = None) -> None:
+        """Move to ``version`` by new nodes only, at names that were free (a bulk load). ``table``:
+        the same rows and contents as state rows, kept for the merge (see the module docstring)."""
         self.settle()
         layer = self.active
         nodes, keys, touched, stored = layer.nodes, layer.keys, layer.touched, layer.contents
@@ -343,6 +357,13 @@ class State:
             keys[(row.parent_id, row.name)] = row.node_id
             touched[row.parent_id].add(row.name)
             stored[row.node_id] = content
+        if table is None:
+            layer.edited.update(row.node_id for row in rows)
+        else:
+            table = table.select(STATE_SCHEMA.names)
+            layer.tables.append(table if table.schema == STATE_SCHEMA else table.cast(STATE_SCHEMA))
+            if layer.edited:
+                layer.edited.difference_update(row.node_id for row in rows)
         self.version = version
         self._maybe_freeze()
 
