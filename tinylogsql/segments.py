@@ -98,6 +98,7 @@ def _same(item: Any) -> Any:
 Stored = tuple[Any, ...]
 """A NodeRow's fields as a plain tuple: what a layer keeps (see the module docstring)."""
 _as_row = tuple.__new__
+_ID, _PARENT, _NAME = (NodeRow._fields.index(field) for field in ("node_id", "parent_id", "name"))
 _CONTENT_POINTER = slice(NodeRow._fields.index("content_version"), NodeRow._fields.index("content_seq") + 1)
 
 
@@ -345,25 +346,27 @@ class State:
         self.version = version
         self._maybe_freeze()
 
-    def add(self, rows: list[NodeRow], contents: Iterable[Content], version: int,
+    def add(self, rows: list[Stored], contents: Iterable[Content], version: int,
             table: pa.Table | None = None) -> None:
-        """Move to ``version`` by new nodes only, at names that were free (a bulk load). ``table``:
-        the same rows and contents as state rows, kept for the merge (see the module docstring)."""
+        """Move to ``version`` by new nodes only, at names that were free (a bulk load): ``rows`` in
+        NodeRow's fields (plain tuples are kept as they are). ``table``: the same rows and contents
+        as state rows, kept for the merge (see the module docstring)."""
         self.settle()
         layer = self.active
         nodes, keys, touched, stored = layer.nodes, layer.keys, layer.touched, layer.contents
         for row, content in zip(rows, contents, strict=True):
-            nodes[row.node_id] = tuple(row)
-            keys[(row.parent_id, row.name)] = row.node_id
-            touched[row.parent_id].add(row.name)
-            stored[row.node_id] = content
+            node_id, parent_id, name = row[_ID], row[_PARENT], row[_NAME]
+            nodes[node_id] = row if type(row) is tuple else tuple(row)
+            keys[(parent_id, name)] = node_id
+            touched[parent_id].add(name)
+            stored[node_id] = content
         if table is None:
-            layer.edited.update(row.node_id for row in rows)
+            layer.edited.update(row[_ID] for row in rows)
         else:
             table = table.select(STATE_SCHEMA.names)
             layer.tables.append(table if table.schema == STATE_SCHEMA else table.cast(STATE_SCHEMA))
             if layer.edited:
-                layer.edited.difference_update(row.node_id for row in rows)
+                layer.edited.difference_update(row[_ID] for row in rows)
         self.version = version
         self._maybe_freeze()
 
