@@ -11,6 +11,7 @@ from cache_helpers import state_matches_views
 import tinylogsql.segments as segments
 import tinylogsql.segmerge as segmerge
 from tinylogsql import Pond
+from tinylogsql.state import NodeRow
 
 
 def mapped_file(address: int) -> str:
@@ -91,3 +92,40 @@ def test_a_writer_serves_its_base_from_the_snapshot_it_persisted(pond_path, monk
     with Pond.open(pond_path) as fresh:
         assert fresh.root.read_file_path("p1/f007") == b"1/7" and len(fresh.root.open_dir_path("p3")) == 120
         state_matches_views(fresh)
+
+
+def table_rows(pond: Pond) -> list[NodeRow]:
+    """The state as ``State.table()`` gives it (a layer's created rows kept as Arrow), sorted."""
+    table = pond._engine.state.table().select(list(NodeRow._fields))
+    return sorted(NodeRow(**row) for row in table.to_pylist())
+
+
+def test_a_layers_created_rows_merge_with_the_later_changes_to_them(pond_path, monkeypatch):
+    monkeypatch.setattr(segments, "REBASE_AT", 1000)  # one layer holds every commit until the rebase
+    with Pond.create(pond_path) as pond:
+        root = pond.root
+        for batch in range(3):
+            with pond.transaction():
+                folder = root.create_dir_path(f"b{batch}")
+                for i in range(30):
+                    folder.create_file_path(f"f{i:02d}", f"{batch}-{i}".encode())
+        root.write_file_path("b0/f01", b"edited")  # created in this layer, changed in a later commit of it
+        root.remove("b1/f02")
+        root.rename("b2/f03", "b0/moved")
+        root.create_dir_path("b1/f02")  # a vacated name taken by a new node
+        root.write_file_path("b1/f02/inner", b"inner")
+        root.remove("b2/f04")
+        root.create_file_path("b2/f04", b"again")  # the same name, another node
+        layer = pond._engine.state.active
+        assert layer.tables and layer.edited  # (what this test is about: both kinds of rows in one layer)
+        state_matches_views(pond)
+        expected = sorted(NodeRow(*row) for row in pond.sql("select * from nodes").fetchall())
+        assert table_rows(pond) == expected
+        pond._engine.state.rebase()  # the layer merged into the base: kept rows beside converted ones
+        state_matches_views(pond)
+        assert table_rows(pond) == expected
+        assert root.read_file_path("b0/f01") == b"edited" and not root.exists("b1/f02/missing")
+        pond._engine.persist()
+    with Pond.open(pond_path) as fresh:
+        state_matches_views(fresh)
+        assert fresh.root.read_file_path("b0/moved") == b"2-3" and fresh.root.read_file_path("b2/f04") == b"again"

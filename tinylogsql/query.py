@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import warnings
 from concurrent.futures import Future
+from itertools import compress
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -323,11 +324,12 @@ class Engine:
             return
         created = created.sort_by([("version", "ascending"), ("content_seq", "ascending")])  # commit order
         column = {name: column_values(created.column(name).combine_chunks()) for name in STATE_SCHEMA.names}
-        rows = list(map(NodeRow._make, zip(*(column[name] for name in NodeRow._fields), strict=True)))
-        for row in rows:
-            if row.kind == "dir":
-                self._remember_dir(row)
-        self.state.add(rows, zip(column["content"], column["content_ref"], strict=True), max(column["version"]))
+        # plain tuples, kept by the layer as they are (no NodeRow a row: see segments.py)
+        rows = list(zip(*(column[name] for name in NodeRow._fields), strict=True))
+        for row in compress(rows, [kind == "dir" for kind in column["kind"]]):
+            self._remember_dir(NodeRow._make(row))
+        self.state.add(rows, zip(column["content"], column["content_ref"], strict=True), max(column["version"]),
+                       table=created)
 
     # -- the directory cache: every live directory, derived with the state ----------------
     def _remember_dir(self, row: NodeRow) -> None:

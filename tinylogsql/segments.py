@@ -11,6 +11,16 @@ Layer invariants: ``nodes[id]`` is a changed node's row as of that layer (None o
 ``keys[(parent, name)]`` the node at a name a change in that layer touched (None once vacated);
 a key or node absent from a layer is answered by the layers below it, then the base.
 ``touched[parent]`` lists the names that make a directory's listing below stale.
+
+A layer keeps its rows as plain tuples, made NodeRows again when read: the cycle collector stops
+tracking a tuple of atoms, never a NodeRow (a tuple subclass), so with up to four layers of 100k+
+rows each, every full collection walked them all, holding the GIL for 0.2-0.5 s at 500k entries
+while a committer waited for it (issue 18, p99.9 commit latency).
+
+A layer also keeps the state rows of the nodes commits *created* in it as the Arrow tables the
+fold had them in (``tables``), and which of those nodes a later commit of the layer changed
+(``edited``): a merge takes those rows as they are and converts only the edited nodes from Python
+(converting every row held the GIL for most of a background merge: py-spy, 1M build).
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ import pyarrow.compute as pc
 from . import prefold
 from .background import lower_priority
 from .segmerge import layer_rows, merge
-from .state import Base, Content, Entry, NodeRow
+from .state import STATE_SCHEMA, Base, Content, Entry, NodeRow
 
 REBASE_AT = 100_000
 """Freeze the active layer once it holds this many nodes (or an eighth of the state)."""
@@ -71,6 +81,8 @@ def _dispose(level: Level) -> None:
     between (one ``del`` of a 100k-node dict holds the GIL for its whole length), then hand the
     memory back."""
     if isinstance(level, Layer):
+        level.tables.clear()
+        level.edited.clear()
         for table in (level.nodes, level.keys, level.contents, level.touched):
             while table:
                 for _ in range(min(len(table), 5000)):
@@ -83,21 +95,36 @@ def _same(item: Any) -> Any:
     return item
 
 
+Stored = tuple[Any, ...]
+"""A NodeRow's fields as a plain tuple: what a layer keeps (see the module docstring)."""
+_as_row = tuple.__new__
+_ID, _PARENT, _NAME = (NodeRow._fields.index(field) for field in ("node_id", "parent_id", "name"))
+_CONTENT_POINTER = slice(NodeRow._fields.index("content_version"), NodeRow._fields.index("content_seq") + 1)
+
+
+def _row(stored: Stored | None) -> NodeRow | None:
+    """A layer's stored row as a NodeRow (None stays None: a removed node)."""
+    return None if stored is None else _as_row(NodeRow, stored)
+
+
 class Layer:
     """The nodes one stretch of commits changed (see the module docstring)."""
 
-    __slots__ = ("contents", "keys", "nodes", "touched")
+    __slots__ = ("contents", "edited", "keys", "nodes", "tables", "touched")
 
     def __init__(self) -> None:
-        self.nodes: dict[str, NodeRow | None] = {}
+        self.nodes: dict[str, Stored | None] = {}
         self.keys: dict[tuple[str, str], str | None] = {}
         self.touched: defaultdict[str, set[str]] = defaultdict(set)
         self.contents: dict[str, Content] = {}
+        self.tables: list[pa.Table] = []  # state rows (STATE_SCHEMA) of nodes created in this layer
+        self.edited: set[str] = set()  # nodes whose row in ``nodes`` is not theirs in ``tables``
 
     def copy(self) -> Layer:
         twin = Layer()
         twin.nodes, twin.keys, twin.contents = dict(self.nodes), dict(self.keys), dict(self.contents)
         twin.touched = defaultdict(set, {parent: set(names) for parent, names in self.touched.items()})
+        twin.tables, twin.edited = list(self.tables), set(self.edited)
         return twin
 
     def set_key(self, parent_id: str, name: str, node_id: str | None) -> None:
@@ -189,7 +216,7 @@ class State:
                     return level.row(index)
             elif key in level.keys:
                 node_id = level.keys[key]
-                return None if node_id is None else level.nodes[node_id]
+                return None if node_id is None else _as_row(NodeRow, level.nodes[node_id])
         found = None
         for base in self.bases():  # a name taken twice (racing creates): the newest, as `entries` picks
             index = base.find(parent_id, name)
@@ -206,7 +233,7 @@ class State:
                 if index is not None:
                     return level.row(index)
             elif node_id in level.nodes:
-                return level.nodes[node_id]
+                return _row(level.nodes[node_id])
         for base in self.bases():
             index = base.position(node_id)
             if index is not None:
@@ -227,7 +254,7 @@ class State:
                     return level.content(index, content_version, content_seq)
             elif node_id in level.nodes:
                 row = level.nodes[node_id]
-                if row is None or (row.content_version, row.content_seq) != (content_version, content_seq):
+                if row is None or row[_CONTENT_POINTER] != (content_version, content_seq):
                     return None
                 return level.contents.get(node_id)
         return None
@@ -263,7 +290,7 @@ class State:
             for key in touched:
                 node_id = level.keys[(parent_id, key)]
                 if node_id is not None:
-                    kept.append(shape(level.nodes[node_id]))  # type: ignore[arg-type]
+                    kept.append(shape(_as_row(NodeRow, level.nodes[node_id])))
             kept.sort(key=name)
             listed = kept
         return listed
@@ -282,7 +309,7 @@ class State:
                 if node_id not in seen:
                     seen.add(node_id)
                     if row is not None:
-                        yield row
+                        yield _as_row(NodeRow, row)
 
     def table(self) -> pa.Table:
         """The whole state as one Arrow table (segment rows a layer superseded dropped)."""
@@ -299,12 +326,14 @@ class State:
         self.settle()
         layer = self.active
         changed = list(changed)
+        edited = layer.edited
         for old, _new, _content in changed:
             if old is not None:
                 layer.set_key(old.parent_id, old.name, None)
         for old, new, content in changed:
             node_id = (new or old).node_id  # type: ignore[union-attr]
-            layer.nodes[node_id] = new
+            layer.nodes[node_id] = None if new is None else tuple(new)
+            edited.add(node_id)
             if new is None:
                 layer.contents.pop(node_id, None)
                 continue
@@ -317,16 +346,27 @@ class State:
         self.version = version
         self._maybe_freeze()
 
-    def add(self, rows: list[NodeRow], contents: Iterable[Content], version: int) -> None:
-        """Move to ``version`` by new nodes only, at names that were free (a bulk load)."""
+    def add(self, rows: list[Stored], contents: Iterable[Content], version: int,
+            table: pa.Table | None = None) -> None:
+        """Move to ``version`` by new nodes only, at names that were free (a bulk load): ``rows`` in
+        NodeRow's fields (plain tuples are kept as they are). ``table``: the same rows and contents
+        as state rows, kept for the merge (see the module docstring)."""
         self.settle()
         layer = self.active
         nodes, keys, touched, stored = layer.nodes, layer.keys, layer.touched, layer.contents
         for row, content in zip(rows, contents, strict=True):
-            nodes[row.node_id] = row
-            keys[(row.parent_id, row.name)] = row.node_id
-            touched[row.parent_id].add(row.name)
-            stored[row.node_id] = content
+            node_id, parent_id, name = row[_ID], row[_PARENT], row[_NAME]
+            nodes[node_id] = row if type(row) is tuple else tuple(row)
+            keys[(parent_id, name)] = node_id
+            touched[parent_id].add(name)
+            stored[node_id] = content
+        if table is None:
+            layer.edited.update(row[_ID] for row in rows)
+        else:
+            table = table.select(STATE_SCHEMA.names)
+            layer.tables.append(table if table.schema == STATE_SCHEMA else table.cast(STATE_SCHEMA))
+            if layer.edited:
+                layer.edited.difference_update(row[_ID] for row in rows)
         self.version = version
         self._maybe_freeze()
 

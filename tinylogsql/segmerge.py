@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from .state import ENCODED, STATE_SCHEMA, Base, Content, NodeRow
 
 if TYPE_CHECKING:
-    from .segments import Layer
+    from .segments import Layer, Stored
 
 SORT_KEYS = [("parent_id", "ascending"), ("name", "ascending"), ("version", "descending"), ("node_id", "ascending")]
 """The base's order (as ``Base.sorted``): a name taken twice resolves to the newest, then the lowest node id."""
@@ -41,7 +41,9 @@ _CONTENT_TYPE = pa.struct([STATE_SCHEMA.field("content"), STATE_SCHEMA.field("co
 def layer_rows(layers: list[Layer]) -> tuple[pa.Table, pa.Array | None]:
     """The layers' (oldest first) current nodes as a table, and the ids of every node they
     changed (their rows in the segments below are superseded), None if they changed none."""
-    nodes: dict[str, NodeRow | None]
+    if len(layers) == 1 and layers[0].tables:  # the usual merge: its created rows taken as they are
+        return _kept_rows(layers[0])
+    nodes: dict[str, Stored | None]
     contents: dict[str, Content]
     if len(layers) == 1:  # the usual merge: one layer, its dicts read as they are (no copy)
         nodes, contents = layers[0].nodes, layers[0].contents
@@ -53,6 +55,32 @@ def layer_rows(layers: list[Layer]) -> tuple[pa.Table, pa.Array | None]:
                 contents[node_id] = layer.contents.get(node_id, (None, None))
     if not nodes:
         return STATE_SCHEMA.empty_table(), None
+    return _converted(nodes, contents), _id_array(list(nodes))
+
+
+def _kept_rows(layer: Layer) -> tuple[pa.Table, pa.Array]:
+    """``layer_rows`` of one layer: the rows of its ``tables`` whose node no later commit of the
+    layer changed, as they are, then the edited nodes' rows converted from Python."""
+    kept = pa.concat_tables(layer.tables)
+    ids = kept.column("node_id").combine_chunks()
+    if not layer.edited:
+        return kept, ids
+    edited = list(layer.edited)
+    edited_ids = _id_array(edited)
+    kept = kept.filter(pc.invert(pc.is_in(ids, value_set=edited_ids)))
+    nodes = {node_id: layer.nodes[node_id] for node_id in edited}
+    contents = {node_id: layer.contents.get(node_id, (None, None)) for node_id in edited}
+    return pa.concat_tables([kept, _converted(nodes, contents)]), pa.concat_arrays([ids, edited_ids])
+
+
+def _id_array(ids: list[str]) -> pa.Array:
+    """Node ids as one string array, converted CHUNK at a time (see CHUNK)."""
+    return pa.chunked_array([pa.array(ids[start:start + CHUNK], pa.string())
+                             for start in range(0, len(ids), CHUNK)], pa.string()).combine_chunks()
+
+
+def _converted(nodes: dict[str, Stored | None], contents: dict[str, Content]) -> pa.Table:
+    """The live rows of ``nodes`` with their ``contents`` as a state table, CHUNK rows a call."""
     live = list(filter(None, nodes.values()))  # (a NodeRow is never empty: only None goes)
     chunks: dict[str, list[pa.Array]] = {name: [] for name in STATE_SCHEMA.names}
     for start in range(0, len(live), CHUNK):  # no Python loop over rows: C calls of a chunk each (see CHUNK)
@@ -62,10 +90,7 @@ def layer_rows(layers: list[Layer]) -> tuple[pa.Table, pa.Array | None]:
         stored = pa.array(list(map(contents.get, columns[0].to_pylist())), _CONTENT_TYPE).flatten()
         chunks["content"].append(stored[0])  # (a node without content: null in both)
         chunks["content_ref"].append(stored[1])
-    table = pa.table([pa.chunked_array(chunks[field.name], field.type) for field in STATE_SCHEMA], schema=STATE_SCHEMA)
-    ids = list(nodes)
-    return table, pa.chunked_array([pa.array(ids[start:start + CHUNK], pa.string())
-                                    for start in range(0, len(ids), CHUNK)], pa.string()).combine_chunks()
+    return pa.table([pa.chunked_array(chunks[field.name], field.type) for field in STATE_SCHEMA], schema=STATE_SCHEMA)
 
 
 def _shared(dictionaries: list[pa.Array]) -> pa.Array:
