@@ -33,6 +33,7 @@ from .errors import (
     PathNotFoundError,
     PondError,
 )
+from .parentcache import ParentCache
 from .query import NodeRow
 from .state import Entry
 
@@ -151,6 +152,7 @@ class Transaction:
     new_ids: Iterator[str] = field(default_factory=node_ids, repr=False)
     unsettled: list[pa.Table] = field(default_factory=list, repr=False)  # bulk creates not yet in keys/nodes
     bulk_checks: list[tuple[pa.Array, pa.Array, pa.Array]] = field(default_factory=list, repr=False)
+    parents: ParentCache = field(default_factory=ParentCache, repr=False)  # where creates' paths led
     _clock: tuple[float, datetime] = field(default=(0.0, _EPOCH), repr=False)  # see _now
 
     # -- bulk creates (see bulk.py) ------------------------------------------------
@@ -392,15 +394,19 @@ class Transaction:
     def create(
         self, parent: NodeRow, name: str, kind: str, path: str, data: object = None, target: str | None = None
     ) -> NodeRow:
-        """Create a node named ``name`` in the directory ``parent`` (checked free by the caller).
-
-        The hot path of a batched transaction: the op row is one tuple literal (see OpRow).
-        """
+        """Create a node named ``name`` in the directory ``parent`` (checked free by the caller)."""
         if parent.kind != "dir":
             raise NotADirError(path)
+        return _NODE_ROW(NodeRow, self.create_in(parent.node_id, name, kind, path, data, target))
+
+    def create_in(self, parent_id: str, name: str, kind: str, path: str, data: object = None,
+                  target: str | None = None) -> Fields:
+        """``create`` in the directory ``parent_id`` (checked a directory, and ``name`` free, by the
+        caller); its pending row's fields. The hot path of a batched transaction: the op row is one
+        tuple literal (see OpRow), and no NodeRow is built for a caller that needs only the id.
+        """
         if self.unsettled:
             self._settle()
-        parent_id = parent.node_id
         nodes = self.nodes
         if parent_id not in nodes and parent_id not in self.claimed_dirs:  # _claim_dir, inlined (the hot path)
             self.claimed_dirs.add(parent_id)
@@ -426,7 +432,7 @@ class Transaction:
         self.keys[(parent_id, name)] = fields
         self.touched[parent_id].add(name)
         nodes[node_id] = fields
-        return _NODE_ROW(NodeRow, fields)
+        return fields
 
     def _content(self, node_id: str, data: object) -> tuple[int, str, bytes | None, str | None]:
         """(size, sha256, inline content, blob ref) of new content: small content inline, larger
