@@ -80,8 +80,9 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
     fresh = list(range(len(paths)))
     if existing:
         taken = [index for index, key in enumerate(keys) if key in existing]
+        where = pa.array(taken, pa.int64())
         columns = [batch.kind, batch.target, batch.size, batch.sha256, batch.content, batch.content_ref]
-        values = [column.take(taken).to_pylist() for column in columns]
+        values = [column.take(where).to_pylist() for column in columns]
         rewrite_rows(tx, zip([paths[i] for i in taken], [keys[i] for i in taken], *values, strict=True), existing,
                      exist_ok)
         fresh = [index for index, key in enumerate(keys) if key not in existing]
