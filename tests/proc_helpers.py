@@ -45,3 +45,14 @@ def read_in_fresh_process(path: str, name: str) -> bytes:
     """Read a file in a pool worker; its errors must reach the parent as themselves."""
     with Pond.open(path) as pond:
         return pond.root.read_file_path(name)
+
+
+def view_in_fresh_process(path: str) -> dict[str, object]:
+    """A fresh process's view of a local pond: its version and files, and the version deltalake reads."""
+    from deltalake import DeltaTable
+
+    with Pond.open(path) as pond:
+        paths = [row[0] for row in pond._fixed_sql("SELECT p.path FROM nodes n JOIN paths p USING (node_id) "
+                                                   "WHERE n.kind = 'file'")]
+        files = {name: pond.root.read_file_path(name) for name in paths}
+        return {"version": pond.version, "files": files, "delta_version": DeltaTable(f"{path}/log").version()}

@@ -146,7 +146,7 @@ def test_exist_ok_writes_new_versions(pond, check_by):
     assert ops == [("write", "/a/x"), ("create", "/a/z")]
 
 
-def test_inside_a_transaction_with_other_ops(pond):
+def test_inside_a_transaction_with_other_ops(pond, check_by):
     pond.root.create_file_path("old", b"o")
     with pond.transaction("mixed") as tx:
         pond.root.remove("old")
@@ -185,11 +185,15 @@ def _spawn(target, *args):  # type: ignore[no-untyped-def]
     assert process.exitcode == 0
 
 
-@pytest.fixture(params=["lookups", "listings"])
+@pytest.fixture(params=["python", "lookups", "listings"])
 def check_by(request, monkeypatch):
-    """Both ways a batch checks its names: a lookup each (small batches) or a listing per parent."""
+    """Every way a batch is staged: in plain Python (small batches, smallbatch.py), or in Arrow columns
+    with a lookup of each name (up to LOOKUP_MAX) or a listing per parent."""
     import tinylogsql.bulk
+    import tinylogsql.smallbatch
 
+    if request.param != "python":
+        monkeypatch.setattr(tinylogsql.smallbatch, "SMALL_BATCH", 0)
     if request.param == "listings":
         monkeypatch.setattr(tinylogsql.bulk, "LOOKUP_MAX", 0)
     return request.param
@@ -213,6 +217,47 @@ def test_concurrent_writer(pond, pond_path, check_by):
     assert tx.committed_version == pond.version
     assert sorted(pond.root.glob("**/*")) == ["/d", "/d/a", "/d/b", "/d/c", "/e", "/e/f", "/other"]
     assert pond.check().ok
+
+
+def staged(pond: Pond, arrow: bool) -> dict[str, list[tuple]]:
+    """Small batches of every kind of entry, staged in plain Python or (``arrow``) in Arrow columns:
+    new and existing folders, "./" and "//" spellings, a symlinked folder, explicit directories,
+    symlinks, rewrites of existing files (exist_ok), alone and inside a transaction with other ops."""
+    import tinylogsql.smallbatch
+
+    limit = tinylogsql.smallbatch.SMALL_BATCH
+    tinylogsql.smallbatch.SMALL_BATCH = -1 if arrow else limit
+    try:
+        root = pond.root
+        root.create_dir_path("target/inner", parents=True)
+        root.create_symlink_path("via", "target")
+        root.create_files({f"d{i % 3}/s{i % 2}/f{i}": b"%d" % i * i for i in range(40)}, message="first")
+        root.create_files({"d0/s0/f0": b"new 0", "./d1//s1/f1": b"new 1", "d2/new/f": b"fresh", "via/inner/x": b"x",
+                           "d1/s0/f4": BIG, "top": b""}, exist_ok=True, message="rewrites")
+        pond.ingest(pa.table({"path": ["e", "e/link", "e/f", "d0/s0/f6", "d0/link2"],
+                              "kind": ["dir", "symlink", "file", "file", "symlink"],
+                              "content": [None, None, b"ef", b"six", None],
+                              "target": [None, "f", None, None, "s0/f6"]}), "/", exist_ok=True, message="kinds")
+        with pond.transaction("mixed"):
+            root.remove("d2/s0/f2")
+            root.create_files({"d2/s0/f2": b"again", "d2/s0/f8": b"eight", "k/v": b"v"}, exist_ok=True)
+            root.rename("k/v", "k/w")
+            root.create_files({"k/v": b"v2"})
+        with pytest.raises(PathExistsError, match="d0/s0/f0"):
+            root.create_files({"d0/s0/zz": b"z", "d0/s0/f0": b"taken"})
+        return views(pond)
+    finally:
+        tinylogsql.smallbatch.SMALL_BATCH = limit
+
+
+def test_small_batches_in_python_equal_the_arrow_path(tmp_path, pond_path):
+    """A small batch staged in plain Python (smallbatch.py) commits the same ops as through the Arrow
+    columns: the same files, entries, history and commits, the same errors."""
+    with Pond.create(str(tmp_path / "arrow"), author="tester") as reference:
+        expected = staged(reference, arrow=True)
+    with Pond.create(pond_path, author="tester") as pond:
+        assert staged(pond, arrow=False) == expected
+        assert pond.check().ok
 
 
 @pytest.fixture(params=["hashlib", "duckdb"])

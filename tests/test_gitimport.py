@@ -302,6 +302,53 @@ def test_the_state_snapshot_is_written_at_the_end(repo, pond_path, monkeypatch):
         assert min(pond._store.states.versions()) < report.versions[-1]
 
 
+def test_a_reader_opening_mid_import_sees_every_commit_so_far(repo, tmp_path, monkeypatch):
+    """An import asks for its Delta checkpoints at its end (and every HELD_AT_MOST versions of a long
+    one), not every checkpoint interval: a process opening the pond in the middle, with no
+    checkpoint since the import began, replays the log entries and sees every commit so far, through
+    tinylogsql and through deltalake; afterwards, the held checkpoints are there."""
+    import multiprocessing
+
+    import proc_helpers
+
+    import tinylogsql.deltaappend as deltaappend_module
+    import tinylogsql.gitimport as gitimport_module
+
+    monkeypatch.setattr(deltaappend_module, "HELD_AT_MOST", 20)
+    shas = []
+    for index in range(45):  # pond versions 1-45: checkpoints due at 9, 19, 29 and 39 (interval 10)
+        repo.write(f"d{index % 4}/f{index}.txt", f"{index}\n")
+        if index % 5 == 4:
+            repo.git("rm", "-q", f"d{(index - 1) % 4}/f{index - 1}.txt")
+        shas.append(repo.commit(f"commit {index}"))
+    pond_path = str(tmp_path / "pond")
+    log = tmp_path / "pond" / "log" / "_delta_log"
+    seen: dict[str, object] = {}
+    apply = gitimport_module._apply
+
+    def observed(pond, commit, *args):  # type: ignore[no-untyped-def]
+        apply(pond, commit, *args)
+        if commit.sha == shas[24]:  # version 25, mid-import
+            seen["checkpoints"] = sorted(path.name for path in log.glob("*.checkpoint*.parquet"))
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                seen.update(pool.apply(proc_helpers.view_in_fresh_process, (pond_path,)))
+
+    monkeypatch.setattr(gitimport_module, "_apply", observed)
+    with Pond.create(pond_path) as pond:
+        report = pond.import_git(repo.path)
+        assert report.versions == list(range(1, 46))
+        assert pond_tree(pond) == git_tree(repo, shas[-1])
+    assert seen["checkpoints"] == []
+    assert seen["version"] == seen["delta_version"] == 25
+    files = seen["files"]
+    assert isinstance(files, dict)
+    assert {("100644", blob_id(data), name) for name, data in files.items()} == git_tree(repo, shas[24])
+    # held from 9; 29 is HELD_AT_MOST past it and runs; 39, held since, runs at the end
+    assert sorted(int(path.name.split(".")[0]) for path in log.glob("*.checkpoint*.parquet")) == [29, 39]
+    with Pond.open(pond_path) as fresh:
+        check_every_commit(fresh, repo, shas[20:])
+
+
 def test_large_and_small_files_and_a_rename_into_new_folders(repo, pond):
     """Blobs of inline size are hashed by the reader thread and committed from those digests; a commit
     with a larger blob (stored beside the table) or a symlink takes the general bulk path. Both give

@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import pyarrow as pa
@@ -332,9 +332,13 @@ def _check_names(names: pa.Array, paths: pa.Array) -> None:
     bad = pc.or_(pc.is_in(names, pa.array(["", ".", ".."])), pc.match_substring(names, "\x00"))
     bad = pc.or_(bad, pc.greater(pc.binary_length(names), MAX_NAME_BYTES))
     if len(names) and pc.any(bad).as_py():
-        first = pc.index(bad, True).as_py()
-        split_path(paths[first].as_py())  # the per-op message for "", NUL, long names
-        raise InvalidNameError(f"cannot create {paths[first].as_py()!r}: it ends in '.' or '..' or names nothing")
+        bad_name(paths[pc.index(bad, True).as_py()].as_py())
+
+
+def bad_name(path: str) -> NoReturn:
+    """The InvalidNameError of a path whose final name cannot be a directory entry."""
+    split_path(path)  # the per-op message for "", NUL, long names
+    raise InvalidNameError(f"cannot create {path!r}: it ends in '.' or '..' or names nothing")
 
 
 def _directory(tx: Transaction, start: Directory, path: str, parents: bool) -> NodeRow:
@@ -429,6 +433,11 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
     if not len(batch):
         return 0
     before = tx.op_count()
+    from . import smallbatch  # (it builds on this module's parts)
+
+    if len(batch) <= smallbatch.SMALL_BATCH:  # plain Python lists: cheaper for a few hundred entries
+        smallbatch.stage(tx, start, batch, parents, exist_ok)
+        return tx.op_count() - before
     dirs, names = _split(batch.path)
     _check_names(names, batch.path)
     is_dir = pc.equal(batch.kind, "dir")
@@ -510,7 +519,13 @@ def _rewrite(tx: Transaction, batch: Batch, keys: pa.Array, taken: pa.Array, exi
     # (the taken rows' columns as Python lists at once: a scalar's as_py per value cost ~1 us each)
     columns = [column.filter(taken).to_pylist() for column in (
         batch.path, keys, batch.kind, batch.target, batch.size, batch.sha256, batch.content, batch.content_ref)]
-    for path, key, kind, target, size, sha, content, ref in zip(*columns, strict=True):
+    rewrite_rows(tx, zip(*columns, strict=True), existing, exist_ok)
+
+
+def rewrite_rows(tx: Transaction, rows: Iterable[tuple[Any, ...]], existing: dict[str, NodeRow],
+                 exist_ok: bool) -> None:
+    """``_rewrite`` of (path, key, kind, target, size, sha256, content, content_ref) rows."""
+    for path, key, kind, target, size, sha, content, ref in rows:
         row = existing[key]
         if not exist_ok:
             raise PathExistsError(path)

@@ -323,7 +323,7 @@ def _run(pond: Pond, repo: str, target: str, report: ImportReport) -> None:
     contents = Contents(repo)
     folders = Folders.at(repo, since)
     try:
-        with pond._persisting_at_end():  # (the state snapshot once, after the last commit)
+        with pond._upkeep_at_end():  # (state snapshot, checkpoint, compaction: once, after the last commit)
             for commit, held, digests in _prefetched(repo, since, target):
                 contents.held, contents.digests = held, digests
                 _apply(pond, commit, contents, folders, report)

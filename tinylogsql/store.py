@@ -16,6 +16,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import unquote
 
@@ -435,6 +436,10 @@ class Store:
                 f"commit landed at version {landed}, expected {base_version + 1} in {self.location.table_uri}"
             )
         self._at = base_version + 1
+
+    def checkpoints_held(self) -> AbstractContextManager[None]:
+        """The checkpoints and log trims this store's commits ask for in the block run once at its end."""
+        return self._checkpointer.held()
 
     def settle(self) -> None:
         """Wait for the checkpoints, log trims and automatic compaction that commits asked for
