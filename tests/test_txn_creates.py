@@ -10,7 +10,7 @@ import threading
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
-from test_model import _normalise, listing, ops, pond_apply
+from model_helpers import listing, normalise, ops, pond_apply
 
 from tinylogsql import NotADirError, PathExistsError, PathNotFoundError, Pond, PondError
 
@@ -144,6 +144,6 @@ def test_ops_in_one_transaction_match_the_same_ops_one_commit_each(tmp_path_fact
                     run()
             else:
                 run()
-            trees.append(_normalise(listing(pond)))
+            trees.append(normalise(listing(pond)))
     assert outcomes[1] == outcomes[0]
     assert trees[1] == trees[0]
