@@ -22,3 +22,18 @@ def pool_for(rows: int) -> pa.MemoryPool | None:
     """The pool for the columns of a commit of ``rows`` rows (None: Arrow's default)."""
     return POOL if rows >= LARGE_ROWS else None
 
+
+def contiguous(table: pa.Table) -> pa.Table:
+    """``table`` with each column in one chunk, the columns in several joined in POOL (a large
+    commit's rows: its per-op rows, e.g. the folders a bulk load made, come apart from its bulk
+    table; state.Base joins what it is given in the default pool). A column too large for one
+    array (over 2 GiB of inline content) is left as it is."""
+    columns = []
+    for column in table.columns:
+        if column.num_chunks > 1:
+            try:
+                column = pa.chunked_array([pa.concat_arrays(column.chunks, memory_pool=POOL)])
+            except pa.ArrowInvalid:  # (combine_chunks would ignore the pool)
+                pass
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=table.schema)
