@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pytest
 from test_bulk import one_by_one, views
 
+import tinylogsql.largepool
 import tinylogsql.prefold
 import tinylogsql.segments
 from tinylogsql import Pond
@@ -23,7 +24,9 @@ from tinylogsql.state import IN_ORDER, created_rows_of, grouped_order
 
 @pytest.fixture
 def overlapped(monkeypatch):
-    """Every commit folds beside its write, and a bulk load of a few hundred makes a segment."""
+    """Every commit folds beside its write, and a bulk load of a few hundred makes a segment, its
+    columns built in the large commits' pool (largepool.py)."""
+    monkeypatch.setattr(tinylogsql.largepool, "LARGE_ROWS", 1)
     monkeypatch.setattr(tinylogsql.prefold, "PREFOLD_ROWS", 1)
     monkeypatch.setattr(tinylogsql.prefold, "SEGMENT_ROWS", 1)
     monkeypatch.setattr(tinylogsql.segments, "REBASE_AT", 50)

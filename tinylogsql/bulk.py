@@ -36,6 +36,7 @@ from .errors import (
     ReadOnlyError,
 )
 from .hashing import sha256_hex
+from .largepool import pool_for
 from .paths import MAX_NAME_BYTES, _plain_name, resolve, split_path, validate_name
 from .state import repeats
 from .txn import INLINE_MAX, to_bytes
@@ -312,18 +313,19 @@ def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array 
 def _split(path: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(directory part, final name) of every path, column-wise: "a/b/c" -> ("a/b", "c"),
     "/c" -> ("/", "c"), "c" -> (".", "c"); trailing slashes ignored."""
+    pool = pool_for(len(path))
     if len(path) and pc.any(pc.ends_with(path, "/")).as_py():  # (each step a copy of the column: only if needed)
-        path = pc.utf8_rtrim(path, characters="/")
-    parts = pc.split_pattern(path, "/", max_splits=1, reverse=True)
+        path = pc.utf8_rtrim(path, characters="/", memory_pool=pool)
+    parts = pc.split_pattern(path, "/", max_splits=1, reverse=True, memory_pool=pool)
     offsets = parts.offsets.to_numpy()
     flat = parts.flatten()
-    names = flat.take(pa.array(offsets[1:] - 1))
-    dirs = flat.take(pa.array(offsets[:-1]))
+    names = pc.take(flat, pa.array(offsets[1:] - 1), memory_pool=pool)
+    dirs = pc.take(flat, pa.array(offsets[:-1]), memory_pool=pool)
     single = np.diff(offsets) != 2
     if single.any():
-        dirs = pc.if_else(pa.array(single), ".", dirs)
+        dirs = pc.if_else(pa.array(single), ".", dirs, memory_pool=pool)
     if pc.any(pc.equal(dirs, "")).as_py():
-        dirs = pc.if_else(pc.equal(dirs, ""), "/", dirs)  # "/c": the root
+        dirs = pc.if_else(pc.equal(dirs, ""), "/", dirs, memory_pool=pool)  # "/c": the root
     return dirs, names
 
 
@@ -458,8 +460,9 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
     unique = pc.unique(dirs)
     found_dirs = _directories(tx, start, unique.to_pylist(), parents)
     parent_rows = [found_dirs[path] for path in unique.to_pylist()]
-    index = pc.index_in(dirs, unique)
-    parent_of = pc.take(pa.array([row.node_id for row in parent_rows], pa.string()), index)
+    pool = pool_for(len(batch))  # (a large batch's columns: see largepool.py)
+    index = pc.index_in(dirs, unique, memory_pool=pool)
+    parent_of = pc.take(pa.array([row.node_id for row in parent_rows], pa.string()), index, memory_pool=pool)
     keys = None
     if not _distinct(index, names, parent_rows):  # the same entry twice (e.g. "a/x" and "a//x")?
         keys = pc.binary_join_element_wise(parent_of, names, "/")
@@ -550,12 +553,13 @@ def new_ids(count: int) -> pa.Array:
 def _creates(batch: Batch, parent_of: pa.Array, names: pa.Array) -> pa.Table:
     """The create rows of a batch, in the per-op columns (see OP_COLUMNS)."""
     count = len(batch)
-    null = pa.nulls(count, pa.string())
+    pool = pool_for(count)
+    null = pa.nulls(count, pa.string(), memory_pool=pool)
     return pa.table({
-        "op": pa.repeat(pa.scalar("create"), count).cast(pa.string()), "node_id": new_ids(count),
+        "op": pa.repeat(pa.scalar("create", pa.string()), count, memory_pool=pool), "node_id": new_ids(count),
         "kind": batch.kind, "parent_id": parent_of, "name": names, "from_parent_id": null, "from_name": null,
         "size": batch.size, "sha256": batch.sha256, "content": batch.content, "content_ref": batch.content_ref,
-        "target": batch.target, "branch": null, "ref_version": pa.nulls(count, pa.int64()),
+        "target": batch.target, "branch": null, "ref_version": pa.nulls(count, pa.int64(), memory_pool=pool),
     })
 
 

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .largepool import contiguous
+
 if TYPE_CHECKING:
     from .state import Base
 
@@ -62,7 +64,7 @@ def _compute(rows: pa.Table) -> tuple[pa.Table | None, Base | None]:
 
     half = None
     if rows.num_rows >= SEGMENT_ROWS and pc.all(pc.equal(rows["op"], "create")).as_py():
-        half = _sorter.submit(Base.sorted_rows, state_rows(rows))
+        half = _sorter.submit(lambda: Base.sorted_rows(contiguous(state_rows(rows))))  # (joined there)
     created = created_rows_of(rows)
     if created is None or created.num_rows < SEGMENT_ROWS or half is None:
         return created, None
