@@ -78,4 +78,3 @@ def stamp(ops: list[Any], version: int, txn_id: str, message: str, author: str,
     columns["branch"] = pa.repeat(named, count, memory_pool=pool) if columns["branch"].null_count == count \
         else pc.coalesce(columns["branch"], named, memory_pool=pool)
     return pa.table([columns[name] for name in OPLOG_SCHEMA.names], schema=OPLOG_SCHEMA)
-
