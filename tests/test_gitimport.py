@@ -349,6 +349,38 @@ def test_a_reader_opening_mid_import_sees_every_commit_so_far(repo, tmp_path, mo
         check_every_commit(fresh, repo, shas[20:])
 
 
+def test_the_final_snapshot_merges_in_the_background(repo, pond_path, monkeypatch):
+    """A state of more than PERSIST_INLINE_ROWS (50k) rows and less than BACKGROUND_ROWS (200k): the
+    snapshot due at the end of an import is merged on the background thread, not before the import
+    returns (0.3-0.4 s at 100k entries). Until it lands, reads in the process and a reopen see
+    every commit; then the snapshot is the last version's."""
+    import threading
+
+    import tinylogsql.query as query_module
+    from tinylogsql import segments
+
+    monkeypatch.setattr(segments, "PERSIST_INLINE_ROWS", 0)  # (the build's state is tiny: as a 50k+ one's)
+    monkeypatch.setattr(query_module, "PERSIST_MIN_OPS", 1)
+    shas = build(repo)
+    release = threading.Event()
+    with Pond.create(pond_path) as pond:
+        segments.in_background(release.wait)  # the merge thread is busy until released
+        try:
+            report = pond.import_git(repo.path)
+            assert pond._engine.state.merges and not pond._engine.state.merges[-1].done()  # merging after
+            check_every_commit(pond, repo, shas)
+            assert pond_tree(pond) == git_tree(repo, shas[-1])
+            with Pond.open(pond_path) as fresh:
+                check_every_commit(fresh, repo, shas)
+        finally:
+            release.set()
+        segments.in_background(lambda: None).result()  # the merge and the snapshot's write
+        assert pond._store.states.versions() == [report.versions[-1]]
+        check_every_commit(pond, repo, shas)
+    with Pond.open(pond_path) as fresh:
+        check_every_commit(fresh, repo, shas)
+
+
 def test_large_and_small_files_and_a_rename_into_new_folders(repo, pond):
     """Blobs of inline size are hashed by the reader thread and committed from those digests; a commit
     with a larger blob (stored beside the table) or a symlink takes the general bulk path. Both give

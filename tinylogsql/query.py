@@ -454,7 +454,7 @@ class Engine:
                 except (OSError, pa.ArrowException) as exc:
                     _persist_failed(self.store, exc)
                 return
-            big = self.state.size >= segments.BACKGROUND_ROWS  # a small state merges in no time: merge it now
+            big = self.state.size >= segments.BACKGROUND_ROWS  # a small state is merged up to now (in the background)
             future, version = self.state.snapshot(max_lag=PERSIST_EVERY // 4 if big else 0)
             if version <= self._persisted:
                 return

@@ -393,9 +393,9 @@ class State:
             self.freeze()
 
     # -- merging ----------------------------------------------------------------------
-    def freeze(self) -> Future[Base]:
+    def freeze(self, background: bool = False) -> Future[Base]:
         """Freeze the active layer and merge it into a new base: in place for a small state, on the
-        background thread for a big one. Returns the future base (at this version)."""
+        background thread for a big one or if ``background``. Returns the future base (at this version)."""
         if not self.active.nodes and not self.created:
             if self.merges:
                 return self.merges[-1]
@@ -403,13 +403,13 @@ class State:
             done.set_result(self.base)
             return done
         layer, self.active = self.active, Layer()
-        return self._push(layer)
+        return self._push(layer, background)
 
-    def _push(self, level: Level) -> Future[Base]:
+    def _push(self, level: Level, background: bool = False) -> Future[Base]:
         self.frozen.append(level)
         self.merge_versions.append(self.version)
         previous = self.merges[-1] if self.merges else None
-        if self.size >= BACKGROUND_ROWS:
+        if background or self.size >= BACKGROUND_ROWS:
             while len(self.merges) >= MAX_FROZEN:  # merges cannot keep up: wait for the oldest
                 self._install(wait=True)
             future = _merger.submit(_merge_after, previous, self.bases(), level)
@@ -439,12 +439,14 @@ class State:
         """This state's sorted segments at some version, and that version, for a persist: the
         newest merge's base if one is in flight, else the bases (the base and bulk loads' segments,
         as they are) if at most ``max_lag`` versions old, else a merge of everything (the active
-        layer frozen)."""
+        layer frozen), on the background thread whatever the state's size: the persist that asks
+        writes it there too, so the committer need not wait for it (0.3-0.4 s at 100k entries, at
+        the end of an import-git)."""
         if self.merges:
             return self.merges[-1], self.merge_versions[-1]
         if self.version - self.base_version <= max_lag:
             return self.bases(), self.base_version
-        return self.freeze(), self.version
+        return self.freeze(background=True), self.version
 
     def rebase(self) -> None:
         """Fold every level into the base now (waits for merges in flight)."""
