@@ -16,6 +16,7 @@ import pyarrow as pa
 from .bulk import Batch, _creates, _directories, _mkdir, bad_name, rewrite_rows
 from .errors import PathExistsError
 from .paths import MAX_NAME_BYTES
+from .schema import ROOT_ID
 
 if TYPE_CHECKING:
     from .nodes import Directory
@@ -63,7 +64,7 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
         paths, dirs, names = [paths[i] for i in keep], [dirs[i] for i in keep], [names[i] for i in keep]
         batch = _take(batch, keep)
     unique = list(dict.fromkeys(dirs))  # (in the order of first use, as pc.unique)
-    found = _directories(tx, start, unique, parents)
+    found = _folders(tx, start, unique, parents)
     parent_rows = {path: found[path] for path in unique}
     parent_of = [parent_rows[folder].node_id for folder in dirs]
     keys = [f"{parent}/{name}" for parent, name in zip(parent_of, names, strict=True)]
@@ -94,6 +95,25 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
         batch = _take(batch, fresh)
         parent_of, names = [parent_of[i] for i in fresh], [names[i] for i in fresh]
     tx.add_bulk(_creates(batch, pa.array(parent_of, pa.string()), pa.array(names, pa.string())), batch.path)
+
+
+def _folders(tx: Transaction, start: Directory, paths: list[str], parents: bool) -> dict[str, NodeRow]:
+    """``bulk._directories``, the folders a run of commits carries (``tx.folders``, import-git's) taken
+    from there: the rest (new, not plain, or changed by this transaction) walked as before."""
+    carried = tx.folders
+    if carried is None or start.node_id != ROOT_ID:
+        return _directories(tx, start, paths, parents)
+    found: dict[str, NodeRow] = {}
+    missing = []
+    for path in paths:
+        row = carried.folder(tx, path) if path != "." else None
+        if row is None:
+            missing.append(path)
+        else:
+            found[path] = row
+    if missing:
+        found.update(_directories(tx, start, missing, parents))
+    return found
 
 
 def _take(batch: Batch, indices: list[int]) -> Batch:
