@@ -318,31 +318,37 @@ class State:
                         [level for level in levels if isinstance(level, Layer)])
 
     # -- moving forward -------------------------------------------------------------
-    def apply(self, changed: Iterable[tuple[NodeRow | None, NodeRow | None, Content | None]], version: int) -> None:
-        """Move to ``version``: (old row, new row, new content) for every node a commit touched.
+    def apply(self, changed: Iterable[tuple[NodeRow | None, Stored | None, Content | None]], version: int) -> None:
+        """Move to ``version``: (old row, new row as a plain tuple of NodeRow's fields, new content) for
+        every node a commit touched (the tuple is kept as it is: see the module docstring).
 
         Old names are vacated before new ones are taken, so a swap inside one commit works.
         """
         self.settle()
         layer = self.active
         changed = list(changed)
-        edited = layer.edited
+        edited, nodes, keys, touched, contents = layer.edited, layer.nodes, layer.keys, layer.touched, layer.contents
         for old, _new, _content in changed:
             if old is not None:
-                layer.set_key(old.parent_id, old.name, None)
+                keys[(old.parent_id, old.name)] = None  # (Layer.set_key, inlined: the fold's hot path)
+                touched[old.parent_id].add(old.name)
         for old, new, content in changed:
-            node_id = (new or old).node_id  # type: ignore[union-attr]
-            layer.nodes[node_id] = None if new is None else tuple(new)
-            edited.add(node_id)
             if new is None:
-                layer.contents.pop(node_id, None)
+                node_id = old.node_id  # type: ignore[union-attr]
+                nodes[node_id] = None
+                edited.add(node_id)
+                contents.pop(node_id, None)
                 continue
-            layer.set_key(new.parent_id, new.name, node_id)
+            node_id, parent_id, name = new[_ID], new[_PARENT], new[_NAME]
+            nodes[node_id] = new
+            edited.add(node_id)
+            keys[(parent_id, name)] = node_id
+            touched[parent_id].add(name)
             if content is not None:
-                layer.contents[node_id] = content
-            elif old is not None and node_id not in layer.contents:
+                contents[node_id] = content
+            elif old is not None and node_id not in contents:
                 kept = self._content(list(reversed(self.frozen)), node_id, old.content_version, old.content_seq)
-                layer.contents[node_id] = kept if kept is not None else (None, None)
+                contents[node_id] = kept if kept is not None else (None, None)
         self.version = version
         self._maybe_freeze()
 
