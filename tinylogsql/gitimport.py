@@ -34,6 +34,7 @@ from .errors import GitError, InvalidArgumentError, InvalidNameError, NotADirErr
 from .folderrows import FolderRows
 from .paths import is_plain, resolve
 from .schema import ROOT_ID
+from .smallbatch import SMALL_BATCH, stage_files
 from .txn import INLINE_MAX
 
 if TYPE_CHECKING:
@@ -611,9 +612,12 @@ def _add(pond: Pond, adds: list[Change], contents: Contents) -> None:
     paths, kinds, datas, targets = [], [], [], []
     digests = contents.digests
     if all(change.new_mode != SYMLINK and change.new_sha in digests for change in adds):  # files read ahead
-        batch = batch_of_files(pond, [change.path for change in adds], [contents.read(c.new_sha) for c in adds],
-                               [digests[change.new_sha] for change in adds])
-        create(pond, pond.root, batch, True, True, None, None)
+        paths, datas = [change.path for change in adds], [contents.read(change.new_sha) for change in adds]
+        hexes = [digests[change.new_sha] for change in adds]
+        if len(adds) <= SMALL_BATCH:  # (the usual commit: staged from these lists)
+            stage_files(pond._tx(), pond.root, paths, datas, hexes)  # type: ignore[arg-type]
+        else:
+            create(pond, pond.root, batch_of_files(pond, paths, datas, hexes), True, True, None, None)
         return
     for change in adds:
         data = contents.read(change.new_sha)
