@@ -163,6 +163,34 @@ def test_duplicate_node_ids_are_caught(ids):
     assert created_rows_of(unique).num_rows == 2
 
 
+@pytest.mark.parametrize("with_order", [True, False], ids=["node_order given", "node_order sorted here"])
+def test_a_node_is_found_by_id_whatever_its_spelling(with_order):
+    """``Base.position`` (what reads of a node and its content use) finds every id and no other: fresh
+    ids through their numeric keys, ids sharing their first 64 bits and other spellings by bisection."""
+    import binascii
+
+    from tinylogsql.state import Base
+
+    fresh = [binascii.hexlify(os.urandom(16)).decode() for _ in range(3000)]
+    cases = {
+        "fresh": fresh,
+        "tied": fresh[:50] + ["0" * 16 + "f" * 16, "0" * 16 + "1" * 16, "0" * 16 + "8" * 16],
+        "other spellings": fresh[:50] + ["ab", "A" * 32, "x-1"],
+    }
+    absent = ["0" * 16 + "2" * 16, "f" * 32, "F" * 32, "nope", "", fresh[0][:31], fresh[0] + "0"]
+    for label, ids in cases.items():
+        ops = [{"op": "create", "node_id": node_id, "kind": "file", "parent_id": "0" * 32, "name": f"n{i:05d}",
+                "size": 0, "sha256": None, "content": b"", "content_ref": None, "target": None}
+               for i, node_id in enumerate(ids)]
+        rows = created_rows_of(stamp(ops, 1, "t" * 32, "m", "a"))
+        base = Base.sorted(rows if with_order else rows.drop_columns(["node_order"]))
+        for node_id in ids:
+            index = base.position(node_id)
+            assert index is not None and base.node_id(index) == node_id, (label, node_id)
+        for node_id in absent:
+            assert base.position(node_id) is None, (label, node_id)
+
+
 def test_a_mid_sized_state_is_persisted_off_the_commit(tmp_path, monkeypatch):
     """From PERSIST_INLINE_ROWS rows on, the snapshot a commit asks for is written on the
     background thread; once written, it is the state at that commit and a reopen starts from it."""

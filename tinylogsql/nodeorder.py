@@ -10,6 +10,8 @@ the string sort: the answer is always exact.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,6 +37,23 @@ def _high_bits(ids: pa.Array) -> np.ndarray | None:
         return None
     packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]  # 8 bytes a row, most significant first
     return np.ascontiguousarray(packed).view(">u8").ravel().astype(np.uint64)
+
+
+_FRESH = re.compile(r"[0-9a-f]{32}")
+
+
+def id_keys(ids: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+    """Every id's first 16 hex digits as uint64, in row order; None unless every id is 32 lowercase hex digits."""
+    chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
+    parts = [_high_bits(chunk) for chunk in chunks]
+    if any(part is None for part in parts):
+        return None
+    return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
+
+
+def id_key(node_id: str) -> int | None:
+    """``node_id``'s key as in ``id_keys``, or None if it is not 32 lowercase hex digits."""
+    return int(node_id[:16], 16) if _FRESH.fullmatch(node_id) else None
 
 
 def distinct_order(ids: pa.Array | pa.ChunkedArray) -> tuple[bool, pa.Array]:
