@@ -1,6 +1,6 @@
 """Node ids in sorted order, and the proof that they are distinct, from their numeric form.
 
-Fresh node ids are 32 lowercase hex digits (128 random bits, see ``bulk.new_ids`` and
+Fresh node ids are 32 lowercase hex digits (128 random bits, see ``batch.new_ids`` and
 ``txn.node_ids``). For such strings, ordering by the first 16 digits read as a 64-bit integer is
 their string order whenever those integers differ, and then the ids are distinct too. numpy sorts
 1M integers in ~25 ms; ``pc.sort_indices`` on the strings took ~0.33 s (the biggest single cost of
