@@ -40,9 +40,29 @@ class Batch:
         return len(self.path)
 
 
+ASCENDING_FROM = 4096
+"""From this many ids at once, ``new_ids`` hands them out in ascending order (drawn with numpy)."""
+
+
 def new_ids(count: int) -> pa.Array:
-    """``count`` fresh node ids (128 random bits as 32 hex digits, like uuid4), built in one go."""
-    text = binascii.hexlify(os.urandom(16 * count))
+    """``count`` fresh node ids (32 lowercase hex digits, like uuid4), built in one go.
+
+    Many at once come in ascending order, which makes proving them distinct and ordering them by
+    node id (``nodeorder.distinct_order``, beside the commit's write) a linear pass instead of a
+    sort of 1M integers (~0.1 s): id i's first 64 bits are uniform in the i-th of ``count`` equal
+    slices of that range, its last 64 bits uniform, from a generator seeded afresh from the OS on
+    every call (fork-safe; drawing them cost ~2x less than ``os.urandom``). Two loads' ids would
+    have to agree on ~108 random bits to collide.
+    """
+    if count < ASCENDING_FROM:
+        text = binascii.hexlify(os.urandom(16 * count))
+    else:
+        draw = np.random.default_rng()
+        step = np.uint64((1 << 64) // count)
+        bits = np.empty((count, 2), dtype=">u8")  # (big-endian: the hex digits read in numeric order)
+        bits[:, 0] = np.arange(count, dtype=np.uint64) * step + draw.integers(0, step, count, dtype=np.uint64)
+        bits[:, 1] = draw.integers(0, np.iinfo(np.uint64).max, count, dtype=np.uint64, endpoint=True)
+        text = binascii.hexlify(bits)
     offsets = np.arange(0, 32 * (count + 1), 32, dtype=np.int32)
     return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(text))
 
