@@ -25,9 +25,11 @@ class Batch:
     """What to create: paths with their kind, target, and stored content (size, sha256, inline or ref)."""
 
     def __init__(self, path: pa.Array, kind: pa.Array, size: pa.Array, sha256: pa.Array | Future[pa.Array],
-                 content: pa.Array, content_ref: pa.Array, target: pa.Array) -> None:
+                 content: pa.Array, content_ref: pa.Array, target: pa.Array, *, files_only: bool = False) -> None:
         self.path, self.kind, self.size, self._sha256 = path, kind, size, sha256
         self.content, self.content_ref, self.target = content, content_ref, target
+        self.files_only = files_only
+        """Known to be regular files only, without looking at ``kind`` (a table without a kind column)."""
 
     @property
     def sha256(self) -> pa.Array:

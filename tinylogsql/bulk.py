@@ -230,19 +230,9 @@ def _flat(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return column
 
 
-def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array | None, large: dict[int, Any],
-           target: pa.Array | None, stored: Callable[[int, int], None] | None = None,
-           hashed: pa.Array | None = None) -> Batch:
-    """Hash the inline contents (unless ``hashed`` gives their hex sha256 already), store the large
-    ones (a few at once), and check kinds and targets."""
+def _targets(path: pa.Array, kind: pa.Array, target: pa.Array | None) -> pa.Array:
+    """The symlinks' targets (null for every other kind); a symlink without a valid one is InvalidNameError."""
     count = len(path)
-    if path.null_count:
-        raise InvalidNameError("a path is null")
-    if kind is None:
-        kind = pa.repeat(pa.scalar("file"), count) if count else pa.array([], pa.string())
-    if kind.null_count or (count and not pc.all(pc.is_in(kind, pa.array(KINDS))).as_py()):
-        raise InvalidArgumentError(f"kind must be one of {', '.join(KINDS)}")
-    is_file = pc.equal(kind, "file")
     is_link = pc.equal(kind, "symlink")
     if target is None:
         target = pa.nulls(count, pa.string())
@@ -253,17 +243,38 @@ def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array 
         raise InvalidNameError(f"invalid symlink target {target[first].as_py()!r} for {path[first].as_py()!r}")
     if pc.any(is_link).as_py() or target.null_count < count:
         target = pc.if_else(is_link, target, pa.scalar(None, pa.string()))
+    return target
+
+
+def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array | None, large: dict[int, Any],
+           target: pa.Array | None, stored: Callable[[int, int], None] | None = None,
+           hashed: pa.Array | None = None) -> Batch:
+    """Hash the inline contents (unless ``hashed`` gives their hex sha256 already), store the large
+    ones (a few at once), and check kinds and targets."""
+    count = len(path)
+    if path.null_count:
+        raise InvalidNameError("a path is null")
+    files_only = kind is None  # (no kind column: every entry a file, nothing to check per entry)
+    if kind is None:
+        kind = pa.repeat(pa.scalar("file"), count) if count else pa.array([], pa.string())
+        is_file = pa.repeat(pa.scalar(True), count) if count else pa.array([], pa.bool_())
+        target = pa.nulls(count, pa.string())  # (a target is a symlink's only)
+    else:
+        if kind.null_count or (count and not pc.all(pc.is_in(kind, pa.array(KINDS))).as_py()):
+            raise InvalidArgumentError(f"kind must be one of {', '.join(KINDS)}")
+        is_file = pc.equal(kind, "file")
+        target = _targets(path, kind, target)
     if content is None:
         content = pa.nulls(count, pa.binary())
     for index in list(large):
-        if kind[index].as_py() != "file":
+        if not files_only and kind[index].as_py() != "file":
             large.pop(index)
     inline = is_file
     if large:
         over = np.zeros(count, dtype=bool)
         over[list(large)] = True
         inline = pc.and_(is_file, pc.invert(pa.array(over)))
-    if large or content.null_count or not pc.all(inline).as_py():  # (a plain batch of files needs no copy)
+    if large or content.null_count or (not files_only and not pc.all(inline).as_py()):  # (plain files: no copy)
         content = pc.if_else(inline, pc.fill_null(content, b""), pa.scalar(None, pa.binary()))
     # null where content is (large ones, dirs, symlinks); a large batch hashes on a thread (DuckDB and
     # hashlib release the GIL) while the transaction resolves its directories and builds its rows
@@ -283,7 +294,7 @@ def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array 
                     stored(index, size)
         sizes = pa.array(size_list, pa.int64())
         digests, refs = pa.array(digest_list, pa.string()), pa.array(ref_list, pa.string())
-    return Batch(path, kind, sizes, digests, content, refs, target)
+    return Batch(path, kind, sizes, digests, content, refs, target, files_only=files_only)
 
 
 # -- the structure: resolved inside the transaction --------------------------------------
@@ -307,11 +318,27 @@ def _split(path: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 
 def _check_names(names: pa.Array, paths: pa.Array) -> None:
-    """Every final name a valid directory entry (validate_name's rules), else InvalidNameError."""
+    """Every final name a valid directory entry (validate_name's rules), else InvalidNameError.
+    Names of 3 to MAX_NAME_BYTES bytes without a NUL byte (one pass over the lengths and one
+    over the bytes) are all valid: the usual batch skips the checks of each name."""
+    if not len(names):
+        return
+    lengths = pc.min_max(pc.binary_length(names))
+    if lengths["min"].as_py() >= 3 and lengths["max"].as_py() <= MAX_NAME_BYTES and not _has_nul(names):
+        return
     bad = pc.or_(pc.is_in(names, pa.array(["", ".", ".."])), pc.match_substring(names, "\x00"))
     bad = pc.or_(bad, pc.greater(pc.binary_length(names), MAX_NAME_BYTES))
-    if len(names) and pc.any(bad).as_py():
+    if pc.any(bad).as_py():
         bad_name(paths[pc.index(bad, True).as_py()].as_py())
+
+
+def _has_nul(strings: pa.Array) -> bool:
+    """Does any value of a string array hold a NUL byte?"""
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32, count=len(strings) + 1, offset=strings.offset * 4)
+    data = strings.buffers()[2]
+    if data is None:
+        return False
+    return not np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]].all()
 
 
 def _distinct(index: pa.Array, names: pa.Array, parent_rows: list[NodeRow]) -> bool:
@@ -342,15 +369,16 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
         return tx.op_count() - before
     dirs, names = _split(batch.path)
     _check_names(names, batch.path)
-    is_dir = pc.equal(batch.kind, "dir")
+    is_dir = None if batch.files_only else pc.equal(batch.kind, "dir")
     # explicit directories first (in path order, so parents come before children)
-    explicit = batch.path.filter(is_dir).to_pylist()
+    explicit = [] if is_dir is None else batch.path.filter(is_dir).to_pylist()
     for path in sorted(explicit):  # a parent sorts before its children
         if parents:
             start._make_parents(tx, path, exist_ok)
         else:
             mkdir(tx, start, path, exist_ok)
     if explicit:
+        assert is_dir is not None
         keep = pc.invert(is_dir)
         batch = Batch(*(column.filter(keep) for column in (batch.path, batch.kind, batch.size, batch.sha256,
                                                            batch.content, batch.content_ref, batch.target)))
