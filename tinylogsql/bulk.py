@@ -385,11 +385,11 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
         dirs, names = dirs.filter(keep), names.filter(keep)
     if not len(batch):
         return tx.op_count() - before
-    unique = pc.unique(dirs)
+    pool = pool_for(len(batch))  # (a large batch's columns: see largepool.py)
+    encoded = pc.dictionary_encode(dirs, memory_pool=pool)  # the folders and each entry's, in one hash pass
+    unique, index = encoded.dictionary, encoded.indices  # (as pc.unique, then pc.index_in, gave them)
     found_dirs = directories(tx, start, unique.to_pylist(), parents)
     parent_rows = [found_dirs[path] for path in unique.to_pylist()]
-    pool = pool_for(len(batch))  # (a large batch's columns: see largepool.py)
-    index = pc.index_in(dirs, unique, memory_pool=pool)
     parent_of = pc.take(pa.array([row.node_id for row in parent_rows], pa.string()), index, memory_pool=pool)
     keys = None
     if not _distinct(index, names, parent_rows):  # the same entry twice (e.g. "a/x" and "a//x")?
