@@ -208,3 +208,31 @@ def test_a_mid_sized_state_is_persisted_off_the_commit(tmp_path, monkeypatch):
     with Pond.open(str(tmp_path / "pond")) as reopened:
         assert views(reopened) == expected
         assert reopened.check().ok
+
+
+def test_a_load_in_two_parts_becomes_two_segments_without_a_copy(tmp_path, overlapped):
+    """A load into new folders commits the folders as per-op rows and the files as one bulk table:
+    each part becomes a sorted segment of its own (prefold._pieces), the files' columns as the
+    commit built them (the content is the caller's buffer, not a copy). A later load into a state
+    with changes above its bases pushes both segments with one merge. The views agree throughout."""
+    first, second = dict(sorted(files(400).items())), dict(sorted(files(300, "more").items()))
+    with Pond.create(str(tmp_path / "ref"), author="tester") as reference:
+        one_by_one(reference, first, "load")
+        reference.root.remove("data/d3", recursive=True)
+        one_by_one(reference, second, "again")
+        expected = views(reference)
+    with Pond.create(str(tmp_path / "bulk"), author="tester") as pond:
+        table = pa.table({"path": list(first), "content": pa.array(list(first.values()), pa.binary())})
+        pond.ingest(table, message="load")
+        state = pond._engine.state
+        assert [segment.rows for segment in state.created] == [10, 400]  # data, data/d0..d8; the files
+        content = state.created[1].columns["content"]
+        assert content.buffers()[2].address == table.column("content").chunk(0).buffers()[2].address
+        pond.root.remove("data/d3", recursive=True)  # (changes above the bases: the next load is merged)
+        pond.ingest(pa.table({"path": list(second), "content": list(second.values())}), message="again")
+        assert state.frozen == [] and state.merges == [] and state.created == []
+        assert state.base.rows == pond._fixed_sql("SELECT count(*) FROM entries")[0][0] + 1  # (and the root)
+        assert views(pond) == expected
+        assert pond.check().ok
+    with Pond.open(str(tmp_path / "bulk")) as reopened:
+        assert views(reopened) == expected

@@ -4,7 +4,7 @@ ops, with the same errors, computed on Python lists instead of Arrow columns.
 Why: each Arrow compute call costs ~10-30 us whatever its length, and staging a batch takes ~30 of
 them (split, checks, unique, index, keys, filters of seven columns twice); for 160 paths that was
 ~1 ms a commit, the plain loops below ~0.3 ms. The create rows are still one Arrow table
-(``bulk._creates``), so the commit, its re-check and the fold are the bulk path's.
+(``batch.creates``), so the commit, its re-check and the fold are the bulk path's.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from .bulk import Batch, _creates, _directories, _mkdir, bad_name, rewrite_rows
+from .batch import Batch, creates
+from .batchops import bad_name, directories, mkdir, rewrite_rows
 from .errors import PathExistsError
 from .paths import MAX_NAME_BYTES
 
@@ -56,14 +57,14 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
             if parents:
                 start._make_parents(tx, path, exist_ok)
             else:
-                _mkdir(tx, start, path, exist_ok)
+                mkdir(tx, start, path, exist_ok)
         keep = [index for index, kind in enumerate(kinds) if kind != "dir"]
         if not keep:
             return
         paths, dirs, names = [paths[i] for i in keep], [dirs[i] for i in keep], [names[i] for i in keep]
         batch = _take(batch, keep)
     unique = list(dict.fromkeys(dirs))  # (in the order of first use, as pc.unique)
-    found = _directories(tx, start, unique, parents)
+    found = directories(tx, start, unique, parents)
     parent_rows = {path: found[path] for path in unique}
     parent_of = [parent_rows[folder].node_id for folder in dirs]
     keys = [f"{parent}/{name}" for parent, name in zip(parent_of, names, strict=True)]
@@ -93,7 +94,7 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
             return
         batch = _take(batch, fresh)
         parent_of, names = [parent_of[i] for i in fresh], [names[i] for i in fresh]
-    tx.add_bulk(_creates(batch, pa.array(parent_of, pa.string()), pa.array(names, pa.string())), batch.path)
+    tx.add_bulk(creates(batch, pa.array(parent_of, pa.string()), pa.array(names, pa.string())), batch.path)
 
 
 def _take(batch: Batch, indices: list[int]) -> Batch:

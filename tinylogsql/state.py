@@ -256,7 +256,7 @@ class Base:
         if moved is None:
             moved = pc.sort_indices(table, sort_keys=[("parent_id", "ascending"), ("name", "ascending"),
                                                       ("version", "descending"), ("node_id", "ascending")])
-        elif moved is IN_ORDER:  # (a load of sorted paths into folders it made: bulk._directories)
+        elif moved is IN_ORDER:  # (a load of sorted paths into folders it made: batchops.directories)
             return cls(table), None
         return cls(table.take(moved)), moved
 
