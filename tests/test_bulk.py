@@ -119,6 +119,8 @@ def test_errors_leave_the_store_unchanged(pond, check_by):
         ({"./dup": b"1", "dup": b"2"}, {}, PathExistsError),  # ... spelled in ascending order
         ({"d/..": b"dots"}, {}, InvalidNameError),
         ({"d/" + "n" * 256: b"long"}, {}, InvalidNameError),
+        ({"d/name\x00.txt": b"nul"}, {}, InvalidNameError),  # (a long enough name: bulk._check_names' NUL pass)
+        ({"d/fine": b"1", "d/.": b"dot"}, {}, InvalidNameError),
         ({"d/q": 12}, {}, InvalidContentError),
         ({"d/q": b""}, {"parents": "yes"}, InvalidArgumentError),
     ]

@@ -163,6 +163,34 @@ def test_duplicate_node_ids_are_caught(ids):
     assert created_rows_of(unique).num_rows == 2
 
 
+@pytest.mark.parametrize("with_order", [True, False], ids=["node_order given", "node_order sorted here"])
+def test_a_node_is_found_by_id_whatever_its_spelling(with_order):
+    """``Base.position`` (what reads of a node and its content use) finds every id and no other: fresh
+    ids through their numeric keys, ids sharing their first 64 bits and other spellings by bisection."""
+    import binascii
+
+    from tinylogsql.state import Base
+
+    fresh = [binascii.hexlify(os.urandom(16)).decode() for _ in range(3000)]
+    cases = {
+        "fresh": fresh,
+        "tied": fresh[:50] + ["0" * 16 + "f" * 16, "0" * 16 + "1" * 16, "0" * 16 + "8" * 16],
+        "other spellings": fresh[:50] + ["ab", "A" * 32, "x-1"],
+    }
+    absent = ["0" * 16 + "2" * 16, "f" * 32, "F" * 32, "nope", "", fresh[0][:31], fresh[0] + "0"]
+    for label, ids in cases.items():
+        ops = [{"op": "create", "node_id": node_id, "kind": "file", "parent_id": "0" * 32, "name": f"n{i:05d}",
+                "size": 0, "sha256": None, "content": b"", "content_ref": None, "target": None}
+               for i, node_id in enumerate(ids)]
+        rows = created_rows_of(stamp(ops, 1, "t" * 32, "m", "a"))
+        base = Base.sorted(rows if with_order else rows.drop_columns(["node_order"]))
+        for node_id in ids:
+            index = base.position(node_id)
+            assert index is not None and base.node_id(index) == node_id, (label, node_id)
+        for node_id in absent:
+            assert base.position(node_id) is None, (label, node_id)
+
+
 def test_a_mid_sized_state_is_persisted_off_the_commit(tmp_path, monkeypatch):
     """From PERSIST_INLINE_ROWS rows on, the snapshot a commit asks for is written on the
     background thread; once written, it is the state at that commit and a reopen starts from it."""
@@ -180,3 +208,31 @@ def test_a_mid_sized_state_is_persisted_off_the_commit(tmp_path, monkeypatch):
     with Pond.open(str(tmp_path / "pond")) as reopened:
         assert views(reopened) == expected
         assert reopened.check().ok
+
+
+def test_a_load_in_two_parts_becomes_two_segments_without_a_copy(tmp_path, overlapped):
+    """A load into new folders commits the folders as per-op rows and the files as one bulk table:
+    each part becomes a sorted segment of its own (prefold._pieces), the files' columns as the
+    commit built them (the content is the caller's buffer, not a copy). A later load into a state
+    with changes above its bases pushes both segments with one merge. The views agree throughout."""
+    first, second = dict(sorted(files(400).items())), dict(sorted(files(300, "more").items()))
+    with Pond.create(str(tmp_path / "ref"), author="tester") as reference:
+        one_by_one(reference, first, "load")
+        reference.root.remove("data/d3", recursive=True)
+        one_by_one(reference, second, "again")
+        expected = views(reference)
+    with Pond.create(str(tmp_path / "bulk"), author="tester") as pond:
+        table = pa.table({"path": list(first), "content": pa.array(list(first.values()), pa.binary())})
+        pond.ingest(table, message="load")
+        state = pond._engine.state
+        assert [segment.rows for segment in state.created] == [10, 400]  # data, data/d0..d8; the files
+        content = state.created[1].columns["content"]
+        assert content.buffers()[2].address == table.column("content").chunk(0).buffers()[2].address
+        pond.root.remove("data/d3", recursive=True)  # (changes above the bases: the next load is merged)
+        pond.ingest(pa.table({"path": list(second), "content": list(second.values())}), message="again")
+        assert state.frozen == [] and state.merges == [] and state.created == []
+        assert state.base.rows == pond._fixed_sql("SELECT count(*) FROM entries")[0][0] + 1  # (and the root)
+        assert views(pond) == expected
+        assert pond.check().ok
+    with Pond.open(str(tmp_path / "bulk")) as reopened:
+        assert views(reopened) == expected

@@ -141,3 +141,29 @@ def test_a_large_commit_streamed_to_its_data_file_lands_whole_with_its_true_size
     if backend == "local":  # and Delta readers read it: the 7 folders and 300 files of that version
         rows = DeltaTable(_log(Path(pond_path))).to_pyarrow_table(filters=[("version", "=", version)])
         assert rows.num_rows == 307
+
+
+def test_a_large_commits_data_file_keeps_statistics_for_what_readers_filter_on(tmp_path):
+    """The columns readers skip files and row groups by (version, node_id, op, content_ref: see
+    deltaappend.STATISTICS) keep their min/max in a large commit's data file, and a filtered read
+    of the table by each gives the rows it names."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "pond"
+    with Pond.create(path) as pond:
+        pond.root.create_files({f"d/f{i:03d}": b"%d" % i for i in range(300)})
+        version = pond.version
+    table = DeltaTable(_log(path))
+    big = [uri for uri in table.file_uris() if pq.ParquetFile(uri).metadata.num_rows > 300]
+    assert len(big) == 1
+    group = pq.ParquetFile(big[0]).metadata.row_group(0)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    for name in ("version", "node_id", "op"):
+        assert columns[name].is_stats_set and columns[name].statistics.has_min_max, name
+    assert columns["content_ref"].statistics.null_count == group.num_rows  # (all inline: a reader skips it)
+    data = ds.dataset(big[0], format="parquet")
+    assert data.to_table(filter=ds.field("version") == version).num_rows == 301
+    assert data.to_table(filter=ds.field("op") == "create").num_rows == 301
+    assert data.to_table(filter=pc.is_valid(ds.field("content_ref"))).num_rows == 0

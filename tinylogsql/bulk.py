@@ -12,32 +12,31 @@ is the per-op one. Errors are the per-op API's, raised before anything is commit
 
 from __future__ import annotations
 
-import binascii
 import hashlib
-import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import smallbatch
+from .batch import Batch, creates
+from .batchops import bad_name, directories, mkdir, rewrite_rows
 from .errors import (
     InvalidArgumentError,
     InvalidContentError,
     InvalidNameError,
-    IsADirError,
-    NotADirError,
     PathExistsError,
     PathNotFoundError,
     ReadOnlyError,
 )
 from .hashing import sha256_hex
 from .largepool import pool_for
-from .paths import MAX_NAME_BYTES, _plain_name, resolve, split_path, validate_name
+from .paths import MAX_NAME_BYTES
 from .state import repeats
 from .txn import INLINE_MAX, to_bytes
 
@@ -49,9 +48,6 @@ if TYPE_CHECKING:
 
 WORKERS = 4
 """Large contents (over INLINE_MAX) stored at once (each is itself chunked by a few threads)."""
-OP_COLUMNS = ("op", "node_id", "kind", "parent_id", "name", "from_parent_id", "from_name", "size", "sha256",
-              "content", "content_ref", "target", "branch", "ref_version")
-"""The per-op columns of a bulk table, in the order ``oprows.stamp`` builds them."""
 KINDS = ("file", "dir", "symlink")
 LOOKUP_MAX = 2000
 """Up to this many entries a batch looks each name up; more, it lists each parent directory once."""
@@ -68,25 +64,6 @@ def _hasher() -> ThreadPoolExecutor:
     if not _hashing:
         _hashing.append(ThreadPoolExecutor(1, thread_name_prefix="tinylogsql-hash"))
     return _hashing[0]
-
-
-class Batch:
-    """What to create: paths with their kind, target, and stored content (size, sha256, inline or ref)."""
-
-    def __init__(self, path: pa.Array, kind: pa.Array, size: pa.Array, sha256: pa.Array | Future[pa.Array],
-                 content: pa.Array, content_ref: pa.Array, target: pa.Array) -> None:
-        self.path, self.kind, self.size, self._sha256 = path, kind, size, sha256
-        self.content, self.content_ref, self.target = content, content_ref, target
-
-    @property
-    def sha256(self) -> pa.Array:
-        """The contents' hex sha256 (a large batch hashes on a thread while its rows are built: wait for it)."""
-        if isinstance(self._sha256, Future):
-            self._sha256 = self._sha256.result()
-        return self._sha256
-
-    def __len__(self) -> int:
-        return len(self.path)
 
 
 # -- content: hashed and stored before the transaction --------------------------------
@@ -253,19 +230,9 @@ def _flat(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return column
 
 
-def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array | None, large: dict[int, Any],
-           target: pa.Array | None, stored: Callable[[int, int], None] | None = None,
-           hashed: pa.Array | None = None) -> Batch:
-    """Hash the inline contents (unless ``hashed`` gives their hex sha256 already), store the large
-    ones (a few at once), and check kinds and targets."""
+def _targets(path: pa.Array, kind: pa.Array, target: pa.Array | None) -> pa.Array:
+    """The symlinks' targets (null for every other kind); a symlink without a valid one is InvalidNameError."""
     count = len(path)
-    if path.null_count:
-        raise InvalidNameError("a path is null")
-    if kind is None:
-        kind = pa.repeat(pa.scalar("file"), count) if count else pa.array([], pa.string())
-    if kind.null_count or (count and not pc.all(pc.is_in(kind, pa.array(KINDS))).as_py()):
-        raise InvalidArgumentError(f"kind must be one of {', '.join(KINDS)}")
-    is_file = pc.equal(kind, "file")
     is_link = pc.equal(kind, "symlink")
     if target is None:
         target = pa.nulls(count, pa.string())
@@ -276,17 +243,38 @@ def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array 
         raise InvalidNameError(f"invalid symlink target {target[first].as_py()!r} for {path[first].as_py()!r}")
     if pc.any(is_link).as_py() or target.null_count < count:
         target = pc.if_else(is_link, target, pa.scalar(None, pa.string()))
+    return target
+
+
+def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array | None, large: dict[int, Any],
+           target: pa.Array | None, stored: Callable[[int, int], None] | None = None,
+           hashed: pa.Array | None = None) -> Batch:
+    """Hash the inline contents (unless ``hashed`` gives their hex sha256 already), store the large
+    ones (a few at once), and check kinds and targets."""
+    count = len(path)
+    if path.null_count:
+        raise InvalidNameError("a path is null")
+    files_only = kind is None  # (no kind column: every entry a file, nothing to check per entry)
+    if kind is None:
+        kind = pa.repeat(pa.scalar("file"), count) if count else pa.array([], pa.string())
+        is_file = pa.repeat(pa.scalar(True), count) if count else pa.array([], pa.bool_())
+        target = pa.nulls(count, pa.string())  # (a target is a symlink's only)
+    else:
+        if kind.null_count or (count and not pc.all(pc.is_in(kind, pa.array(KINDS))).as_py()):
+            raise InvalidArgumentError(f"kind must be one of {', '.join(KINDS)}")
+        is_file = pc.equal(kind, "file")
+        target = _targets(path, kind, target)
     if content is None:
         content = pa.nulls(count, pa.binary())
     for index in list(large):
-        if kind[index].as_py() != "file":
+        if not files_only and kind[index].as_py() != "file":
             large.pop(index)
     inline = is_file
     if large:
         over = np.zeros(count, dtype=bool)
         over[list(large)] = True
         inline = pc.and_(is_file, pc.invert(pa.array(over)))
-    if large or content.null_count or not pc.all(inline).as_py():  # (a plain batch of files needs no copy)
+    if large or content.null_count or (not files_only and not pc.all(inline).as_py()):  # (plain files: no copy)
         content = pc.if_else(inline, pc.fill_null(content, b""), pa.scalar(None, pa.binary()))
     # null where content is (large ones, dirs, symlinks); a large batch hashes on a thread (DuckDB and
     # hashlib release the GIL) while the transaction resolves its directories and builds its rows
@@ -306,7 +294,7 @@ def _batch(pond: Pond, path: pa.Array, kind: pa.Array | None, content: pa.Array 
                     stored(index, size)
         sizes = pa.array(size_list, pa.int64())
         digests, refs = pa.array(digest_list, pa.string()), pa.array(ref_list, pa.string())
-    return Batch(path, kind, sizes, digests, content, refs, target)
+    return Batch(path, kind, sizes, digests, content, refs, target, files_only=files_only)
 
 
 # -- the structure: resolved inside the transaction --------------------------------------
@@ -330,86 +318,27 @@ def _split(path: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 
 def _check_names(names: pa.Array, paths: pa.Array) -> None:
-    """Every final name a valid directory entry (validate_name's rules), else InvalidNameError."""
+    """Every final name a valid directory entry (validate_name's rules), else InvalidNameError.
+    Names of 3 to MAX_NAME_BYTES bytes without a NUL byte (one pass over the lengths and one
+    over the bytes) are all valid: the usual batch skips the checks of each name."""
+    if not len(names):
+        return
+    lengths = pc.min_max(pc.binary_length(names))
+    if lengths["min"].as_py() >= 3 and lengths["max"].as_py() <= MAX_NAME_BYTES and not _has_nul(names):
+        return
     bad = pc.or_(pc.is_in(names, pa.array(["", ".", ".."])), pc.match_substring(names, "\x00"))
     bad = pc.or_(bad, pc.greater(pc.binary_length(names), MAX_NAME_BYTES))
-    if len(names) and pc.any(bad).as_py():
+    if pc.any(bad).as_py():
         bad_name(paths[pc.index(bad, True).as_py()].as_py())
 
 
-def bad_name(path: str) -> NoReturn:
-    """The InvalidNameError of a path whose final name cannot be a directory entry."""
-    split_path(path)  # the per-op message for "", NUL, long names
-    raise InvalidNameError(f"cannot create {path!r}: it ends in '.' or '..' or names nothing")
-
-
-def _directory(tx: Transaction, start: Directory, path: str, parents: bool) -> NodeRow:
-    """The directory at ``path`` (relative to ``start``), made with its missing ancestors if ``parents``."""
-    if path == ".":
-        return start._row(tx)
-    try:
-        found = resolve(tx, start.node_id, path, True)
-    except PathNotFoundError:
-        if not parents:
-            raise
-        return start._make_parents(tx, path, exist_ok=True)
-    if found.row is None:
-        if not parents:
-            raise PathNotFoundError(path)
-        return start._make_parents(tx, path, exist_ok=True)
-    if found.row.kind != "dir":
-        raise NotADirError(path)
-    return found.row
-
-
-def _directories(tx: Transaction, start: Directory, paths: list[str], parents: bool) -> dict[str, NodeRow]:
-    """The directory at each path (relative to ``start``; made if missing with ``parents``).
-
-    Parents first (sorted): a path whose head was resolved here and whose last component is a
-    plain name is one lookup (and a create if missing), not a walk from ``start`` (a bulk load
-    into thousands of new directories spent ~35 us a directory walking twice). Anything else
-    (symlinks, "..", "a//b", absolute paths) takes the per-op walk (``_directory``).
-    The directories made here take fresh ids (random, as any) handed out in ascending order: a
-    load of sorted paths into new folders then comes in (parent_id, name) order already, and the
-    state's segment of it is built without a reordering copy (state.Base.sorted).
-    """
-    rows: dict[str, NodeRow] = {".": start._row(tx)}
-    given = set(paths)
-    wanted = set(paths)
-    if parents:  # the plain ancestors of relative folders too (a/b/c: a, a/b), each one lookup from its parent's
-        for path in paths:
-            head = path.rpartition("/")[0]
-            while head and head not in wanted and _plain_name(head.rpartition("/")[2]):
-                wanted.add(head)
-                head = head.rpartition("/")[0]
-    ids = tx.new_ids
-    tx.new_ids = itertools.chain(sorted_ids(len(wanted)), ids)
-    try:
-        for path in sorted(wanted):
-            head, slash, name = path.rpartition("/")
-            parent = rows.get(head if slash else ".") if path != "." else None
-            row = None
-            if parent is not None and _plain_name(name):
-                validate_name(name)
-                found = tx.lookup(parent.node_id, name)
-                if found is None:
-                    if not parents:
-                        raise PathNotFoundError(path)
-                    row = tx.create(parent, name, "dir", path)
-                elif found.kind == "dir":
-                    row = found
-            if row is not None:
-                rows[path] = row
-            elif path in given:  # (an ancestor that is no plain directory is left to its folder's own walk)
-                rows[path] = _directory(tx, start, path, parents)
-    finally:
-        tx.new_ids = ids
-    return rows
-
-
-def sorted_ids(count: int) -> list[str]:
-    """``count`` fresh node ids (``new_ids``), in ascending order."""
-    return sorted(new_ids(count).to_pylist())
+def _has_nul(strings: pa.Array) -> bool:
+    """Does any value of a string array hold a NUL byte?"""
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32, count=len(strings) + 1, offset=strings.offset * 4)
+    data = strings.buffers()[2]
+    if data is None:
+        return False
+    return not np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]].all()
 
 
 def _distinct(index: pa.Array, names: pa.Array, parent_rows: list[NodeRow]) -> bool:
@@ -435,33 +364,32 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
     if not len(batch):
         return 0
     before = tx.op_count()
-    from . import smallbatch  # (it builds on this module's parts)
-
     if len(batch) <= smallbatch.SMALL_BATCH:  # plain Python lists: cheaper for a few hundred entries
         smallbatch.stage(tx, start, batch, parents, exist_ok)
         return tx.op_count() - before
     dirs, names = _split(batch.path)
     _check_names(names, batch.path)
-    is_dir = pc.equal(batch.kind, "dir")
+    is_dir = None if batch.files_only else pc.equal(batch.kind, "dir")
     # explicit directories first (in path order, so parents come before children)
-    explicit = batch.path.filter(is_dir).to_pylist()
+    explicit = [] if is_dir is None else batch.path.filter(is_dir).to_pylist()
     for path in sorted(explicit):  # a parent sorts before its children
         if parents:
             start._make_parents(tx, path, exist_ok)
         else:
-            _mkdir(tx, start, path, exist_ok)
+            mkdir(tx, start, path, exist_ok)
     if explicit:
+        assert is_dir is not None
         keep = pc.invert(is_dir)
         batch = Batch(*(column.filter(keep) for column in (batch.path, batch.kind, batch.size, batch.sha256,
                                                            batch.content, batch.content_ref, batch.target)))
         dirs, names = dirs.filter(keep), names.filter(keep)
     if not len(batch):
         return tx.op_count() - before
-    unique = pc.unique(dirs)
-    found_dirs = _directories(tx, start, unique.to_pylist(), parents)
-    parent_rows = [found_dirs[path] for path in unique.to_pylist()]
     pool = pool_for(len(batch))  # (a large batch's columns: see largepool.py)
-    index = pc.index_in(dirs, unique, memory_pool=pool)
+    encoded = pc.dictionary_encode(dirs, memory_pool=pool)  # the folders and each entry's, in one hash pass
+    unique, index = encoded.dictionary, encoded.indices  # (as pc.unique, then pc.index_in, gave them)
+    found_dirs = directories(tx, start, unique.to_pylist(), parents)
+    parent_rows = [found_dirs[path] for path in unique.to_pylist()]
     parent_of = pc.take(pa.array([row.node_id for row in parent_rows], pa.string()), index, memory_pool=pool)
     keys = None
     if not _distinct(index, names, parent_rows):  # the same entry twice (e.g. "a/x" and "a//x")?
@@ -500,19 +428,8 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
     for row, path in zip(parent_rows, unique.to_pylist(), strict=True):
         tx.claim_dir(path, row.node_id)
     if len(batch):
-        tx.add_bulk(_creates(batch, parent_of, names), batch.path)
+        tx.add_bulk(creates(batch, parent_of, names), batch.path)
     return tx.op_count() - before
-
-
-def _mkdir(tx: Transaction, start: Directory, path: str, exist_ok: bool) -> None:
-    """One explicit directory without ``parents``: its parent must exist (create_dir_path's rules)."""
-    try:
-        parent, name = start._new_slot(tx, path)
-    except PathExistsError:
-        if exist_ok and start._existing(tx, path, follow_last=True).kind == "dir":
-            return
-        raise
-    tx.create(parent, name, "dir", path)
 
 
 def _rewrite(tx: Transaction, batch: Batch, keys: pa.Array, taken: pa.Array, existing: dict[str, NodeRow],
@@ -523,44 +440,6 @@ def _rewrite(tx: Transaction, batch: Batch, keys: pa.Array, taken: pa.Array, exi
     columns = [column.filter(taken).to_pylist() for column in (
         batch.path, keys, batch.kind, batch.target, batch.size, batch.sha256, batch.content, batch.content_ref)]
     rewrite_rows(tx, zip(*columns, strict=True), existing, exist_ok)
-
-
-def rewrite_rows(tx: Transaction, rows: Iterable[tuple[Any, ...]], existing: dict[str, NodeRow],
-                 exist_ok: bool) -> None:
-    """``_rewrite`` of (path, key, kind, target, size, sha256, content, content_ref) rows."""
-    for path, key, kind, target, size, sha, content, ref in rows:
-        row = existing[key]
-        if not exist_ok:
-            raise PathExistsError(path)
-        if row.kind == "dir":
-            raise IsADirError(path)
-        if kind != row.kind:
-            raise PathExistsError(path, f"a {row.kind} is there")
-        if kind == "symlink":
-            if row.target != target:
-                raise PathExistsError(path, "a symlink with another target is there")
-            continue
-        tx.write_stored(row, path, size, sha, content, ref)
-
-
-def new_ids(count: int) -> pa.Array:
-    """``count`` fresh node ids (128 random bits as 32 hex digits, like uuid4), built in one go."""
-    text = binascii.hexlify(os.urandom(16 * count))
-    offsets = np.arange(0, 32 * (count + 1), 32, dtype=np.int32)
-    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(text))
-
-
-def _creates(batch: Batch, parent_of: pa.Array, names: pa.Array) -> pa.Table:
-    """The create rows of a batch, in the per-op columns (see OP_COLUMNS)."""
-    count = len(batch)
-    pool = pool_for(count)
-    null = pa.nulls(count, pa.string(), memory_pool=pool)
-    return pa.table({
-        "op": pa.repeat(pa.scalar("create", pa.string()), count, memory_pool=pool), "node_id": new_ids(count),
-        "kind": batch.kind, "parent_id": parent_of, "name": names, "from_parent_id": null, "from_name": null,
-        "size": batch.size, "sha256": batch.sha256, "content": batch.content, "content_ref": batch.content_ref,
-        "target": batch.target, "branch": null, "ref_version": pa.nulls(count, pa.int64(), memory_pool=pool),
-    })
 
 
 def create(pond: Pond, start: Directory, batch: Batch, parents: bool, exist_ok: bool, message: str | None,

@@ -615,7 +615,8 @@ def _add(pond: Pond, adds: list[Change], contents: Contents) -> None:
         paths, datas = [change.path for change in adds], [contents.read(change.new_sha) for change in adds]
         hexes = [digests[change.new_sha] for change in adds]
         if len(adds) <= SMALL_BATCH:  # (the usual commit: staged from these lists)
-            stage_files(pond._tx(), pond.root, paths, datas, hexes)  # type: ignore[arg-type]
+            stage_files(pond._tx(), pond.root, paths, datas, hexes,  # type: ignore[arg-type]
+                        lambda *files: batch_of_files(pond, *files))
         else:
             create(pond, pond.root, batch_of_files(pond, paths, datas, hexes), True, True, None, None)
         return

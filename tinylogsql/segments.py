@@ -149,9 +149,11 @@ def combined(bases: list[Base], layers: list[Layer]) -> pa.Table:
     return pa.concat_tables([table.filter(pc.invert(pc.is_in(table.column("node_id"), value_set=changed))), rows])
 
 
-def _merge_after(previous: Future[Base] | None, bases: list[Base], level: Level) -> Base:
+def _merge_after(previous: Future[Base] | None, bases: list[Base], levels: tuple[Level, ...]) -> Base:
     below = [previous.result()] if previous is not None else bases
-    return merged([*below, level], []) if isinstance(level, Base) else merged(below, [level])
+    if all(isinstance(level, Base) for level in levels):
+        return merged([*below, *levels], [])  # type: ignore[list-item]
+    return merged(below, list(levels))  # type: ignore[arg-type]
 
 
 Level = Layer | Base
@@ -383,15 +385,15 @@ class State:
         if created.num_rows < max(REBASE_AT, self.size // 8):
             return False
         self.settle()
-        segment = prefold.sorted_segment(created)  # (built beside the commit's write if large)
-        if not self.active.nodes and not self.frozen and len(self.created) < MAX_SEGMENTS:
-            # nothing above the bases: the segment joins them as it is, no merge (no sort or copy of the base)
-            self.created.append(segment)
+        segments = prefold.sorted_segments(created)  # (built beside the commit's write if large)
+        if not self.active.nodes and not self.frozen and len(self.created) + len(segments) <= MAX_SEGMENTS:
+            # nothing above the bases: the segments join them as they are, no merge (no sort or copy of the base)
+            self.created.extend(segments)
             self.version = self.base_version = version
             return True
-        self.freeze()  # the active layer goes below the segment: its vacated names may be taken now
+        self.freeze()  # the active layer goes below the segments: its vacated names may be taken now
         self.version = version
-        self._push(segment)
+        self._push(*segments)
         return True
 
     def _maybe_freeze(self) -> None:
@@ -409,20 +411,23 @@ class State:
             done.set_result(self.base)
             return done
         layer, self.active = self.active, Layer()
-        return self._push(layer, background)
+        return self._push(layer, background=background)
 
-    def _push(self, level: Level, background: bool = False) -> Future[Base]:
-        self.frozen.append(level)
-        self.merge_versions.append(self.version)
+    def _push(self, *levels: Level, background: bool = False) -> Future[Base]:
+        """Freeze ``levels`` (one layer, or a bulk load's segments) with one merge that absorbs them
+        all: each of them has that merge as its ``merges`` entry (installed together, see settle).
+        The merge runs on the background thread for a big state, or if ``background``."""
+        self.frozen.extend(levels)
+        self.merge_versions.extend([self.version] * len(levels))
         previous = self.merges[-1] if self.merges else None
         if background or self.size >= BACKGROUND_ROWS:
             while len(self.merges) >= MAX_FROZEN:  # merges cannot keep up: wait for the oldest
                 self._install(wait=True)
-            future = _merger.submit(_merge_after, previous, self.bases(), level)
+            future = _merger.submit(_merge_after, previous, self.bases(), levels)
         else:
             future = Future()
-            future.set_result(_merge_after(previous, self.bases(), level))
-        self.merges.append(future)
+            future.set_result(_merge_after(previous, self.bases(), levels))
+        self.merges.extend([future] * len(levels))
         self.settle()
         return future
 

@@ -4,7 +4,7 @@ ops, with the same errors, computed on Python lists instead of Arrow columns.
 Why: each Arrow compute call costs ~10-30 us whatever its length, and staging a batch takes ~30 of
 them (split, checks, unique, index, keys, filters of seven columns twice); for 160 paths that was
 ~1 ms a commit, the plain loops below ~0.3 ms. The create rows are still one Arrow table
-(``bulk._creates``), so the commit, its re-check and the fold are the bulk path's.
+(``batch.creates``), so the commit, its re-check and the fold are the bulk path's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from .bulk import Batch, _creates, _directories, _mkdir, bad_name, batch_of_files, rewrite_rows
+from .batch import Batch, creates
+from .batchops import bad_name, directories, mkdir, rewrite_rows
 from .errors import PathExistsError
 from .paths import MAX_NAME_BYTES
 from .schema import ROOT_ID
@@ -58,7 +59,7 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
             if parents:
                 start._make_parents(tx, path, exist_ok)
             else:
-                _mkdir(tx, start, path, exist_ok)
+                mkdir(tx, start, path, exist_ok)
         keep = [index for index, kind in enumerate(kinds) if kind != "dir"]
         if not keep:
             return
@@ -74,12 +75,13 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
                    lambda fresh: batch if fresh is None else _take(batch, fresh))
 
 
-def stage_files(tx: Transaction, start: Directory, paths: list[str], contents: list[bytes],
-                digests: list[str]) -> None:
+def stage_files(tx: Transaction, start: Directory, paths: list[str], contents: list[bytes], digests: list[str],
+                batch_of: Callable[[list[str], list[bytes], list[str]], Batch]) -> None:
     """``stage`` (with parents and exist_ok) of regular files of inline size whose hex sha256 is known,
     given as Python lists (import-git's usual commit, at most SMALL_BATCH files): the same ops and
-    errors, with Arrow columns built for the created files only (``stage`` built the whole batch, then
-    turned its columns back into lists and took the created rows apart: ~20 Arrow calls a commit)."""
+    errors, with Arrow columns built (``batch_of``: ``bulk.batch_of_files``) for the created files only
+    (``stage`` built the whole batch, then turned its columns back into lists and took the created
+    rows apart: ~20 Arrow calls a commit)."""
     dirs, names = [], []
     for path in paths:
         folder, name = split(path)
@@ -91,20 +93,19 @@ def stage_files(tx: Transaction, start: Directory, paths: list[str], contents: l
     def rewrites(taken: list[int]) -> Iterator[tuple[Any, ...]]:
         return (("file", None, len(contents[i]), digests[i], contents[i], None) for i in taken)
 
-    def creates(fresh: list[int] | None) -> Batch:
+    def build(fresh: list[int] | None) -> Batch:
         if fresh is None:
-            return batch_of_files(tx.pond, paths, contents, digests)
-        return batch_of_files(tx.pond, [paths[i] for i in fresh], [contents[i] for i in fresh],
-                              [digests[i] for i in fresh])
+            return batch_of(paths, contents, digests)
+        return batch_of([paths[i] for i in fresh], [contents[i] for i in fresh], [digests[i] for i in fresh])
 
-    _stage_entries(tx, start, paths, dirs, names, True, True, rewrites, creates)
+    _stage_entries(tx, start, paths, dirs, names, True, True, rewrites, build)
 
 
 def _stage_entries(tx: Transaction, start: Directory, paths: list[str], dirs: list[str], names: list[str],
                    parents: bool, exist_ok: bool, rewrites: Callable[[list[int]], Iterable[tuple[Any, ...]]],
-                   creates: Callable[[list[int] | None], Batch]) -> None:
+                   build: Callable[[list[int] | None], Batch]) -> None:
     """The entries (no directories) of a batch, as lists: the existing ones rewritten (``rewrites``: their
-    kind, target, size, sha256, content, content_ref), the rest created (``creates``: the batch of
+    kind, target, size, sha256, content, content_ref), the rest created (``build``: the batch of
     those at the indices given, None for all)."""
     unique = list(dict.fromkeys(dirs))  # (in the order of first use, as pc.unique)
     found = _folders(tx, start, unique, parents)
@@ -133,16 +134,16 @@ def _stage_entries(tx: Transaction, start: Directory, paths: list[str], dirs: li
         if not fresh:
             return
         parent_of, names = [parent_of[i] for i in fresh], [names[i] for i in fresh]
-    batch = creates(fresh)
-    tx.add_bulk(_creates(batch, pa.array(parent_of, pa.string()), pa.array(names, pa.string())), batch.path)
+    batch = build(fresh)
+    tx.add_bulk(creates(batch, pa.array(parent_of, pa.string()), pa.array(names, pa.string())), batch.path)
 
 
 def _folders(tx: Transaction, start: Directory, paths: list[str], parents: bool) -> dict[str, NodeRow]:
-    """``bulk._directories``, the folders a run of commits carries (``tx.folders``, import-git's) taken
+    """``batchops.directories``, the folders a run of commits carries (``tx.folders``, import-git's) taken
     from there: the rest (new, not plain, or changed by this transaction) walked as before."""
     carried = tx.folders
     if carried is None or start.node_id != ROOT_ID:
-        return _directories(tx, start, paths, parents)
+        return directories(tx, start, paths, parents)
     found: dict[str, NodeRow] = {}
     missing = []
     for path in paths:
@@ -152,7 +153,7 @@ def _folders(tx: Transaction, start: Directory, paths: list[str], parents: bool)
         else:
             found[path] = row
     if missing:
-        found.update(_directories(tx, start, missing, parents))
+        found.update(directories(tx, start, missing, parents))
     return found
 
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import prefold
-from .nodeorder import distinct_order
+from .nodeorder import distinct_order, id_key, id_keys
 
 
 class NodeRow(NamedTuple):
@@ -204,6 +204,7 @@ class Base:
                 self.ranges[parent] = (start, end)
                 start = end
         self._order = None if node_order is None else node_order.to_numpy()
+        self._keys: tuple[np.ndarray, np.ndarray | None] | None = None  # (order, its ids' keys in that order)
 
     def adopt(self, table: pa.Table) -> None:
         """Take the columns from ``table``, which holds the same rows in the same order (the
@@ -255,7 +256,7 @@ class Base:
         if moved is None:
             moved = pc.sort_indices(table, sort_keys=[("parent_id", "ascending"), ("name", "ascending"),
                                                       ("version", "descending"), ("node_id", "ascending")])
-        elif moved is IN_ORDER:  # (a load of sorted paths into folders it made: bulk._directories)
+        elif moved is IN_ORDER:  # (a load of sorted paths into folders it made: batchops.directories)
             return cls(table), None
         return cls(table.take(moved)), moved
 
@@ -279,11 +280,38 @@ class Base:
         return None
 
     def position(self, node_id: str) -> int | None:
+        """The row holding ``node_id``: a binary search of the ids' numeric keys (nodeorder.py), ~1 us,
+        where a bisect over the strings through Arrow scalars cost ~28 us at 1M rows."""
         if not self.rows:
             return None
-        self.node_order  # noqa: B018 (computed on first use)
-        order, ids = self._order, self._node_ids
-        assert order is not None
+        order = self._order
+        if order is None:
+            self.node_order  # noqa: B018 (computed on first use)
+            order = self._order
+            assert order is not None
+        keys = self._ordered_keys(order)
+        if keys is not None:
+            key = id_key(node_id)
+            if key is None:  # every id here is 32 hex digits: this one cannot be among them
+                return None
+            at = int(np.searchsorted(keys, np.uint64(key)))
+            if at == self.rows or int(keys[at]) != key:
+                return None
+            if at + 1 == self.rows or int(keys[at + 1]) != key:  # one id with this key: it or none
+                index = int(order[at])
+                return index if self._node_ids[index].as_py() == node_id else None
+        return self._bisect(order, node_id)  # (ids of other spellings, or two sharing their first 64 bits)
+
+    def _ordered_keys(self, order: np.ndarray) -> np.ndarray | None:
+        """The ids' keys in node order, computed once per node order (None: not every id is fresh)."""
+        cached = self._keys
+        if cached is None or cached[0] is not order:
+            keys = id_keys(self._node_ids)
+            cached = self._keys = (order, None if keys is None else keys[order])
+        return cached[1]
+
+    def _bisect(self, order: np.ndarray, node_id: str) -> int | None:
+        ids = self._node_ids
         low, high = 0, self.rows
         while low < high:  # bisect over node ids through the sort order
             middle = (low + high) // 2
