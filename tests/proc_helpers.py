@@ -56,3 +56,17 @@ def view_in_fresh_process(path: str) -> dict[str, object]:
                                                    "WHERE n.kind = 'file'")]
         files = {name: pond.root.read_file_path(name) for name in paths}
         return {"version": pond.version, "files": files, "delta_version": DeltaTable(f"{path}/log").version()}
+
+
+def rename_and_create(path: str, renames: list[tuple[str, str]], folders: list[str],
+                      files: dict[str, bytes]) -> int:
+    """One commit of another writer: renames, then new folders, then new files; its version."""
+    with Pond.open(path) as pond:
+        with pond.transaction(message="another writer"):
+            for old, new in renames:
+                pond.root.rename(old, new)
+            for folder in folders:
+                pond.root.create_dir_path(folder)
+            for name, content in files.items():
+                pond.root.create_file_path(name, content)
+        return pond.version

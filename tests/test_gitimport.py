@@ -349,6 +349,128 @@ def test_a_reader_opening_mid_import_sees_every_commit_so_far(repo, tmp_path, mo
         check_every_commit(fresh, repo, shas[20:])
 
 
+def folder_history(repo: Repo) -> list[str]:
+    """Commits into the same few folders (a, b/c, z), so an import carries their rows from commit to
+    commit: commits 0-3 touch all three, 4 only a and b/c, 5 and 6 z again (new names only)."""
+    shas = []
+    repo.write("a/x.txt", "x\n")
+    repo.write("b/c/y.txt", "y\n")
+    repo.write("z/keep.txt", "keep\n")
+    shas.append(repo.commit("start"))
+    for index in range(1, 4):
+        repo.write(f"a/f{index}.txt", f"f{index}\n")
+        repo.write(f"b/c/g{index}.txt", f"g{index}\n")
+        repo.write(f"z/h{index}.txt", f"h{index}\n")
+        shas.append(repo.commit(f"all three folders {index}"))
+    repo.write("a/f4.txt", "f4\n")
+    repo.write("b/c/y.txt", "y edited\n")
+    shas.append(repo.commit("a and b/c only"))
+    repo.write("z/h5.txt", "h5\n")
+    repo.git("mv", "a/f1.txt", "z/moved.txt")
+    repo.git("rm", "-q", "b/c/g2.txt")
+    shas.append(repo.commit("z again"))
+    repo.write("z/h5.txt", "h5 edited\n")
+    repo.git("mv", "z/moved.txt", "a/back.txt")
+    shas.append(repo.commit("z and a"))
+    return shas
+
+
+def another_writer_after(monkeypatch, commit_sha: str, *args) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Make another process commit (``proc_helpers.rename_and_create(*args)``) right after the import
+    applied ``commit_sha``, before its next commit; the returned dict gets that commit's version."""
+    import multiprocessing
+
+    import proc_helpers
+
+    import tinylogsql.gitimport as gitimport_module
+
+    apply = gitimport_module._apply
+    seen: dict[str, int] = {}
+
+    def observed(pond, commit, *rest):  # type: ignore[no-untyped-def]
+        apply(pond, commit, *rest)
+        if commit.sha == commit_sha:
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                seen["version"] = pool.apply(proc_helpers.rename_and_create, (pond.uri, *args))
+
+    monkeypatch.setattr(gitimport_module, "_apply", observed)
+    return seen
+
+
+def test_another_writer_between_two_import_commits(repo, pond_path, monkeypatch):
+    """The import keeps its folders' rows from one commit to the next. Another process commits
+    between two of its commits, moving a folder the import kept (z) away, making a new z, and adding
+    a file to another (a): the import's next commit, which did not read what changed, lands after
+    it; the commits after that put git's files into the new z, not the moved one; every imported
+    version holds git's tree with the other writer's changes beside it."""
+    shas = folder_history(repo)
+    theirs = {"/z/theirs.txt": b"theirs", "/a/theirs.txt": b"theirs too"}
+    seen = another_writer_after(monkeypatch, shas[3], [("/z", "/z-moved")], ["/z"], theirs)
+    with Pond.create(pond_path) as pond:
+        report = pond.import_git(repo.path)
+        assert report.commits == len(shas) and seen["version"] == report.versions[3] + 1
+        assert report.versions[4] == seen["version"] + 1  # the next import commit, after the other writer's
+        moved = {f"/z/{name}" for name in ("keep.txt", "h1.txt", "h2.txt", "h3.txt")}  # in z when it moved
+        for sha, version in zip(shas[4:], report.versions[4:], strict=True):
+            expected = {(mode, blob, "/z-moved" + path[2:] if path in moved else path)
+                        for mode, blob, path in git_tree(repo, sha)}
+            expected |= {("100644", blob_id(data), path) for path, data in theirs.items()}
+            assert pond_tree(pond.at(version)) == expected, sha
+        assert pond.root.read_file_path("/z/h5.txt") == b"h5 edited\n"
+    with Pond.open(pond_path) as fresh:
+        assert pond_tree(fresh) == expected
+
+
+def test_another_writer_moving_a_folder_the_next_import_commit_uses(repo, pond_path, monkeypatch):
+    """The folder rows an import keeps are only ever what the log said at the version its commit
+    reads: another process moving folder a (kept) before the import's next commit adds a file to
+    a is a conflict that stops the import there, not a file added in the moved folder."""
+    from tinylogsql.errors import ConflictError
+
+    shas = folder_history(repo)
+    seen = another_writer_after(monkeypatch, shas[3], [("/a", "/a-moved")], [], {})
+    with Pond.create(pond_path) as pond:
+        with pytest.raises(ConflictError):
+            pond.import_git(repo.path)
+        assert pond.version == seen["version"]
+        last = pond._fixed_sql("SELECT git_sha FROM git_commits ORDER BY version DESC LIMIT 1")[0][0]
+        assert last == shas[3]
+        assert pond_tree(pond) == {(mode, blob, "/a-moved" + path[2:] if path.startswith("/a/") else path)
+                                   for mode, blob, path in git_tree(repo, shas[3])}
+
+
+def test_the_final_snapshot_merges_in_the_background(repo, pond_path, monkeypatch):
+    """A state of more than PERSIST_INLINE_ROWS (50k) rows and less than BACKGROUND_ROWS (200k): the
+    snapshot due at the end of an import is merged on the background thread, not before the import
+    returns (0.3-0.4 s at 100k entries). Until it lands, reads in the process and a reopen see
+    every commit; then the snapshot is the last version's."""
+    import threading
+
+    import tinylogsql.query as query_module
+    from tinylogsql import segments
+
+    monkeypatch.setattr(segments, "PERSIST_INLINE_ROWS", 0)  # (the build's state is tiny: as a 50k+ one's)
+    monkeypatch.setattr(query_module, "PERSIST_MIN_OPS", 1)
+    shas = build(repo)
+    release = threading.Event()
+    with Pond.create(pond_path) as pond:
+        segments.in_background(release.wait)  # the merge thread is busy until released
+        try:
+            report = pond.import_git(repo.path)
+            assert pond._engine.state.merges and not pond._engine.state.merges[-1].done()  # merging after
+            check_every_commit(pond, repo, shas)
+            assert pond_tree(pond) == git_tree(repo, shas[-1])
+            with Pond.open(pond_path) as fresh:
+                check_every_commit(fresh, repo, shas)
+        finally:
+            release.set()
+        segments.in_background(lambda: None).result()  # the merge and the snapshot's write
+        assert pond._store.states.versions() == [report.versions[-1]]
+        check_every_commit(pond, repo, shas)
+    with Pond.open(pond_path) as fresh:
+        check_every_commit(fresh, repo, shas)
+
+
 def test_large_and_small_files_and_a_rename_into_new_folders(repo, pond):
     """Blobs of inline size are hashed by the reader thread and committed from those digests; a commit
     with a larger blob (stored beside the table) or a symlink takes the general bulk path. Both give

@@ -28,14 +28,18 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
+from .alloc import collector_paused
 from .bulk import batch_of_files, create
 from .errors import GitError, InvalidArgumentError, InvalidNameError, NotADirError, PathNotFoundError
-from .paths import resolve
+from .folderrows import FolderRows
+from .paths import is_plain, resolve
 from .schema import ROOT_ID
+from .smallbatch import SMALL_BATCH, stage_files
 from .txn import INLINE_MAX
 
 if TYPE_CHECKING:
     from .pond import Pond
+    from .query import NodeRow
     from .txn import Transaction
 
 SYMLINK, GITLINK = "120000", "160000"
@@ -322,11 +326,13 @@ def _run(pond: Pond, repo: str, target: str, report: ImportReport) -> None:
                        "history was rewritten; import into a new branch")
     contents = Contents(repo)
     folders = Folders.at(repo, since)
+    carried = FolderRows()  # the pond's folder rows, from each commit to the next
     try:
         with pond._upkeep_at_end():  # (state snapshot, checkpoint, compaction: once, after the last commit)
             for commit, held, digests in _prefetched(repo, since, target):
                 contents.held, contents.digests = held, digests
-                _apply(pond, commit, contents, folders, report)
+                with collector_paused():  # (see alloc.py: ~15% of an import's CPU went to collector passes)
+                    _apply(pond, commit, contents, folders, carried, report)
                 report.last_sha = commit.sha
     finally:
         contents.close()
@@ -468,11 +474,12 @@ class Folders:
                 self.change(change.path, 1)
 
 
-def _apply(pond: Pond, commit: GitCommit, contents: Contents, folders: Folders, report: ImportReport) -> None:
+def _apply(pond: Pond, commit: GitCommit, contents: Contents, folders: Folders, carried: FolderRows,
+           report: ImportReport) -> None:
     """One git commit as one pond transaction: removes, moves, pruning the directories that left
-    empty, then every added and edited file and added symlink in one bulk ingest (edits as writes)."""
+    empty, then every added and edited file and added symlink in one bulk ingest (edits as writes).
+    Folders are found through ``carried``, kept from the commit before (see folderrows.py)."""
     epoch, _, tz = commit.date.partition(" ")
-    root = pond.root
     report.commits += 1
     changes = []
     for change in commit.changes:
@@ -486,11 +493,12 @@ def _apply(pond: Pond, commit: GitCommit, contents: Contents, folders: Folders, 
     folders.apply(changes)
     with pond.transaction(message=commit.message, author=commit.author, optimistic=True) as tx:
         tx.txn_id = f"{TXN_PREFIX}{commit.sha}:{int(epoch)}:{tz}"
+        tx.folders = carried
         emptied: set[str] = set()
         adds: list[Change] = []  # added files and symlinks, and edited files
         for change in changes:
             if change.status == "D" or (change.status == "T"):
-                root.remove("/" + change.path)
+                _remove(pond, tx, change.path)
                 emptied.add(_parent(change.path))
                 if change.status == "T":
                     adds.append(change)
@@ -500,38 +508,74 @@ def _apply(pond: Pond, commit: GitCommit, contents: Contents, folders: Folders, 
             ready = [c for c in pending if c.path not in sources]
             if not ready:  # renames in a cycle: the first becomes a remove and an add
                 stuck = pending.pop(0)
-                root.remove("/" + str(stuck.old_path))
+                _remove(pond, tx, str(stuck.old_path))
                 emptied.add(_parent(str(stuck.old_path)))
                 adds.append(stuck)
                 continue
             for change in ready:
-                _rename(pond, change, adds)
+                _rename(pond, tx, change, adds)
                 emptied.add(_parent(str(change.old_path)))
             pending = [c for c in pending if c not in ready]
         for change in changes:
             if change.status == "M":
                 if SYMLINK in (change.old_mode, change.new_mode):  # a symlink's target is not written: replaced
-                    root.remove("/" + change.path)
+                    _remove(pond, tx, change.path)
                 adds.append(change)
             elif change.status in "AC":
                 adds.append(change)
         _prune(pond, tx, emptied, folders)  # before the adds: a file may be added where a folder was
         if adds:
             _add(pond, adds, contents)
+    carried.committed(tx)
     report.changes += len(changes)
     if tx.ops:
         report.versions.append(tx.committed_version)  # type: ignore[arg-type]
 
 
-def _rename(pond: Pond, change: Change, adds: list[Change]) -> None:
+def _entry(tx: Transaction, path: str) -> tuple[NodeRow | None, NodeRow | None, str]:
+    """(the folder of ``path`` (from the root), what is at its name, the name), the folder found
+    through the folder rows carried; a None folder: not a plain path to a folder (walk it)."""
+    head, _, name = path.rpartition("/")
+    if not is_plain(name):
+        return None, None, name
+    if not head:
+        folder = tx.node(ROOT_ID)
+    else:
+        folder = tx.folders.folder(tx, head) if tx.folders is not None else None
+    if folder is None:
+        return None, None, name
+    return folder, tx.lookup(folder.node_id, name), name
+
+
+def _remove(pond: Pond, tx: Transaction, path: str) -> None:
+    """``root.remove("/" + path)`` of a file or symlink, its folder found through the folder rows
+    carried; anything else (a directory there, nothing there) through the general walk."""
+    row = _entry(tx, path)[1]
+    if row is None or row.kind == "dir":
+        pond.root.remove("/" + path)
+        return
+    tx.remove(row, "/" + path, recursive=False)
+
+
+def _rename(pond: Pond, tx: Transaction, change: Change, adds: list[Change]) -> None:
     """A git rename as a move (its new content, if any, is written with the adds); file <-> symlink,
-    or a symlink with another target: remove, add."""
+    or a symlink with another target: remove, add. A file or symlink moved to a free name in a folder
+    that is there is moved directly (both folders found through the folder rows carried), anything
+    else through ``root.rename``, which raises the errors."""
     root = pond.root
     if SYMLINK in (change.old_mode, change.new_mode) and (
             change.old_mode != change.new_mode or change.old_sha != change.new_sha):
-        root.remove("/" + str(change.old_path))
+        _remove(pond, tx, str(change.old_path))
         adds.append(change)
         return
+    row = _entry(tx, str(change.old_path))[1]
+    if row is not None and row.kind != "dir":
+        folder, there, name = _entry(tx, change.path)
+        if folder is not None and there is None:
+            tx.move(row, folder, name, "/" + str(change.old_path))
+            if change.old_sha != change.new_sha:
+                adds.append(change)
+            return
     try:
         root.rename("/" + str(change.old_path), "/" + change.path)
     except PathNotFoundError:  # (its folder is new: made here, not walked for every rename into a folder)
@@ -568,9 +612,13 @@ def _add(pond: Pond, adds: list[Change], contents: Contents) -> None:
     paths, kinds, datas, targets = [], [], [], []
     digests = contents.digests
     if all(change.new_mode != SYMLINK and change.new_sha in digests for change in adds):  # files read ahead
-        batch = batch_of_files(pond, [change.path for change in adds], [contents.read(c.new_sha) for c in adds],
-                               [digests[change.new_sha] for change in adds])
-        create(pond, pond.root, batch, True, True, None, None)
+        paths, datas = [change.path for change in adds], [contents.read(change.new_sha) for change in adds]
+        hexes = [digests[change.new_sha] for change in adds]
+        if len(adds) <= SMALL_BATCH:  # (the usual commit: staged from these lists)
+            stage_files(pond._tx(), pond.root, paths, datas, hexes,  # type: ignore[arg-type]
+                        lambda *files: batch_of_files(pond, *files))
+        else:
+            create(pond, pond.root, batch_of_files(pond, paths, datas, hexes), True, True, None, None)
         return
     for change in adds:
         data = contents.read(change.new_sha)

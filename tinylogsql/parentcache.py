@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidNameError
-from .paths import _VALID, validate_name
+from .paths import _VALID, is_plain
 from .schema import ROOT_ID
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ class ParentCache:
         if path[:1] == "/":
             start_id, relative = ROOT_ID, path[1:]
         prefix, _, name = relative.rpartition("/")
-        if name not in _VALID and not _plain(name):
+        if name not in _VALID and not is_plain(name):  # (the set first: no call on the hot path)
             return None
         if tx.unsettled:
             tx._settle()
@@ -95,7 +94,7 @@ class ParentCache:
         else:
             directory_id = start_id
             for part in prefix.split("/"):
-                if part not in _VALID and not _plain(part):
+                if part not in _VALID and not is_plain(part):
                     return None
                 row = tx.lookup(directory_id, part)
                 if row is None or row.kind != "dir":
@@ -111,13 +110,3 @@ class ParentCache:
         self.walked[(start_id, prefix)] = (directory_id, tuple(reads), tx.base if committed else None)
         return directory_id
 
-
-def _plain(name: str) -> bool:
-    """Is ``name`` a valid name other than "." and ".." (the general walk's errors otherwise)?"""
-    if name in ("", ".", ".."):
-        return False
-    try:
-        validate_name(name)
-    except InvalidNameError:
-        return False
-    return True

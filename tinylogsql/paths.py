@@ -82,6 +82,20 @@ def _plain_name(path: object) -> bool:
     return type(path) is str and path not in ("", ".", "..") and "/" not in path and "\x00" not in path
 
 
+def is_plain(name: object) -> bool:
+    """Is ``name`` a valid directory entry other than "." and ".." (what ``validate_name`` accepts),
+    without raising: callers with a general walk to fall back on, which raises the errors."""
+    if type(name) is str and name in _VALID:
+        return True
+    if not _plain_name(name):
+        return False
+    try:
+        validate_name(name)
+    except InvalidNameError:
+        return False
+    return True
+
+
 def _plain_parts(path: str) -> list[str] | None:
     """The components of a relative path made only of plain names ("a/b/c"), each checked by
     validate_name; None for anything else ("", ".", "..", "//", NUL, absolute), which takes the

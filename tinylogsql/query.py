@@ -286,12 +286,12 @@ class Engine:
             last[node_id] = index
             if op == "create" or op == "write":
                 content[node_id] = index
-        changed: list[tuple[NodeRow | None, NodeRow | None, Content | None]] = []
+        changed: list[tuple[NodeRow | None, tuple[Any, ...] | None, Content | None]] = []
         kinds, parents, names, sizes = column["kind"], column["parent_id"], column["name"], column["size"]
         digests, targets, times = column["sha256"], column["target"], column["ts"]
-        versions, seqs = column["version"], column["seq"]
+        versions, seqs, contents, refs = column["version"], column["seq"], column["content"], column["content_ref"]
         node = self.state.node
-        for node_id, index in last.items():  # (locals, tuple.__new__: ~4 us a node before)
+        for node_id, index in last.items():  # (locals, plain tuples: ~4 us a node before)
             start = first[node_id]
             old = None if ops[start] == "create" else node(node_id)
             if old is not None and old.kind == "dir":
@@ -301,16 +301,17 @@ class Engine:
                     changed.append((old, None, None))
                 continue
             at = content.get(node_id)
-            new = _NODE_ROW(NodeRow, (
-                node_id, kinds[index], parents[index], names[index], sizes[index], digests[index], targets[index],
-                old.created if old else times[start], old.created_version if old else versions[start],
-                times[index], versions[index],
-                versions[at] if at is not None else (old.content_version if old else None),
-                seqs[at] if at is not None else (old.content_seq if old else None),
-            ))
-            if new.kind == "dir":
-                self._remember_dir(new)
-            changed.append((old, new, None if at is None else (column["content"][at], column["content_ref"][at])))
+            if old is None:
+                new = (node_id, kinds[index], parents[index], names[index], sizes[index], digests[index],
+                       targets[index], times[start], versions[start], times[index], versions[index],
+                       None if at is None else versions[at], None if at is None else seqs[at])
+            else:
+                new = (node_id, kinds[index], parents[index], names[index], sizes[index], digests[index],
+                       targets[index], old.created, old.created_version, times[index], versions[index],
+                       old.content_version if at is None else versions[at], old.content_seq if at is None else seqs[at])
+            if kinds[index] == "dir":
+                self._remember_dir(_NODE_ROW(NodeRow, new))
+            changed.append((old, new, None if at is None else (contents[at], refs[at])))
         self.state.apply(changed, int(column["version"][-1]))
 
     def _fold_creates(self, created: pa.Table) -> None:
@@ -456,7 +457,7 @@ class Engine:
                 except (OSError, pa.ArrowException) as exc:
                     _persist_failed(self.store, exc)
                 return
-            big = self.state.size >= segments.BACKGROUND_ROWS  # a small state merges in no time: merge it now
+            big = self.state.size >= segments.BACKGROUND_ROWS  # a small state is merged up to now (in the background)
             future, version = self.state.snapshot(max_lag=PERSIST_EVERY // 4 if big else 0)
             if version <= self._persisted:
                 return

@@ -9,7 +9,8 @@ them (split, checks, unique, index, keys, filters of seven columns twice); for 1
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -17,6 +18,7 @@ from .batch import Batch, creates
 from .batchops import bad_name, directories, mkdir, rewrite_rows
 from .errors import PathExistsError
 from .paths import MAX_NAME_BYTES
+from .schema import ROOT_ID
 
 if TYPE_CHECKING:
     from .nodes import Directory
@@ -63,8 +65,50 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
             return
         paths, dirs, names = [paths[i] for i in keep], [dirs[i] for i in keep], [names[i] for i in keep]
         batch = _take(batch, keep)
+
+    def rewrites(taken: list[int]) -> Iterator[tuple[Any, ...]]:
+        where = pa.array(taken, pa.int64())
+        columns = [batch.kind, batch.target, batch.size, batch.sha256, batch.content, batch.content_ref]
+        return zip(*(column.take(where).to_pylist() for column in columns), strict=True)
+
+    _stage_entries(tx, start, paths, dirs, names, parents, exist_ok, rewrites,
+                   lambda fresh: batch if fresh is None else _take(batch, fresh))
+
+
+def stage_files(tx: Transaction, start: Directory, paths: list[str], contents: list[bytes], digests: list[str],
+                batch_of: Callable[[list[str], list[bytes], list[str]], Batch]) -> None:
+    """``stage`` (with parents and exist_ok) of regular files of inline size whose hex sha256 is known,
+    given as Python lists (import-git's usual commit, at most SMALL_BATCH files): the same ops and
+    errors, with Arrow columns built (``batch_of``: ``bulk.batch_of_files``) for the created files only
+    (``stage`` built the whole batch, then turned its columns back into lists and took the created
+    rows apart: ~20 Arrow calls a commit)."""
+    dirs, names = [], []
+    for path in paths:
+        folder, name = split(path)
+        if _bad(name):
+            bad_name(path)
+        dirs.append(folder)
+        names.append(name)
+
+    def rewrites(taken: list[int]) -> Iterator[tuple[Any, ...]]:
+        return (("file", None, len(contents[i]), digests[i], contents[i], None) for i in taken)
+
+    def build(fresh: list[int] | None) -> Batch:
+        if fresh is None:
+            return batch_of(paths, contents, digests)
+        return batch_of([paths[i] for i in fresh], [contents[i] for i in fresh], [digests[i] for i in fresh])
+
+    _stage_entries(tx, start, paths, dirs, names, True, True, rewrites, build)
+
+
+def _stage_entries(tx: Transaction, start: Directory, paths: list[str], dirs: list[str], names: list[str],
+                   parents: bool, exist_ok: bool, rewrites: Callable[[list[int]], Iterable[tuple[Any, ...]]],
+                   build: Callable[[list[int] | None], Batch]) -> None:
+    """The entries (no directories) of a batch, as lists: the existing ones rewritten (``rewrites``: their
+    kind, target, size, sha256, content, content_ref), the rest created (``build``: the batch of
+    those at the indices given, None for all)."""
     unique = list(dict.fromkeys(dirs))  # (in the order of first use, as pc.unique)
-    found = directories(tx, start, unique, parents)
+    found = _folders(tx, start, unique, parents)
     parent_rows = {path: found[path] for path in unique}
     parent_of = [parent_rows[folder].node_id for folder in dirs]
     keys = [f"{parent}/{name}" for parent, name in zip(parent_of, names, strict=True)]
@@ -78,23 +122,39 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
         row = tx.lookup(parent, name)
         if row is not None:
             existing[key] = row
-    fresh = list(range(len(paths)))
+    fresh: list[int] | None = None
     if existing:
         taken = [index for index, key in enumerate(keys) if key in existing]
-        where = pa.array(taken, pa.int64())
-        columns = [batch.kind, batch.target, batch.size, batch.sha256, batch.content, batch.content_ref]
-        values = [column.take(where).to_pylist() for column in columns]
-        rewrite_rows(tx, zip([paths[i] for i in taken], [keys[i] for i in taken], *values, strict=True), existing,
-                     exist_ok)
+        rewrite_rows(tx, ((paths[i], keys[i], *values) for i, values in zip(taken, rewrites(taken), strict=True)),
+                     existing, exist_ok)
         fresh = [index for index, key in enumerate(keys) if key not in existing]
     for path in unique:
         tx.claim_dir(path, parent_rows[path].node_id)
-    if len(fresh) < len(paths):
+    if fresh is not None:
         if not fresh:
             return
-        batch = _take(batch, fresh)
         parent_of, names = [parent_of[i] for i in fresh], [names[i] for i in fresh]
+    batch = build(fresh)
     tx.add_bulk(creates(batch, pa.array(parent_of, pa.string()), pa.array(names, pa.string())), batch.path)
+
+
+def _folders(tx: Transaction, start: Directory, paths: list[str], parents: bool) -> dict[str, NodeRow]:
+    """``batchops.directories``, the folders a run of commits carries (``tx.folders``, import-git's) taken
+    from there: the rest (new, not plain, or changed by this transaction) walked as before."""
+    carried = tx.folders
+    if carried is None or start.node_id != ROOT_ID:
+        return directories(tx, start, paths, parents)
+    found: dict[str, NodeRow] = {}
+    missing = []
+    for path in paths:
+        row = carried.folder(tx, path) if path != "." else None
+        if row is None:
+            missing.append(path)
+        else:
+            found[path] = row
+    if missing:
+        found.update(directories(tx, start, missing, parents))
+    return found
 
 
 def _take(batch: Batch, indices: list[int]) -> Batch:

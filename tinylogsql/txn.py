@@ -38,6 +38,7 @@ from .query import NodeRow
 from .state import Entry
 
 if TYPE_CHECKING:
+    from .folderrows import FolderRows
     from .pond import Pond
 
 INLINE_MAX = 64 * 1024
@@ -153,6 +154,7 @@ class Transaction:
     unsettled: list[pa.Table] = field(default_factory=list, repr=False)  # bulk creates not yet in keys/nodes
     bulk_checks: list[tuple[pa.Array, pa.Array, pa.Array]] = field(default_factory=list, repr=False)
     parents: ParentCache = field(default_factory=ParentCache, repr=False)  # where creates' paths led
+    folders: FolderRows | None = field(default=None, repr=False)  # folder rows carried from the writer's last commit
     _clock: tuple[float, datetime] = field(default=(0.0, _EPOCH), repr=False)  # see _now
 
     # -- bulk creates (see bulk.py) ------------------------------------------------
