@@ -42,11 +42,8 @@ def _bad(name: str) -> bool:
     return name in ("", ".", "..") or "\x00" in name or (len(name) > 63 and len(name.encode()) > MAX_NAME_BYTES)
 
 
-def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_ok: bool) -> None:
-    """Add the batch's ops to ``tx`` (see ``bulk.stage``, which calls this for a batch of at most
-    SMALL_BATCH entries)."""
-    paths: list[str] = batch.path.to_pylist()
-    kinds: list[str] = batch.kind.to_pylist()
+def _split_all(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Every path's (directory part, final name), as two lists; the InvalidNameError of the first bad name."""
     dirs, names = [], []
     for path in paths:
         folder, name = split(path)
@@ -54,6 +51,15 @@ def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_
             bad_name(path)
         dirs.append(folder)
         names.append(name)
+    return dirs, names
+
+
+def stage(tx: Transaction, start: Directory, batch: Batch, parents: bool, exist_ok: bool) -> None:
+    """Add the batch's ops to ``tx`` (see ``bulk.stage``, which calls this for a batch of at most
+    SMALL_BATCH entries)."""
+    paths: list[str] = batch.path.to_pylist()
+    kinds: list[str] = batch.kind.to_pylist()
+    dirs, names = _split_all(paths)
     if "dir" in kinds:  # explicit directories first, in path order (a parent before its children)
         for path in sorted(path for path, kind in zip(paths, kinds, strict=True) if kind == "dir"):
             if parents:
@@ -82,13 +88,7 @@ def stage_files(tx: Transaction, start: Directory, paths: list[str], contents: l
     errors, with Arrow columns built (``batch_of``: ``bulk.batch_of_files``) for the created files only
     (``stage`` built the whole batch, then turned its columns back into lists and took the created
     rows apart: ~20 Arrow calls a commit)."""
-    dirs, names = [], []
-    for path in paths:
-        folder, name = split(path)
-        if _bad(name):
-            bad_name(path)
-        dirs.append(folder)
-        names.append(name)
+    dirs, names = _split_all(paths)
 
     def rewrites(taken: list[int]) -> Iterator[tuple[Any, ...]]:
         return (("file", None, len(contents[i]), digests[i], contents[i], None) for i in taken)
