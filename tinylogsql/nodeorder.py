@@ -45,13 +45,22 @@ def _high_bits(ids: pa.Array) -> np.ndarray | None:
 _FRESH = re.compile(r"[0-9a-f]{32}")
 
 
-def id_keys(ids: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
-    """Every id's first 16 hex digits as uint64, in row order; None unless every id is 32 lowercase hex digits."""
+def _key_parts(ids: pa.Array | pa.ChunkedArray) -> list[np.ndarray] | None:
+    """``_high_bits`` chunk by chunk (a stamped commit's ids come in parts, and joining them copied 32 B
+    a row); None unless every id is 32 lowercase hex digits."""
     chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
     parts = [_high_bits(chunk) for chunk in chunks]
-    if any(part is None for part in parts):
-        return None
+    return None if any(part is None for part in parts) else parts
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
+
+
+def id_keys(ids: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+    """Every id's first 16 hex digits as uint64, in row order; None unless every id is 32 lowercase hex digits."""
+    parts = _key_parts(ids)
+    return None if parts is None else _joined(parts)
 
 
 def id_key(node_id: str) -> int | None:
@@ -61,12 +70,9 @@ def id_key(node_id: str) -> int | None:
 
 def distinct_order(ids: pa.Array | pa.ChunkedArray) -> tuple[bool, pa.Array]:
     """(are the ids distinct?, their positions in ascending id order)."""
-    chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
-    high = None
-    if len(ids) > 1:  # (chunk by chunk: a stamped commit's ids come in parts, and joining them copied 32 B a row)
-        parts = [_high_bits(chunk) for chunk in chunks]
-        high = None if any(part is None for part in parts) else parts[0] if len(parts) == 1 else np.concatenate(parts)
-    if high is not None:  # (no ties to keep in order: a tie falls back below)
+    parts = _key_parts(ids) if len(ids) > 1 else None
+    if parts is not None:  # (no ties to keep in order: a tie falls back below)
+        high = _joined(parts)
         # parts each ascending (a bulk load's ids, batch.new_ids): timsort merges the runs in a linear
         # pass (~2 ms at 1M); random ones: quicksort ("stable" is slower on them)
         runs = parts if len(ids) >= ASCENDING_FROM else []
